@@ -1,0 +1,152 @@
+#pragma once
+// The provider boundary (Terraform-style request/response values; no exception crosses it).
+//
+// Calls are blocking and are always made from the engine's worker pool, never from the
+// io_context thread that serves HTTP. That one shape fits all four providers: Proxmox polls
+// UPID tasks to completion inside apply (honouring ctx.cancelled), SSH wraps blocking libssh,
+// Docker runs its async Beast client on its own io_context and waits for the result, BIND9
+// writes files and execs named-checkzone/rndc. Providers never sleep-retry: they return an
+// error and the workqueue backs off.
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/diagnostic.h"
+#include "core/resource.h"
+#include "core/result.h"
+#include "core/secrets.h"
+
+namespace tend {
+
+struct CallContext {
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  const std::atomic<bool>* cancelled = nullptr;  // set on SIGTERM / pass cancellation
+  const SecretResolver* secrets = nullptr;       // may be null (validate/plan offline)
+  std::string environment;                       // value of io.tend.environment marks
+  // Progress lines (image pull progress, task status) -> logs and events. Already redacted?
+  // No: the engine redacts before recording.
+  std::function<void(const std::string& id, const std::string& message)> progress;
+  bool isCancelled() const { return cancelled && cancelled->load(); }
+};
+
+struct ObservedResource {
+  std::string id;
+  bool exists = false;
+  bool owned = false;        // carries tend's ownership mark
+  std::string appliedHash;   // the spec hash recorded on the object (e.g. label io.tend.spec-hash)
+  bool ready = false;        // exists and is healthy/running as desired
+  std::string message;       // human summary ("running", "exited (137)", "unhealthy", ...)
+  nlohmann::json state;      // provider-specific details used by plan (and shown in diffs)
+};
+
+struct ObserveRequest {
+  // The desired resources of this provider the engine wants observed (all kinds, all hosts).
+  std::vector<const DesiredResource*> desired;
+  // Also report owned objects that are not in `desired` (for prune and adoption after state
+  // loss): their id comes from the ownership mark.
+  bool includeOwned = true;
+  CallContext ctx;
+};
+
+struct ObserveResponse {
+  std::map<std::string, ObservedResource> observed;  // by id; absent id == does not exist
+  // Per-id observation failures (e.g. one host unreachable): those ids are `failed`, others go on.
+  std::map<std::string, Error> errors;
+  Diagnostics diagnostics;
+};
+
+enum class Action { Noop, Create, Update, Replace, Delete };
+
+inline const char* actionName(Action a) {
+  switch (a) {
+    case Action::Noop: return "noop";
+    case Action::Create: return "create";
+    case Action::Update: return "update";
+    case Action::Replace: return "replace";
+    case Action::Delete: return "delete";
+  }
+  return "noop";
+}
+
+struct PlannedAction {
+  std::string id;
+  std::string kind;
+  Action action = Action::Noop;
+  std::string reason;      // one line: "absent", "spec changed: environment.DB_HOST", "stopped"
+  nlohmann::json diff;     // {"field": {"from": x, "to": y}}; secret values shown as "(secret)"
+  bool conflict = false;   // an unowned object holds the name: never touched, phase failed
+  bool drift = false;      // observed != desired for an owned object whose spec did not change
+};
+
+struct PlanRequest {
+  const DesiredResource* desired = nullptr;  // null for delete (left the spec)
+  const ObservedResource* observed = nullptr;  // null when absent
+};
+
+enum class Outcome { Ok, Progressing, Failed };
+
+struct ApplyRequest {
+  PlannedAction action;
+  const DesiredResource* desired = nullptr;  // null for delete
+  const ObservedResource* observed = nullptr;
+  CallContext ctx;
+};
+
+struct ApplyResponse {
+  Outcome outcome = Outcome::Ok;
+  std::string message;               // already free of secrets
+  bool terminal = false;             // failed and retrying will not help
+  nlohmann::json ownerData;          // e.g. {"container_id": "..."}; stored in state
+  std::optional<std::chrono::seconds> requeueAfter;  // e.g. waiting for health
+  Diagnostics diagnostics;
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+  virtual std::string name() const = 0;                 // "docker"
+  virtual std::vector<std::string> kinds() const = 0;   // {"container","network","volume","image"}
+  virtual ObserveResponse observe(const ObserveRequest& req) = 0;
+  // Pure: no I/O. Same code path for dry-run, tendctl plan, metrics and apply.
+  virtual PlannedAction plan(const PlanRequest& req) const = 0;
+  virtual ApplyResponse apply(const ApplyRequest& req) = 0;
+};
+
+// Built from the spec's `providers:` section (already parsed to JSON) and the spec dir.
+struct ProviderConfig {
+  nlohmann::json config;      // providers.<name> from environment.yml (secrets symbolic)
+  std::string specDir;        // for relative paths
+  std::string stateDir;       // provider scratch data (e.g. bind9 previous files)
+  std::string environment;
+};
+
+using ProviderFactory = std::function<Result<std::unique_ptr<Provider>>(const ProviderConfig&)>;
+
+// Explicit registration (no static self-registration): daemon/providers.cpp lists them.
+class ProviderRegistry {
+ public:
+  void registerFactory(const std::string& name, ProviderFactory f) { factories_[name] = std::move(f); }
+  bool has(const std::string& name) const { return factories_.count(name) > 0; }
+  Result<std::unique_ptr<Provider>> create(const std::string& name, const ProviderConfig& cfg) const {
+    auto it = factories_.find(name);
+    if (it == factories_.end()) return makeError("provider '" + name + "' is not built into this tend", true);
+    return it->second(cfg);
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (auto& [k, v] : factories_) out.push_back(k);
+    return out;
+  }
+
+ private:
+  std::map<std::string, ProviderFactory> factories_;
+};
+
+}  // namespace tend

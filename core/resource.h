@@ -1,0 +1,59 @@
+#pragma once
+// Desired resources: what expansion of a spec produces and what providers consume.
+// The provider-specific configuration travels as JSON (`spec`); its shape per kind is
+// documented in docs/resources.md and is the contract between core/ expansion and providers.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/diagnostic.h"
+
+namespace tend {
+
+// Resource ids (CONTRACT.md): vm/NAME, host/NAME, container/APP/NAME, network/HOST/NAME,
+// volume/HOST/NAME, zone/ZONE@VIEW, template/NAME; tend adds image/HOST/REF and dnsconf/SERVER.
+struct DesiredResource {
+  std::string id;
+  std::string kind;      // "vm", "host", "container", "network", "volume", "image", "zone", ...
+  std::string provider;  // "proxmox", "ssh", "docker", "bind9", "local"
+  std::string host;      // the host the object lives on ("" when not host-bound); observe groups by it
+  nlohmann::json spec;   // provider-specific desired config; secrets stay symbolic: "${secret:NAME}"
+  std::vector<std::string> dependsOn;  // ids that must be ready first (implicit + tiers + explicit)
+  std::string hash;      // sha256 hex of the canonical spec (secrets symbolic)
+  Location loc;          // where the resource was declared
+  int tier = 0;          // deploy wave index (0 = first); informational, edges already encode it
+};
+
+// The expanded, validated spec: an immutable DAG. Shared between threads via shared_ptr<const>.
+struct DesiredGraph {
+  std::string environment;
+  std::string revision;  // commit id (+"-dirty") or content hash
+  std::vector<DesiredResource> resources;  // topologically sorted: dependencies first
+  std::map<std::string, size_t> index;     // id -> position in resources
+  bool prune = true;                       // reconcile.prune
+  int intervalSeconds = 300;               // reconcile.interval
+  std::map<std::string, int> parallelism;  // provider -> max concurrent applies
+  std::vector<std::string> secretNames;    // names referenced by ${secret:...}
+  std::map<std::string, nlohmann::json> providerConfigs;  // providers.<name> (secrets symbolic)
+  std::string specDir;                     // absolute path of the spec directory
+  std::string secretsFile;                 // absolute path of secrets.file, "" when none
+
+  const DesiredResource* find(const std::string& id) const {
+    auto it = index.find(id);
+    return it == index.end() ? nullptr : &resources[it->second];
+  }
+  void reindex() {
+    index.clear();
+    for (size_t i = 0; i < resources.size(); ++i) index[resources[i].id] = i;
+  }
+};
+
+using DesiredGraphPtr = std::shared_ptr<const DesiredGraph>;
+
+// "container/bookstack/web" -> "container"
+inline std::string kindOfId(const std::string& id) { return id.substr(0, id.find('/')); }
+
+}  // namespace tend

@@ -1,0 +1,31 @@
+#pragma once
+// Loading a spec directory: parse every YAML file (and referenced Compose files), validate all
+// of them together, expand into the desired-resource DAG. Never a partial model: on any error
+// `graph` is null and `diagnostics` holds every error found, each FILE:LINE:COL located.
+#include <memory>
+#include <string>
+
+#include "core/diagnostic.h"
+#include "core/resource.h"
+
+namespace tend {
+
+struct Spec;  // the typed, immutable model (core/spec/model.h)
+
+struct LoadOptions {
+  // Names of secrets known to exist; when unset they are read (unencrypted) from the SOPS
+  // file's keys. Tests may inject them.
+  const std::vector<std::string>* secretNames = nullptr;
+  std::string revision;  // when empty: git commit id (+"-dirty") of specDir, else content hash
+};
+
+struct LoadResult {
+  std::shared_ptr<const Spec> spec;  // null on error
+  DesiredGraphPtr graph;             // null on error
+  Diagnostics diagnostics;           // errors and warnings, sorted by file, line, col
+  bool ok() const { return graph != nullptr; }
+};
+
+LoadResult loadSpecDir(const std::string& dir, const LoadOptions& opts = {});
+
+}  // namespace tend

@@ -1,0 +1,87 @@
+#pragma once
+// What the engine records. The engine never trusts state over observation: state holds what
+// was applied (hashes, owner data), runs and events; observation decides what exists.
+// Implementation: state/sqlite_state_store.{h,cpp} (SQLite, WAL). A test double lives in tests.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.h"
+
+namespace tend {
+
+enum class Phase { Pending, Blocked, Progressing, Ready, Failed, Deleting };
+
+inline const char* phaseName(Phase p) {
+  switch (p) {
+    case Phase::Pending: return "pending";
+    case Phase::Blocked: return "blocked";
+    case Phase::Progressing: return "progressing";
+    case Phase::Ready: return "ready";
+    case Phase::Failed: return "failed";
+    case Phase::Deleting: return "deleting";
+  }
+  return "pending";
+}
+
+struct ResourceRecord {
+  std::string id;
+  std::string kind;
+  std::string desiredHash;
+  std::string lastAppliedHash;
+  Phase phase = Phase::Pending;
+  std::string message;
+  bool drifted = false;
+  int64_t lastAppliedUnix = 0;   // 0 = never
+  int64_t updatedUnix = 0;
+  nlohmann::json ownerData;      // container id, vm id, zone serial, ...
+  std::vector<std::string> dependsOn;
+};
+
+struct RunRecord {
+  int64_t id = 0;
+  int64_t startedUnixMs = 0;
+  int64_t finishedUnixMs = 0;  // 0 while running
+  std::string result;          // "running", "success", "failed", "partial", "cancelled"
+  std::string revision;
+  std::string trigger;         // "interval", "inotify", "api", "sighup", "startup", "git"
+  bool dryRun = false;
+  std::string summary;         // e.g. "12 ready, 1 failed"
+};
+
+struct EventRecord {
+  int64_t id = 0;               // monotonic
+  int64_t unixMs = 0;
+  std::string level;            // "info", "warn", "error"
+  std::string resource;         // id or ""
+  std::string reason;           // "Created", "Updated", "DriftCorrected", "Failed", "SpecInvalid", ...
+  std::string message;          // redacted before it gets here
+  int64_t runId = 0;
+};
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+  virtual Result<std::vector<ResourceRecord>> loadResources() = 0;
+  virtual Result<std::optional<ResourceRecord>> getResource(const std::string& id) = 0;
+  // Every apply is recorded in one transaction together with its event.
+  virtual Result<void> recordApply(const ResourceRecord& rec, const EventRecord& ev) = 0;
+  virtual Result<void> putResource(const ResourceRecord& rec) = 0;
+  virtual Result<void> deleteResource(const std::string& id) = 0;
+
+  virtual Result<int64_t> beginRun(const RunRecord& run) = 0;
+  virtual Result<void> finishRun(const RunRecord& run) = 0;
+  virtual Result<std::optional<RunRecord>> lastRun() = 0;
+
+  virtual Result<int64_t> appendEvent(const EventRecord& ev) = 0;
+  virtual Result<std::vector<EventRecord>> eventsSince(int64_t sinceId, int limit) = 0;
+
+  // Key/value for small facts: "last_good_revision", "zone_serial/<zone@view>", ...
+  virtual Result<std::optional<std::string>> getMeta(const std::string& key) = 0;
+  virtual Result<void> setMeta(const std::string& key, const std::string& value) = 0;
+};
+
+}  // namespace tend

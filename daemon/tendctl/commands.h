@@ -1,0 +1,32 @@
+#pragma once
+// tendctl subcommands. Each lives in its own file; main.cpp only parses arguments.
+// Exit codes (CONTRACT.md): 0 ok, 1 failure/invalid, 2 usage error, 3 daemon unreachable.
+#include <string>
+#include <vector>
+
+namespace tend::ctl {
+
+enum Exit { kOk = 0, kFailure = 1, kUsage = 2, kUnreachable = 3 };
+
+struct Conn {
+  std::string socket;     // --socket / TEND_SOCKET
+  std::string url;        // --url / TEND_URL
+  std::string tokenFile;  // --token-file / TEND_TOKEN_FILE
+};
+
+// cmd_validate.cpp (offline)
+int cmdValidate(const std::string& dir, const std::string& output);
+// cmd_plan_offline.cpp: plan against recorded state (--state, default ./var/tend.db), no daemon.
+int cmdPlanOffline(const std::string& dir, const std::string& stateFile, const std::string& output);
+// cmd_online.cpp: talk to a running tendd
+int cmdPlanOnline(const Conn& c, const std::string& output);
+int cmdStatus(const Conn& c, const std::string& output);
+int cmdReconcile(const Conn& c, bool wait, const std::vector<std::string>& resources,
+                 const std::string& output);
+int cmdEvents(const Conn& c, long long since, bool follow, const std::string& output);
+// cmd_secrets.cpp
+int cmdSecretsShow(const std::string& name, const std::string& dir);
+int cmdSecretsSet(const std::string& name, const std::string& dir, const std::string& valueFile);
+int cmdSecretsEdit(const std::string& dir);
+
+}  // namespace tend::ctl

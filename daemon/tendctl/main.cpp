@@ -1,0 +1,101 @@
+// tendctl: argument parsing only; every command is in its own file (commands.h).
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "daemon/tendctl/commands.h"
+
+namespace {
+std::string envOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace tend::ctl;
+  CLI::App app{"tendctl — validate, plan and talk to a running tendd"};
+  app.set_version_flag("--version", std::string("tendctl ") + TEND_VERSION);
+  app.require_subcommand(1);
+
+  Conn conn;
+  app.add_option("--socket", conn.socket, "tendd unix socket (env TEND_SOCKET)");
+  app.add_option("--url", conn.url, "tendd URL, e.g. http://127.0.0.1:9469 (env TEND_URL)");
+  app.add_option("--token-file", conn.tokenFile, "bearer token file (env TEND_TOKEN_FILE)");
+
+  std::string output = "text";
+  auto addOutput = [&](CLI::App* sub) {
+    sub->add_option("-o,--output", output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  };
+
+  std::string dir = ".";
+  auto* validate = app.add_subcommand("validate", "check a spec directory offline");
+  validate->add_option("dir", dir, "spec directory (default .)");
+  addOutput(validate);
+
+  bool offline = false;
+  std::string stateFile = "./var/tend.db";
+  auto* plan = app.add_subcommand("plan", "show planned actions (daemon, or --offline)");
+  plan->add_option("dir", dir, "spec directory for --offline (default .)");
+  plan->add_flag("--offline", offline, "plan without a daemon against recorded state");
+  plan->add_option("--state", stateFile, "state database for --offline");
+  addOutput(plan);
+
+  auto* status = app.add_subcommand("status", "resources and the last run");
+  addOutput(status);
+
+  bool now = false, wait = false;
+  std::vector<std::string> resources;
+  auto* reconcile = app.add_subcommand("reconcile", "start a reconcile pass");
+  reconcile->add_flag("--now", now, "start a pass now")->required();
+  reconcile->add_flag("--wait", wait, "wait for the run's result");
+  reconcile->add_option("--resource", resources, "limit the pass to these ids");
+  addOutput(reconcile);
+
+  long long since = 0;
+  bool follow = false;
+  auto* events = app.add_subcommand("events", "recorded events");
+  events->add_option("--since", since, "only events after this id");
+  events->add_flag("-f,--follow", follow, "keep printing new events");
+  addOutput(events);
+
+  auto* secrets = app.add_subcommand("secrets", "read and write SOPS secrets without sops");
+  secrets->require_subcommand(1);
+  std::string secretName, valueFile;
+  auto* sshow = secrets->add_subcommand("show", "print one decrypted value");
+  sshow->add_option("name", secretName)->required();
+  sshow->add_option("dir", dir, "spec directory (default .)");
+  auto* sset = secrets->add_subcommand("set", "encrypt a value (from stdin or --from-file)");
+  sset->add_option("name", secretName)->required();
+  sset->add_option("dir", dir, "spec directory (default .)");
+  sset->add_option("--from-file", valueFile, "read the value from this file");
+  auto* sedit = secrets->add_subcommand("edit", "decrypt to $EDITOR, re-encrypt on save");
+  sedit->add_option("dir", dir, "spec directory (default .)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "tendctl: " << e.what() << " (see tendctl --help)\n";
+    return kUsage;
+  }
+
+  conn.socket = conn.socket.empty() ? envOr("TEND_SOCKET", "") : conn.socket;
+  conn.url = conn.url.empty() ? envOr("TEND_URL", "") : conn.url;
+  conn.tokenFile = conn.tokenFile.empty() ? envOr("TEND_TOKEN_FILE", "") : conn.tokenFile;
+  if (conn.socket.empty() && conn.url.empty()) conn.socket = "./var/tendd.sock";
+
+  if (*validate) return cmdValidate(dir, output);
+  if (*plan) return offline ? cmdPlanOffline(dir, stateFile, output) : cmdPlanOnline(conn, output);
+  if (*status) return cmdStatus(conn, output);
+  if (*reconcile) return cmdReconcile(conn, wait, resources, output);
+  if (*events) return cmdEvents(conn, since, follow, output);
+  if (*sshow) return cmdSecretsShow(secretName, dir);
+  if (*sset) return cmdSecretsSet(secretName, dir, valueFile);
+  if (*sedit) return cmdSecretsEdit(dir);
+  return kUsage;
+}
