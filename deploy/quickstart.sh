@@ -95,6 +95,8 @@ EOF
 run_tests() {
   install_deps
   build
+  say "check-headers: every public header compiles on its own"
+  cmake --build "$BUILD" -j "$JOBS" --target check-headers
   start_dockerd
   # sshd on loopback for the SSH-transport tests (host key generated once).
   if ! pgrep -f "sshd -p 2222" >/dev/null 2>&1; then
