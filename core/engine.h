@@ -26,6 +26,16 @@ struct EngineOptions {
   std::chrono::milliseconds backoffCap{5 * 60 * 1000};
   double globalRatePerSecond = 50;                          // applies per second, all providers
   std::string environment;
+  // Bound of one pass (untilSettled waits for health checks, retries): then the pass ends and
+  // unfinished resources keep their phase (progressing/failed) until the next pass.
+  std::chrono::milliseconds runTimeout{30 * 60 * 1000};
+  // Within one pass a transiently failing resource is tried at most this often (waiting the
+  // per-key backoff in between); terminal errors are tried once.
+  int maxAttemptsPerRun = 3;
+  // Re-observe delay for a progressing resource whose provider gave no requeueAfter.
+  std::chrono::milliseconds recheckInterval{2000};
+  // After cancel()/timeout, how long run() waits for in-flight provider calls to return.
+  std::chrono::milliseconds cancelGrace{10000};
 };
 
 struct RunRequest {

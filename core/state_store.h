@@ -71,6 +71,15 @@ class StateStore {
   virtual Result<void> recordApply(const ResourceRecord& rec, const EventRecord& ev) = 0;
   virtual Result<void> putResource(const ResourceRecord& rec) = 0;
   virtual Result<void> deleteResource(const std::string& id) = 0;
+  // A prune: remove the record and append its event, ideally in one transaction (the default
+  // does it in two steps; a crash between them leaves a record the next pass cleans up).
+  virtual Result<void> recordDelete(const std::string& id, const EventRecord& ev) {
+    auto r = deleteResource(id);
+    if (!r) return r;
+    auto e = appendEvent(ev);
+    if (!e) return e.error();
+    return {};
+  }
 
   virtual Result<int64_t> beginRun(const RunRecord& run) = 0;
   virtual Result<void> finishRun(const RunRecord& run) = 0;
