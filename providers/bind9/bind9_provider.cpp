@@ -1,0 +1,668 @@
+// The bind9 provider: zone files per zone and view plus the named.conf.tend fragment, written
+// through HostIo with check -> atomic rename -> rndc, never serving a file that failed a check.
+#include "providers/bind9/bind9_provider.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <ctime>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include "core/log.h"
+#include "providers/bind9/bind9_internal.h"
+#include "providers/bind9/render.h"
+
+namespace tend::bind9 {
+
+using nlohmann::json;
+
+namespace {
+
+const char* kZonePrefix = ";";
+const char* kConfPrefix = "//";
+
+std::string absolutize(const std::string& p, const std::string& base) {
+  if (p.empty() || p[0] == '/') return p;
+  std::string b = base.empty() ? "." : base;
+  std::string rel = p.rfind("./", 0) == 0 ? p.substr(2) : p;
+  return b + "/" + rel;
+}
+
+std::string dirOf(const std::string& path) { return path.substr(0, path.rfind('/')); }
+std::string baseOf(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+uint32_t utcDate(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  return static_cast<uint32_t>((tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday);
+}
+
+bool contains(const std::string& s, const char* what) { return s.find(what) != std::string::npos; }
+
+struct ProviderSettings {
+  std::string server = "local";
+  std::string confDir;
+  std::string reload = "rndc";
+  RndcSpec rndc;
+};
+
+class Bind9Provider final : public Provider {
+ public:
+  Bind9Provider(ProviderSettings s, Bind9Options o, std::string stateDir)
+      : settings_(std::move(s)), opts_(std::move(o)), stateDir_(std::move(stateDir)) {
+    if (!opts_.clock) opts_.clock = &systemClock_;
+    loadSerials();
+  }
+
+  std::string name() const override { return "bind9"; }
+  std::vector<std::string> kinds() const override { return {"zone", "dnsconf"}; }
+
+  ObserveResponse observe(const ObserveRequest& req) override;
+  PlannedAction plan(const PlanRequest& req) const override;
+  ApplyResponse apply(const ApplyRequest& req) override;
+
+ private:
+  struct Target {
+    std::string server;
+    std::string confDir;
+    bool operator<(const Target& o) const {
+      return std::tie(server, confDir) < std::tie(o.server, o.confDir);
+    }
+  };
+
+  Result<HostIo*> hostFor(const std::string& server) {
+    if (opts_.hostFor) return opts_.hostFor(server);
+    if (server == "local" || server.empty()) return local_.get();
+    return makeError("bind9 server '" + server + "' needs the ssh provider (not built yet)", true);
+  }
+
+  std::string serverOf(const json& spec) const {
+    auto it = spec.find("server");
+    if (it != spec.end() && it->is_string() && !it->get<std::string>().empty())
+      return it->get<std::string>();
+    return settings_.server;
+  }
+
+  void observeFile(HostIo& io, const std::string& path, const char* prefix, bool isZone,
+                   ObservedResource& o, std::string& err);
+  ApplyResponse applyZone(const ApplyRequest& req);
+  ApplyResponse applyConf(const ApplyRequest& req);
+  ApplyResponse deleteFile(const ApplyRequest& req);
+  std::vector<std::string> rndcArgs(const std::optional<RndcSpec>& override) const;
+  Result<CommandResult> rndcRun(HostIo& io, const std::optional<RndcSpec>& override,
+                                const std::vector<std::string>& cmd);
+  std::string tempPath(const std::string& target);
+
+  // Serial state: id -> last serial written. Survives restarts next to the zone files' own SOA.
+  void loadSerials();
+  void saveSerial(const std::string& id, uint32_t serial);
+  std::optional<uint32_t> stateSerial(const std::string& id);
+
+  ProviderSettings settings_;
+  Bind9Options opts_;
+  std::string stateDir_;
+  SystemClock systemClock_;
+  std::unique_ptr<HostIo> local_ = makeLocalHostIo();
+  std::mutex serialsMu_;
+  std::map<std::string, uint32_t> serials_;
+  std::atomic<uint64_t> tempCounter_{0};
+};
+
+// ---------------------------------------------------------------------------------------------
+// serial state
+
+void Bind9Provider::loadSerials() {
+  if (stateDir_.empty()) return;
+  std::ifstream in(stateDir_ + "/bind9-serials.json");
+  if (!in) return;
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    log::warn("bind9: ignoring unreadable serial state", {{"file", stateDir_ + "/bind9-serials.json"}});
+    return;
+  }
+  for (const auto& [k, v] : j.items())
+    if (v.is_number_unsigned()) serials_[k] = v.get<uint32_t>();
+}
+
+std::optional<uint32_t> Bind9Provider::stateSerial(const std::string& id) {
+  std::lock_guard<std::mutex> lk(serialsMu_);
+  auto it = serials_.find(id);
+  if (it == serials_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Bind9Provider::saveSerial(const std::string& id, uint32_t serial) {
+  std::lock_guard<std::mutex> lk(serialsMu_);
+  auto it = serials_.find(id);
+  if (it != serials_.end() && it->second == serial) return;
+  serials_[id] = serial;
+  if (stateDir_.empty()) return;
+  json j = json::object();
+  for (const auto& [k, v] : serials_) j[k] = v;
+  std::string path = stateDir_ + "/bind9-serials.json";
+  auto res = local_->makeDirs(stateDir_, 0700);
+  if (res) res = local_->writeFile(path + ".tmp", j.dump(1) + "\n", 0600);
+  if (res) res = local_->rename(path + ".tmp", path);
+  if (!res) log::warn("bind9: cannot persist serial state: " + res.error().message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// observe
+
+void Bind9Provider::observeFile(HostIo& io, const std::string& path, const char* prefix,
+                                bool isZone, ObservedResource& o, std::string& err) {
+  auto text = io.readFile(path);
+  if (!text) {
+    err = text.error().message;
+    return;
+  }
+  o.state["file"] = path;
+  if (!text->has_value()) {
+    o.exists = false;
+    o.message = "absent";
+    return;
+  }
+  o.exists = true;
+  FileHeader h = parseHeader(**text, prefix);
+  o.owned = h.owned;
+  if (!h.owned) {
+    o.message = "file without tend's mark";
+    return;
+  }
+  o.appliedHash = h.hash;
+  o.ready = h.intact;
+  o.state["intact"] = h.intact;
+  o.state["owner_id"] = h.id;
+  o.message = h.intact ? "written by tend" : "edited by hand";
+  if (isZone) {
+    if (auto s = parseSoaSerial(h.rest)) {
+      o.state["serial"] = *s;
+      o.message += ", serial " + std::to_string(*s);
+    }
+    o.state["records"] = parseRecordKeys(h.rest);
+  }
+}
+
+ObserveResponse Bind9Provider::observe(const ObserveRequest& req) {
+  ObserveResponse resp;
+  // Group by (server, conf_dir): one listing of <conf_dir>/zones per server per pass.
+  std::map<Target, std::vector<const DesiredResource*>> groups;
+  if (!settings_.confDir.empty()) groups[{settings_.server, settings_.confDir}];
+  for (const DesiredResource* d : req.desired) {
+    if (!d) continue;
+    auto it = d->spec.find("conf_dir");
+    std::string confDir = it != d->spec.end() && it->is_string() ? it->get<std::string>() : "";
+    while (confDir.size() > 1 && confDir.back() == '/') confDir.pop_back();
+    if (confDir.empty() || confDir[0] != '/') {
+      resp.errors[d->id] = makeError(d->id + ": conf_dir must be an absolute path", true);
+      continue;
+    }
+    groups[{serverOf(d->spec), confDir}].push_back(d);
+  }
+
+  for (auto& [target, desired] : groups) {
+    auto io = hostFor(target.server);
+    if (!io) {
+      for (const auto* d : desired) resp.errors[d->id] = io.error();
+      continue;
+    }
+    HostIo& h = **io;
+    // path -> exists, from the listing (cheap), so absent files cost no read.
+    std::set<std::string> zoneFiles;
+    std::string zonesDir = target.confDir + "/zones";
+    auto views = h.listDir(zonesDir);
+    if (!views) {
+      for (const auto* d : desired) resp.errors[d->id] = views.error();
+      continue;
+    }
+    for (const auto& v : *views) {
+      if (!v.isDir) continue;
+      auto files = h.listDir(zonesDir + "/" + v.name);
+      if (!files) {
+        for (const auto* d : desired) resp.errors[d->id] = files.error();
+        continue;
+      }
+      for (const auto& f : *files)
+        if (!f.isDir && f.name.size() > 5 && f.name.compare(f.name.size() - 5, 5, ".zone") == 0 &&
+            f.name[0] != '.')
+          zoneFiles.insert(zonesDir + "/" + v.name + "/" + f.name);
+    }
+
+    std::set<std::string> seenFiles;
+    for (const auto* d : desired) {
+      ObservedResource o;
+      o.id = d->id;
+      std::string err;
+      if (d->kind == "zone") {
+        auto zit = d->spec.find("zone");
+        auto vit = d->spec.find("view");
+        if (zit == d->spec.end() || !zit->is_string() || vit == d->spec.end() || !vit->is_string()) {
+          resp.errors[d->id] = makeError(d->id + ": zone payload needs 'zone' and 'view'", true);
+          continue;
+        }
+        std::string z = zit->get<std::string>();
+        while (!z.empty() && z.back() == '.') z.pop_back();
+        std::string path = zoneFilePath(target.confDir, vit->get<std::string>(), z);
+        seenFiles.insert(path);
+        if (!zoneFiles.count(path)) {
+          o.state["file"] = path;
+          o.message = "absent";
+        } else {
+          observeFile(h, path, kZonePrefix, true, o, err);
+        }
+      } else if (d->kind == "dnsconf") {
+        observeFile(h, confFilePath(target.confDir), kConfPrefix, false, o, err);
+        seenFiles.insert(confFilePath(target.confDir));
+      } else {
+        resp.errors[d->id] = makeError("bind9 does not manage kind '" + d->kind + "'", true);
+        continue;
+      }
+      if (!err.empty()) {
+        resp.errors[d->id] = makeError(err);
+        continue;
+      }
+      if (o.exists) resp.observed[d->id] = std::move(o);
+    }
+
+    if (!req.includeOwned) continue;
+    // Owned files nobody desires any more: their id comes from the header mark.
+    std::vector<std::pair<std::string, bool>> candidates;
+    for (const auto& f : zoneFiles)
+      if (!seenFiles.count(f)) candidates.emplace_back(f, true);
+    if (!seenFiles.count(confFilePath(target.confDir)))
+      candidates.emplace_back(confFilePath(target.confDir), false);
+    for (const auto& [path, isZone] : candidates) {
+      ObservedResource o;
+      std::string err;
+      observeFile(h, path, isZone ? kZonePrefix : kConfPrefix, isZone, o, err);
+      if (!err.empty() || !o.exists || !o.owned) continue;
+      std::string id = o.state.value("owner_id", "");
+      if (id.empty() || resp.observed.count(id) || resp.errors.count(id)) continue;
+      if (isZone ? id.rfind("zone/", 0) != 0 : id.rfind("dnsconf/", 0) != 0) continue;
+      o.id = id;
+      resp.observed[id] = std::move(o);
+    }
+  }
+  return resp;
+}
+
+// ---------------------------------------------------------------------------------------------
+// plan (pure)
+
+PlannedAction Bind9Provider::plan(const PlanRequest& req) const {
+  PlannedAction a;
+  const DesiredResource* d = req.desired;
+  const ObservedResource* o = req.observed;
+  a.id = d ? d->id : (o ? o->id : "");
+  a.kind = kindOfId(a.id);
+  std::string what = a.kind == "zone" ? "zone file" : "named.conf.tend";
+  if (!d) {
+    if (o && o->exists && o->owned) {
+      a.action = Action::Delete;
+      a.reason = "left the spec";
+    } else {
+      a.reason = "absent";
+    }
+    return a;
+  }
+  if (!o || !o->exists) {
+    a.action = Action::Create;
+    a.reason = "absent";
+    return a;
+  }
+  if (!o->owned) {
+    a.conflict = true;
+    a.action = Action::Noop;
+    a.reason = "conflict: " + o->state.value("file", what) + " exists without tend's mark";
+    return a;
+  }
+  if (o->appliedHash != d->hash) {
+    a.action = Action::Update;
+    a.reason = "spec changed";
+    if (a.kind == "zone") {
+      auto z = parseZoneSpec(d->spec);
+      if (z && o->state.contains("records")) {
+        auto want = recordKeys(*z);
+        std::set<std::string> have, wantSet(want.begin(), want.end());
+        for (const auto& r : o->state["records"]) have.insert(r.get<std::string>());
+        json added = json::array(), removed = json::array();
+        for (const auto& r : want)
+          if (!have.count(r)) added.push_back(r);
+        for (const auto& r : have)
+          if (!wantSet.count(r)) removed.push_back(r);
+        if (!added.empty() || !removed.empty()) {
+          a.diff["records"] = {{"added", added}, {"removed", removed}};
+          a.reason = "records changed: +" + std::to_string(added.size()) + " -" +
+                     std::to_string(removed.size());
+        }
+      }
+    }
+    a.diff["hash"] = {{"from", o->appliedHash}, {"to", d->hash}};
+    return a;
+  }
+  if (!o->state.value("intact", false)) {
+    a.action = Action::Update;
+    a.drift = true;
+    a.reason = what + " edited by hand";
+    return a;
+  }
+  a.reason = "up to date";
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// apply
+
+std::string Bind9Provider::tempPath(const std::string& target) {
+  return dirOf(target) + "/." + baseOf(target) + ".tmp-" + std::to_string(::getpid()) + "-" +
+         std::to_string(tempCounter_.fetch_add(1));
+}
+
+std::vector<std::string> Bind9Provider::rndcArgs(const std::optional<RndcSpec>& override) const {
+  const RndcSpec& r = override ? *override : settings_.rndc;
+  std::vector<std::string> args{opts_.rndc};
+  if (!r.server.empty()) args.insert(args.end(), {"-s", r.server});
+  if (r.port > 0) args.insert(args.end(), {"-p", std::to_string(r.port)});
+  if (!r.keyFile.empty()) args.insert(args.end(), {"-k", r.keyFile});
+  return args;
+}
+
+Result<CommandResult> Bind9Provider::rndcRun(HostIo& io, const std::optional<RndcSpec>& override,
+                                             const std::vector<std::string>& cmd) {
+  auto args = rndcArgs(override);
+  args.insert(args.end(), cmd.begin(), cmd.end());
+  return io.run(args, opts_.commandTimeout);
+}
+
+// named is not running (or not listening for rndc): the checked file stays in place and is
+// loaded when named starts. This is how a fresh install bootstraps (named.conf includes the
+// fragment tend has yet to write).
+bool rndcUnreachable(const CommandResult& r) {
+  std::string m = r.message();
+  return contains(m, "connect failed") || contains(m, "connection refused") ||
+         contains(m, "timed out");
+}
+
+ApplyResponse failed(std::string msg, bool terminal = false) {
+  ApplyResponse r;
+  r.outcome = Outcome::Failed;
+  r.message = std::move(msg);
+  r.terminal = terminal;
+  return r;
+}
+
+ApplyResponse Bind9Provider::deleteFile(const ApplyRequest& req) {
+  const ObservedResource* o = req.observed;
+  std::string path = o ? o->state.value("file", "") : "";
+  if (path.empty()) return failed(req.action.id + ": no file to delete", true);
+  std::string server = settings_.server;
+  if (req.desired) server = serverOf(req.desired->spec);
+  auto io = hostFor(server);
+  if (!io) return failed(io.error().message, true);
+  HostIo& h = **io;
+  // Re-check the mark right before removing: never delete a file tend does not own.
+  auto text = h.readFile(path);
+  if (!text) return failed(text.error().message);
+  ApplyResponse resp;
+  if (!text->has_value()) {
+    resp.message = "already absent";
+    return resp;
+  }
+  FileHeader hd = parseHeader(**text, req.action.kind == "zone" ? kZonePrefix : kConfPrefix);
+  if (!hd.owned || hd.id != req.action.id)
+    return failed("conflict: " + path + " is not owned by " + req.action.id, true);
+  for (const std::string& p : {path, path + ".prev", path + ".jnl"}) {
+    auto r = h.remove(p);
+    if (!r) return failed(r.error().message);
+  }
+  // A zone leaves named when dnsconf drops its stanza (that update runs `rndc reconfig`).
+  resp.message = "removed " + path;
+  return resp;
+}
+
+ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
+  const DesiredResource& d = *req.desired;
+  auto parsed = parseZoneSpec(d.spec);
+  if (!parsed) return failed(parsed.error().message, true);
+  const ZoneSpec& z = *parsed;
+  std::string server = z.server.empty() ? settings_.server : z.server;
+  auto io = hostFor(server);
+  if (!io) return failed(io.error().message, true);
+  HostIo& h = **io;
+
+  auto current = h.readFile(z.file);
+  if (!current) return failed(current.error().message);
+  FileHeader hd;
+  std::optional<uint32_t> fileSerial;
+  if (current->has_value()) {
+    hd = parseHeader(**current, kZonePrefix);
+    if (!hd.owned) return failed("conflict: " + z.file + " exists without tend's mark", true);
+    if (hd.id != d.id) return failed("conflict: " + z.file + " belongs to " + hd.id, true);
+    fileSerial = parseSoaSerial(hd.rest);
+  }
+  std::string bodyHash = sha256Hex(renderZoneBody(z, 0));
+  if (hd.intact && hd.hash == d.hash && hd.body == bodyHash) {
+    ApplyResponse r;
+    r.message = "up to date";
+    if (fileSerial) r.ownerData = {{"serial", *fileSerial}, {"file", z.file}};
+    return r;
+  }
+  // The old serial: the file's own SOA and the state file, whichever is later in serial space
+  // (the file may have been deleted by hand; the state may have been lost).
+  std::optional<uint32_t> old = fileSerial;
+  if (auto s = stateSerial(d.id)) old = old ? serialMax(*old, *s) : *s;
+  // Same content for named (only the spec hash moved, e.g. a record reordered): keep the serial.
+  bool contentSame = hd.intact && hd.body == bodyHash && fileSerial.has_value();
+  uint32_t serial = contentSame ? *fileSerial : nextSerial(old, utcDate(opts_.clock->wallNow()));
+  std::string text = composeFile(kZonePrefix, d.id, d.hash, bodyHash, renderZoneBody(z, serial));
+
+  if (req.ctx.isCancelled()) return failed("cancelled");
+  auto mk = h.makeDirs(dirOf(z.file), 0755);
+  if (!mk) return failed(mk.error().message);
+  std::string tmp = tempPath(z.file);
+  auto wr = h.writeFile(tmp, text, 0644);
+  if (!wr) {
+    h.remove(tmp);
+    return failed(wr.error().message);
+  }
+  auto check = h.run({opts_.namedCheckzone, "-k", "fail", z.zone, tmp}, opts_.commandTimeout);
+  if (!check || check->exitCode != 0) {
+    std::string msg = check ? check->message() : check.error().message;
+    h.remove(tmp);
+    // The temp name means nothing to the reader; name the real file instead.
+    for (size_t p; (p = msg.find(tmp)) != std::string::npos;) msg.replace(p, tmp.size(), z.file);
+    return failed("named-checkzone rejected " + z.zone + "@" + z.view + ": " + msg, true);
+  }
+  bool hadPrev = current->has_value();
+  if (hadPrev) {
+    auto ln = h.link(z.file, z.file + ".prev");
+    if (!ln) {
+      h.remove(tmp);
+      return failed(ln.error().message);
+    }
+  }
+  auto rn = h.rename(tmp, z.file);
+  if (!rn) {
+    h.remove(tmp);
+    return failed(rn.error().message);
+  }
+  saveSerial(d.id, serial);
+
+  ApplyResponse resp;
+  resp.ownerData = {{"serial", serial}, {"file", z.file}};
+  resp.message = "serial " + std::to_string(serial);
+  if (contentSame || settings_.reload != "rndc") {
+    if (!contentSame) resp.message += " (reload: none)";
+    return resp;
+  }
+  auto rl = rndcRun(h, z.rndc, {"reload", z.zone, "IN", z.view});
+  if (rl && rl->exitCode == 0) {
+    resp.message += ", " + rl->message();
+    return resp;
+  }
+  std::string msg = rl ? rl->message() : rl.error().message;
+  if (rl && contains(msg, "no matching zone")) {
+    resp.message += ", named does not serve it yet (dnsconf's reconfig loads it)";
+    return resp;
+  }
+  if (rl && rndcUnreachable(*rl)) {
+    resp.message += ", named not reachable (" + msg + "); loaded when named starts";
+    return resp;
+  }
+  // named refused: put the previous file back so what is on disk is what named serves.
+  if (hadPrev) h.rename(z.file + ".prev", z.file);
+  else h.remove(z.file);
+  return failed("rndc reload " + z.zone + " IN " + z.view + " failed: " + msg);
+}
+
+ApplyResponse Bind9Provider::applyConf(const ApplyRequest& req) {
+  const DesiredResource& d = *req.desired;
+  auto parsed = parseConfSpec(d.spec);
+  if (!parsed) return failed(parsed.error().message, true);
+  const ConfSpec& c = *parsed;
+  std::string server = c.server.empty() ? settings_.server : c.server;
+  auto io = hostFor(server);
+  if (!io) return failed(io.error().message, true);
+  HostIo& h = **io;
+
+  auto current = h.readFile(c.file);
+  if (!current) return failed(current.error().message);
+  FileHeader hd;
+  if (current->has_value()) {
+    hd = parseHeader(**current, kConfPrefix);
+    if (!hd.owned) return failed("conflict: " + c.file + " exists without tend's mark", true);
+    if (hd.id != d.id) return failed("conflict: " + c.file + " belongs to " + hd.id, true);
+  }
+  std::string body = renderConfBody(c);
+  std::string bodyHash = sha256Hex(body);
+  if (hd.intact && hd.hash == d.hash && hd.body == bodyHash) {
+    ApplyResponse r;
+    r.message = "up to date";
+    return r;
+  }
+  bool contentSame = hd.intact && hd.body == bodyHash;
+  std::string text = composeFile(kConfPrefix, d.id, d.hash, bodyHash, body);
+  if (req.ctx.isCancelled()) return failed("cancelled");
+
+  auto mk = h.makeDirs(c.confDir, 0755);
+  if (!mk) return failed(mk.error().message);
+  // Secondary zones need a writable directory per view (named writes the transferred copy).
+  for (const auto& s : c.secondaries)
+    for (const auto& v : c.views)
+      if (s.views.empty() ? &v == &c.views.front()
+                          : std::find(s.views.begin(), s.views.end(), v.name) != s.views.end()) {
+        auto r = h.makeDirs(c.secondaryDir + "/" + v.name, 0775);
+        if (!r) return failed(r.error().message);
+      }
+
+  std::string tmp = tempPath(c.file);
+  std::string wrapper = tmp + ".check.conf";
+  auto cleanup = [&] {
+    h.remove(tmp);
+    h.remove(wrapper);
+  };
+  auto wr = h.writeFile(tmp, text, 0644);
+  if (wr) wr = h.writeFile(wrapper, "include \"" + tmp + "\";\n", 0644);
+  if (!wr) {
+    cleanup();
+    return failed(wr.error().message);
+  }
+  // -z test-loads every primary zone the fragment names: a missing or broken zone file stops
+  // the fragment here instead of at named's reconfig.
+  auto check = h.run({opts_.namedCheckconf, "-z", wrapper}, opts_.commandTimeout);
+  if (!check || check->exitCode != 0) {
+    std::string msg = check ? check->message() : check.error().message;
+    cleanup();
+    for (size_t p; (p = msg.find(tmp)) != std::string::npos;) msg.replace(p, tmp.size(), c.file);
+    return failed("named-checkconf rejected " + c.file + ": " + msg, true);
+  }
+  h.remove(wrapper);
+  bool hadPrev = current->has_value();
+  if (hadPrev) {
+    auto ln = h.link(c.file, c.file + ".prev");
+    if (!ln) {
+      cleanup();
+      return failed(ln.error().message);
+    }
+  }
+  auto rn = h.rename(tmp, c.file);
+  if (!rn) {
+    cleanup();
+    return failed(rn.error().message);
+  }
+  ApplyResponse resp;
+  resp.message = "written " + c.file;
+  if (contentSame || settings_.reload != "rndc") return resp;
+  auto rl = rndcRun(h, c.rndc, {"reconfig"});
+  if (rl && rl->exitCode == 0) {
+    resp.message += ", named reconfigured";
+    return resp;
+  }
+  std::string msg = rl ? rl->message() : rl.error().message;
+  if (rl && rndcUnreachable(*rl)) {
+    resp.message += ", named not reachable (" + msg + "); read when named starts";
+    return resp;
+  }
+  if (hadPrev) h.rename(c.file + ".prev", c.file);
+  else h.remove(c.file);
+  return failed("rndc reconfig failed: " + msg);
+}
+
+ApplyResponse Bind9Provider::apply(const ApplyRequest& req) {
+  const std::string& kind = req.action.kind.empty() ? kindOfId(req.action.id) : req.action.kind;
+  if (req.action.conflict) return failed("conflict: " + req.action.reason, true);
+  switch (req.action.action) {
+    case Action::Noop: {
+      ApplyResponse r;
+      r.message = "up to date";
+      return r;
+    }
+    case Action::Delete: {
+      ApplyRequest copy = req;
+      copy.action.kind = kind;
+      return deleteFile(copy);
+    }
+    case Action::Create:
+    case Action::Update:
+    case Action::Replace:
+      break;
+  }
+  if (!req.desired) return failed(req.action.id + ": nothing desired to apply", true);
+  if (kind == "zone") return applyZone(req);
+  if (kind == "dnsconf") return applyConf(req);
+  return failed("bind9 does not manage kind '" + kind + "'", true);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Provider>> makeBind9ProviderWith(const ProviderConfig& cfg,
+                                                        Bind9Options opts) {
+  ProviderSettings s;
+  const json& c = cfg.config;
+  if (!c.is_null() && !c.is_object()) return makeError("providers.bind9 must be a mapping", true);
+  if (c.is_object()) {
+    if (auto it = c.find("server"); it != c.end() && it->is_string()) s.server = it->get<std::string>();
+    if (auto it = c.find("conf_dir"); it != c.end() && it->is_string())
+      s.confDir = absolutize(it->get<std::string>(), cfg.specDir);
+    while (s.confDir.size() > 1 && s.confDir.back() == '/') s.confDir.pop_back();
+    if (auto it = c.find("reload"); it != c.end() && it->is_string()) s.reload = it->get<std::string>();
+    if (s.reload != "rndc" && s.reload != "none")
+      return makeError("providers.bind9.reload must be rndc or none", true);
+    if (auto it = c.find("rndc"); it != c.end() && it->is_object()) {
+      s.rndc.server = it->value("server", "");
+      if (auto p = it->find("port"); p != it->end() && p->is_number_integer()) s.rndc.port = p->get<int>();
+      s.rndc.keyFile = absolutize(it->value("key_file", ""), cfg.specDir);
+    }
+  }
+  return std::unique_ptr<Provider>(new Bind9Provider(std::move(s), std::move(opts), cfg.stateDir));
+}
+
+Result<std::unique_ptr<Provider>> makeBind9Provider(const ProviderConfig& cfg) {
+  return makeBind9ProviderWith(cfg, Bind9Options{});
+}
+
+}  // namespace tend::bind9
