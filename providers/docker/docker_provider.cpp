@@ -1,0 +1,774 @@
+// The Docker provider: containers, networks, volumes and images through the Engine API.
+//
+// observe: per endpoint, a handful of list calls issued concurrently (owned containers by
+// label, desired names, networks, volumes, images) — never one inspect per container.
+// plan: pure comparison of the desired hash with the io.tend.spec-hash label plus state.
+// apply: create/replace/start/remove with the async client, no retries (the queue backs off).
+#include "providers/docker/docker_provider.h"
+
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "core/log.h"
+#include "providers/docker/engine_client.h"
+#include "providers/docker/payload.h"
+
+namespace tend::docker {
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kDefaultEndpoint = "unix:/var/run/docker.sock";
+
+std::string jstr(const json& j, const char* key, const std::string& def = "") {
+  if (!j.is_object()) return def;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return def;
+  return it->get<std::string>();
+}
+
+std::string labelOf(const json& entry, const char* key) {
+  auto it = entry.find("Labels");
+  if (it == entry.end() || !it->is_object()) return "";
+  return jstr(*it, key);
+}
+
+Clock::time_point deadlineFor(const CallContext& ctx, std::chrono::seconds timeout) {
+  auto d = Clock::now() + timeout;
+  return std::min(d, ctx.deadline);
+}
+
+std::string redact(const std::string& s) { return Redactor::instance().redact(s); }
+
+bool hasHealthcheck(const json& spec) {
+  auto it = spec.find("healthcheck");
+  if (it == spec.end() || !it->is_object()) return false;
+  if (it->contains("disable") && (*it)["disable"].is_boolean() && (*it)["disable"].get<bool>())
+    return false;
+  auto t = it->find("test");
+  if (t == it->end()) return false;
+  if (t->is_array() && !t->empty() && (*t)[0] == "NONE") return false;
+  return true;
+}
+
+ApplyResponse failed(std::string msg, bool terminal = false) {
+  ApplyResponse r;
+  r.outcome = Outcome::Failed;
+  r.message = redact(std::move(msg));
+  r.terminal = terminal;
+  return r;
+}
+
+ApplyResponse ok(std::string msg, json ownerData = nullptr) {
+  ApplyResponse r;
+  r.outcome = Outcome::Ok;
+  r.message = std::move(msg);
+  r.ownerData = std::move(ownerData);
+  return r;
+}
+
+class DockerProvider final : public Provider {
+ public:
+  explicit DockerProvider(const ProviderConfig& cfg) : environment_(cfg.environment) {
+    const json& c = cfg.config;
+    std::string transport = jstr(c, "transport");
+    std::string endpoint = jstr(c, "endpoint");
+    if (!endpoint.empty()) defaultEndpoint_ = endpoint;
+    else if (transport.rfind("unix:", 0) == 0 || transport.rfind("tcp://", 0) == 0 ||
+             transport.rfind("ssh://", 0) == 0)
+      defaultEndpoint_ = transport;
+    if (c.is_object() && c.contains("pull_always_interval_s") &&
+        c["pull_always_interval_s"].is_number())
+      pullAlwaysInterval_ = std::chrono::seconds(c["pull_always_interval_s"].get<int64_t>());
+  }
+
+  std::string name() const override { return "docker"; }
+  std::vector<std::string> kinds() const override {
+    return {"container", "network", "volume", "image"};
+  }
+
+  ObserveResponse observe(const ObserveRequest& req) override;
+  PlannedAction plan(const PlanRequest& req) const override;
+  ApplyResponse apply(const ApplyRequest& req) override;
+
+ private:
+  std::string endpointOf(const DesiredResource& d) const {
+    std::string e = jstr(d.spec, "endpoint");
+    return e.empty() ? defaultEndpoint_ : e;
+  }
+  std::string endpointOf(const ApplyRequest& req) const {
+    if (req.desired) return endpointOf(*req.desired);
+    if (req.observed) {
+      std::string e = jstr(req.observed->state, "endpoint");
+      if (!e.empty()) return e;
+    }
+    return defaultEndpoint_;
+  }
+  std::string envOf(const CallContext& ctx, const DesiredResource* d) const {
+    if (d) {
+      std::string e = jstr(d->spec, "environment");
+      if (!e.empty()) return e;
+    }
+    return ctx.environment.empty() ? environment_ : ctx.environment;
+  }
+  Result<EngineClient*> client(const std::string& endpoint) {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = clients_.find(endpoint);
+    if (it != clients_.end()) return it->second.get();
+    auto ep = parseEndpoint(endpoint);
+    if (!ep) return ep.error();
+    auto c = std::make_unique<EngineClient>(*ep);
+    auto* raw = c.get();
+    clients_.emplace(endpoint, std::move(c));
+    return raw;
+  }
+  ApiResponse call(EngineClient& c, const std::string& method, const std::string& target,
+                   const json& body, Clock::time_point deadline) {
+    ApiRequest r;
+    r.method = method;
+    r.target = target;
+    if (!body.is_null()) r.body = body.dump();
+    r.deadline = deadline;
+    return c.call(std::move(r));
+  }
+
+  ApplyResponse applyContainer(const ApplyRequest& req, EngineClient& c);
+  ApplyResponse applyNetwork(const ApplyRequest& req, EngineClient& c);
+  ApplyResponse applyVolume(const ApplyRequest& req, EngineClient& c);
+  ApplyResponse applyImage(const ApplyRequest& req, EngineClient& c);
+  Result<void> removeContainer(EngineClient& c, const std::string& id, int graceSeconds,
+                               const CallContext& ctx);
+  ApplyResponse startedOutcome(const ApplyRequest& req, const std::string& containerId,
+                               const std::string& what);
+
+  std::string environment_;
+  std::string defaultEndpoint_ = kDefaultEndpoint;
+  std::chrono::seconds pullAlwaysInterval_{24 * 3600};
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<EngineClient>> clients_;
+  std::map<std::string, Clock::time_point> lastPull_;  // endpoint|ref -> last pull attempt ok
+};
+
+// ---------------------------------------------------------------------------------- observe
+
+ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
+  ObserveResponse out;
+  struct Group {
+    std::vector<const DesiredResource*> containers, networks, volumes, images, all;
+    std::string env;
+    EngineClient* client = nullptr;
+    std::future<ApiResponse> owned, byName, networksF, volumesF, imagesF;
+  };
+  std::map<std::string, Group> groups;
+  for (const DesiredResource* d : req.desired) {
+    if (!d) continue;
+    Group& g = groups[endpointOf(*d)];
+    g.all.push_back(d);
+    if (g.env.empty()) g.env = envOf(req.ctx, d);
+    if (d->kind == "container") g.containers.push_back(d);
+    else if (d->kind == "network") g.networks.push_back(d);
+    else if (d->kind == "volume") g.volumes.push_back(d);
+    else if (d->kind == "image") g.images.push_back(d);
+    else out.errors[d->id] = makeError("docker provider does not manage kind '" + d->kind + "'", true);
+  }
+  if (req.includeOwned && groups.empty()) groups[defaultEndpoint_].env = envOf(req.ctx, nullptr);
+
+  auto deadline = deadlineFor(req.ctx, std::chrono::seconds(30));
+  // Issue every list call of every endpoint first, then collect: they run concurrently.
+  for (auto& [ep, g] : groups) {
+    auto c = client(ep);
+    if (!c) {
+      for (auto* d : g.all) out.errors[d->id] = c.error();
+      continue;
+    }
+    g.client = *c;
+    auto send = [&](const std::string& target) {
+      ApiRequest r;
+      r.target = target;
+      r.deadline = deadline;
+      return g.client->send(std::move(r));
+    };
+    json ownedFilter = {{"label", {std::string(kLabelEnvironment) + "=" + g.env}}};
+    g.owned = send("/containers/json?all=1&filters=" + urlEncode(ownedFilter.dump()));
+    if (!g.containers.empty()) {
+      json names = json::array();
+      for (auto* d : g.containers) names.push_back(exactNameFilter(jstr(d->spec, "name")));
+      g.byName = send("/containers/json?all=1&filters=" + urlEncode(json{{"name", names}}.dump()));
+    }
+    if (!g.networks.empty() || req.includeOwned) g.networksF = send("/networks");
+    if (!g.volumes.empty() || req.includeOwned) g.volumesF = send("/volumes");
+    if (!g.images.empty() || !g.containers.empty()) g.imagesF = send("/images/json");
+  }
+
+  std::set<std::string> desiredIds;
+  for (auto* d : req.desired)
+    if (d) desiredIds.insert(d->id);
+
+  for (auto& [ep, g] : groups) {
+    if (!g.client) continue;
+    std::string failure;
+    auto take = [&](std::future<ApiResponse>& f) -> json {
+      if (!f.valid()) return json::array();
+      ApiResponse r = f.get();
+      if (!r.ok()) {
+        if (failure.empty()) failure = r.errorText();
+        return json::array();
+      }
+      auto j = json::parse(r.body, nullptr, false);
+      if (j.is_discarded() && failure.empty()) failure = "docker: unparsable list response";
+      return j;
+    };
+    json owned = take(g.owned), byName = take(g.byName), nets = take(g.networksF),
+         vols = take(g.volumesF), imgs = take(g.imagesF);
+    if (!failure.empty()) {
+      for (auto* d : g.all) out.errors[d->id] = makeError(redact(failure));
+      if (g.all.empty())
+        out.diagnostics.push_back({Severity::Warning, {}, "docker " + ep + ": " + redact(failure)});
+      continue;
+    }
+    const std::string& env = g.env;
+
+    // Images: normalized ref -> image id.
+    std::map<std::string, std::string> imageIds;
+    if (imgs.is_array())
+      for (auto& im : imgs) {
+        std::string id = jstr(im, "Id");
+        for (const char* key : {"RepoTags", "RepoDigests"})
+          if (im.contains(key) && im[key].is_array())
+            for (auto& t : im[key])
+              if (t.is_string()) imageIds[normalizeImageRef(t.get<std::string>())] = id;
+      }
+
+    // Containers: merge both lists by id, index by name.
+    std::map<std::string, json> byId;
+    for (json* list : {&owned, &byName})
+      if (list->is_array())
+        for (auto& e : *list) byId[jstr(e, "Id")] = e;
+    std::map<std::string, const json*> byNameIdx;
+    for (auto& [id, e] : byId)
+      if (e.contains("Names") && e["Names"].is_array())
+        for (auto& n : e["Names"])
+          if (n.is_string()) {
+            std::string s = n.get<std::string>();
+            byNameIdx[s.rfind('/', 0) == 0 ? s.substr(1) : s] = &e;
+          }
+    auto containerState = [&](const json& e) {
+      std::string status = jstr(e, "Status");
+      return json{{"endpoint", ep},
+                  {"container_id", jstr(e, "Id")},
+                  {"name", e.contains("Names") && e["Names"].is_array() && !e["Names"].empty()
+                               ? e["Names"][0].get<std::string>().substr(1)
+                               : ""},
+                  {"state", jstr(e, "State")},
+                  {"status", status},
+                  {"health", healthFromStatus(status)},
+                  {"image_id", jstr(e, "ImageID")},
+                  {"owner_resource", labelOf(e, kLabelResource)},
+                  {"owner_environment", labelOf(e, kLabelEnvironment)},
+                  {"stop_grace_s", labelOf(e, kLabelStopGrace)}};
+    };
+    std::set<std::string> reportedContainers;
+    for (auto* d : g.containers) {
+      ObservedResource o;
+      o.id = d->id;
+      std::string name = jstr(d->spec, "name");
+      auto it = byNameIdx.find(name);
+      if (it == byNameIdx.end()) {
+        o.message = "absent";
+        o.state = {{"endpoint", ep}, {"name", name}};
+      } else {
+        const json& e = *it->second;
+        o.exists = true;
+        o.state = containerState(e);
+        reportedContainers.insert(jstr(e, "Id"));
+        o.owned = labelOf(e, kLabelResource) == d->id && labelOf(e, kLabelEnvironment) == env;
+        o.appliedHash = labelOf(e, kLabelSpecHash);
+        auto img = imageIds.find(normalizeImageRef(jstr(d->spec, "image")));
+        if (img != imageIds.end()) o.state["desired_image_id"] = img->second;
+        o.state["healthcheck"] = hasHealthcheck(d->spec);
+        std::string st = o.state["state"], health = o.state["health"];
+        o.ready = o.owned && o.appliedHash == d->hash && st == "running" &&
+                  (health.empty() || health == "healthy");
+        o.message = jstr(e, "Status");
+        if (o.message.empty()) o.message = st;
+      }
+      out.observed[o.id] = std::move(o);
+    }
+    if (req.includeOwned && owned.is_array()) {
+      for (auto& e : owned) {
+        std::string rid = labelOf(e, kLabelResource);
+        if (rid.empty() || desiredIds.count(rid) || labelOf(e, kLabelEnvironment) != env) continue;
+        if (out.observed.count(rid)) continue;
+        ObservedResource o;
+        o.id = rid;
+        o.exists = o.owned = true;
+        o.appliedHash = labelOf(e, kLabelSpecHash);
+        o.state = containerState(e);
+        o.ready = jstr(e, "State") == "running";
+        o.message = jstr(e, "Status");
+        out.observed[rid] = std::move(o);
+      }
+    }
+
+    // Networks and volumes: whole lists (few objects per host), by name.
+    auto objects = [&](const json& list, const char* nameKey) {
+      std::map<std::string, const json*> m;
+      if (list.is_array())
+        for (auto& e : list) m[jstr(e, nameKey)] = &e;
+      return m;
+    };
+    auto netByName = objects(nets, "Name");
+    json volList = vols.is_object() && vols.contains("Volumes") && vols["Volumes"].is_array()
+                       ? vols["Volumes"]
+                       : json::array();
+    auto volByName = objects(volList, "Name");
+
+    auto observeNamed = [&](const std::vector<const DesiredResource*>& ds,
+                            std::map<std::string, const json*>& idx, const char* idKey,
+                            const char* what) {
+      for (auto* d : ds) {
+        ObservedResource o;
+        o.id = d->id;
+        std::string name = jstr(d->spec, "name");
+        bool external = d->spec.value("external", false);
+        o.state = {{"endpoint", ep}, {"name", name}, {"external", external}};
+        auto it = idx.find(name);
+        if (it == idx.end()) {
+          o.message = "absent";
+        } else {
+          const json& e = *it->second;
+          o.exists = true;
+          o.owned = labelOf(e, kLabelResource) == d->id && labelOf(e, kLabelEnvironment) == env;
+          o.appliedHash = labelOf(e, kLabelSpecHash);
+          o.state[idKey] = jstr(e, idKey[0] == 'n' ? "Id" : "Name");
+          o.state["prune_volume"] = labelOf(e, kLabelPruneVolume) == "true";
+          o.state["owner_resource"] = labelOf(e, kLabelResource);
+          bool volume = std::string(what) == "volume";
+          o.ready = external || (o.owned && (volume || o.appliedHash == d->hash));
+          o.message = external ? "external, present" : (o.owned ? "present" : "present, not owned by tend");
+        }
+        out.observed[o.id] = std::move(o);
+      }
+      if (!req.includeOwned) return;
+      for (auto& [name, e] : idx) {
+        std::string rid = labelOf(*e, kLabelResource);
+        if (rid.empty() || desiredIds.count(rid) || labelOf(*e, kLabelEnvironment) != env) continue;
+        if (kindOfId(rid) != what || out.observed.count(rid)) continue;
+        ObservedResource o;
+        o.id = rid;
+        o.exists = o.owned = o.ready = true;
+        o.appliedHash = labelOf(*e, kLabelSpecHash);
+        o.state = {{"endpoint", ep},
+                   {"name", name},
+                   {idKey, jstr(*e, idKey[0] == 'n' ? "Id" : "Name")},
+                   {"prune_volume", labelOf(*e, kLabelPruneVolume) == "true"}};
+        o.message = "present";
+        out.observed[rid] = std::move(o);
+      }
+    };
+    observeNamed(g.networks, netByName, "network_id", "network");
+    observeNamed(g.volumes, volByName, "volume_name", "volume");
+
+    for (auto* d : g.images) {
+      ObservedResource o;
+      o.id = d->id;
+      std::string ref = jstr(d->spec, "ref");
+      std::string pull = jstr(d->spec, "pull", "missing");
+      o.state = {{"endpoint", ep}, {"ref", ref}, {"pull", pull}};
+      auto it = imageIds.find(normalizeImageRef(ref));
+      if (it != imageIds.end()) {
+        o.exists = o.owned = o.ready = true;
+        o.appliedHash = d->hash;  // images carry no labels; presence of the ref is the state
+        o.state["image_id"] = it->second;
+        o.message = "present";
+        if (pull == "always") {
+          std::lock_guard<std::mutex> lk(mu_);
+          auto lp = lastPull_.find(ep + "|" + ref);
+          o.state["pull_due"] = lp == lastPull_.end() || Clock::now() - lp->second >= pullAlwaysInterval_;
+        }
+      } else {
+        o.message = "not present";
+      }
+      out.observed[o.id] = std::move(o);
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------- plan
+
+PlannedAction DockerProvider::plan(const PlanRequest& req) const {
+  PlannedAction p;
+  const DesiredResource* d = req.desired;
+  const ObservedResource* o = req.observed;
+  p.id = d ? d->id : (o ? o->id : "");
+  p.kind = d ? d->kind : kindOfId(p.id);
+  bool exists = o && o->exists;
+
+  if (!d) {  // left the spec: prune
+    if (!exists) {
+      p.reason = "already absent";
+    } else if (!o->owned) {
+      p.reason = "not owned by tend; left alone";
+    } else if (p.kind == "image") {
+      p.reason = "images are kept (they may be shared); remove with docker image prune";
+    } else if (p.kind == "volume" && !o->state.value("prune_volume", false)) {
+      p.action = Action::Delete;
+      p.reason = "left the spec; volume kept (prune_volumes is false: data is precious)";
+    } else {
+      p.action = Action::Delete;
+      p.reason = "left the spec";
+    }
+    return p;
+  }
+
+  if (!exists) {
+    p.action = Action::Create;
+    if (p.kind == "image") {
+      std::string pull = jstr(d->spec, "pull", "missing");
+      p.reason = pull == "never" ? "not present (pull: never)" : "not present: pull";
+    } else if (p.kind == "network" && d->spec.value("external", false)) {
+      p.reason = "external network absent";
+    } else {
+      p.reason = "absent";
+    }
+    return p;
+  }
+
+  bool external = (p.kind == "network" || p.kind == "volume") && d->spec.value("external", false);
+  if (external) {
+    p.reason = "external, present";
+    return p;
+  }
+  if (!o->owned) {
+    p.conflict = true;
+    std::string holder = jstr(o->state, "owner_resource");
+    p.reason = "name '" + jstr(o->state, "name") + "' is held by a " + p.kind + " not owned by " +
+               (holder.empty() ? std::string("tend") : "this resource (it belongs to " + holder + ")") +
+               "; not touched";
+    return p;
+  }
+
+  if (p.kind == "image") {
+    if (o->state.value("pull_due", false)) {
+      p.action = Action::Update;
+      p.reason = "pull: always — checking the registry for a newer image";
+    } else {
+      p.reason = "present";
+    }
+    return p;
+  }
+
+  if (o->appliedHash != d->hash) {
+    p.diff = {{"spec-hash", {{"from", o->appliedHash}, {"to", d->hash}}}};
+    if (p.kind == "volume") {
+      p.reason = "volume spec changed; volumes are never recreated (data is precious): "
+                 "remove it by hand to apply";
+      return p;
+    }
+    p.action = Action::Replace;
+    p.reason = "spec changed";
+    return p;
+  }
+
+  if (p.kind != "container") {
+    p.reason = "up to date";
+    return p;
+  }
+  std::string state = jstr(o->state, "state");
+  std::string imageId = jstr(o->state, "image_id"), want = jstr(o->state, "desired_image_id");
+  if (!want.empty() && !imageId.empty() && want != imageId) {
+    p.action = Action::Replace;
+    p.reason = "image updated: " + jstr(d->spec, "image") + " now points to another image";
+    p.diff = {{"image_id", {{"from", imageId}, {"to", want}}}};
+    return p;
+  }
+  if (state == "running") {
+    std::string h = jstr(o->state, "health");
+    p.reason = h.empty() ? "running" : "running (" + h + ")";
+    return p;
+  }
+  if (state == "restarting") {
+    p.reason = "restarting (restart policy at work)";
+    return p;
+  }
+  p.drift = true;
+  p.diff = {{"state", {{"from", state}, {"to", "running"}}}};
+  if (state == "dead" || state == "removing") {
+    p.action = Action::Replace;
+    p.reason = state;
+  } else {
+    p.action = Action::Update;
+    p.reason = o->message.empty() ? state : o->message;
+  }
+  return p;
+}
+
+// ------------------------------------------------------------------------------------ apply
+
+ApplyResponse DockerProvider::apply(const ApplyRequest& req) {
+  auto c = client(endpointOf(req));
+  if (!c) return failed(c.error().message, true);
+  const std::string& kind = req.action.kind.empty() ? kindOfId(req.action.id) : req.action.kind;
+  if (req.action.conflict) return failed(req.action.reason, true);
+  if (kind == "container") return applyContainer(req, **c);
+  if (kind == "network") return applyNetwork(req, **c);
+  if (kind == "volume") return applyVolume(req, **c);
+  if (kind == "image") return applyImage(req, **c);
+  return failed("docker provider does not manage kind '" + kind + "'", true);
+}
+
+Result<void> DockerProvider::removeContainer(EngineClient& c, const std::string& id,
+                                             int graceSeconds, const CallContext& ctx) {
+  auto stop = call(c, "POST", "/containers/" + id + "/stop?t=" + std::to_string(graceSeconds),
+                   nullptr, deadlineFor(ctx, std::chrono::seconds(graceSeconds + 30)));
+  if (!stop.okOr304() && stop.status != 404) return makeError(redact(stop.errorText()));
+  auto rm = call(c, "DELETE", "/containers/" + id + "?v=1&force=1", nullptr,
+                 deadlineFor(ctx, std::chrono::seconds(60)));
+  if (!rm.ok() && rm.status != 404) return makeError(redact(rm.errorText()));
+  return {};
+}
+
+ApplyResponse DockerProvider::startedOutcome(const ApplyRequest& req, const std::string& cid,
+                                             const std::string& what) {
+  ApplyResponse r = ok(what, json{{"container_id", cid}});
+  if (req.desired && hasHealthcheck(req.desired->spec)) {
+    // Dependents with condition service_healthy wait: the engine requeues us and the next
+    // observation reports ready once the list Status says "(healthy)".
+    r.outcome = Outcome::Progressing;
+    r.message = what + "; waiting for healthcheck";
+    r.requeueAfter = std::chrono::seconds(1);
+  }
+  return r;
+}
+
+ApplyResponse DockerProvider::applyContainer(const ApplyRequest& req, EngineClient& c) {
+  const PlannedAction& a = req.action;
+  const ObservedResource* o = req.observed;
+  std::string cid = o ? jstr(o->state, "container_id") : "";
+  int grace = 10;
+  if (o) {
+    std::string g = jstr(o->state, "stop_grace_s");
+    if (!g.empty()) grace = std::atoi(g.c_str());
+  }
+  if (req.desired) grace = req.desired->spec.value("stop_grace_period_s", grace);
+
+  switch (a.action) {
+    case Action::Noop: {
+      if (!o || !o->exists) return ok("absent");
+      std::string h = jstr(o->state, "health");
+      if (jstr(o->state, "state") == "running" && (h == "starting" || h == "unhealthy")) {
+        ApplyResponse r;
+        r.outcome = Outcome::Progressing;
+        r.message = h == "starting" ? "running; waiting for healthcheck" : "running but unhealthy";
+        r.requeueAfter = std::chrono::seconds(h == "starting" ? 1 : 10);
+        return r;
+      }
+      return ok(o->message, json{{"container_id", cid}});
+    }
+    case Action::Delete: {
+      if (cid.empty()) return ok("already absent");
+      auto r = removeContainer(c, cid, grace, req.ctx);
+      if (!r) return failed(r.error().message);
+      return ok("removed");
+    }
+    case Action::Update: {  // drift: an owned container with the right spec is not running
+      if (cid.empty()) return failed("no container id observed");
+      std::string verb = jstr(o->state, "state") == "paused" ? "unpause" : "start";
+      auto r = call(c, "POST", "/containers/" + cid + "/" + verb, nullptr,
+                    deadlineFor(req.ctx, std::chrono::seconds(60)));
+      if (!r.okOr304()) return failed(r.errorText());
+      return startedOutcome(req, cid, verb == "start" ? "started" : "unpaused");
+    }
+    case Action::Create:
+    case Action::Replace:
+      break;
+  }
+  if (!req.desired) return failed("create without a desired spec", true);
+  const DesiredResource& d = *req.desired;
+  std::string env = envOf(req.ctx, &d);
+  auto built = buildContainerCreate(d, env);
+  if (!built) return failed(built.error().message, true);
+  json body = std::move(built->body);
+  auto sub = substituteSecretsInJson(body, req.ctx.secrets);
+  if (!sub) return failed(sub.error().message, sub.error().terminal);
+  if (a.action == Action::Replace && !cid.empty()) {
+    auto r = removeContainer(c, cid, grace, req.ctx);
+    if (!r) return failed("replace: removing the old container failed: " + r.error().message);
+  }
+  std::string name = jstr(d.spec, "name");
+  ApiRequest creq;
+  creq.method = "POST";
+  creq.target = "/containers/create?name=" + urlEncode(name);
+  creq.body = body.dump();
+  creq.deadline = deadlineFor(req.ctx, std::chrono::seconds(60));
+  body = nullptr;  // drop the secret-bearing copy early
+  auto cr = c.call(std::move(creq));
+  if (!cr.ok()) {
+    if (cr.status == 404)
+      return failed("image " + jstr(d.spec, "image") + " is not present: " + cr.errorText());
+    if (cr.status == 409)
+      return failed("container name '" + name + "' is taken: " + cr.errorText());
+    return failed("create failed: " + cr.errorText(), cr.status == 400);
+  }
+  auto cj = json::parse(cr.body, nullptr, false);
+  std::string id = jstr(cj, "Id");
+  if (id.empty()) return failed("create returned no container id");
+  for (auto& [net, ep] : built->extraNetworks) {
+    auto r = call(c, "POST", "/networks/" + urlEncode(net) + "/connect",
+                  json{{"Container", id}, {"EndpointConfig", ep}},
+                  deadlineFor(req.ctx, std::chrono::seconds(60)));
+    if (!r.ok()) return failed("connecting to network " + net + " failed: " + r.errorText());
+  }
+  auto st = call(c, "POST", "/containers/" + id + "/start", nullptr,
+                 deadlineFor(req.ctx, std::chrono::seconds(60)));
+  if (!st.okOr304()) return failed("start failed: " + st.errorText());
+  return startedOutcome(req, id, a.action == Action::Replace ? "recreated" : "created");
+}
+
+ApplyResponse DockerProvider::applyNetwork(const ApplyRequest& req, EngineClient& c) {
+  const PlannedAction& a = req.action;
+  const ObservedResource* o = req.observed;
+  std::string nid = o ? jstr(o->state, "network_id") : "";
+  auto dl = [&] { return deadlineFor(req.ctx, std::chrono::seconds(60)); };
+  if (a.action == Action::Noop) return ok(o ? o->message : "");
+  if (a.action == Action::Delete) {
+    if (nid.empty()) return ok("already absent");
+    auto r = call(c, "DELETE", "/networks/" + nid, nullptr, dl());
+    if (!r.ok() && r.status != 404) return failed("remove failed: " + r.errorText());
+    return ok("removed");
+  }
+  if (!req.desired) return failed("create without a desired spec", true);
+  const DesiredResource& d = *req.desired;
+  std::string name = jstr(d.spec, "name");
+  if (d.spec.value("external", false))
+    return failed("external network '" + name + "' does not exist", true);
+
+  // Replace: remember attached containers (and their aliases), detach, recreate, reattach.
+  std::vector<std::pair<std::string, json>> attached;
+  if (a.action == Action::Replace && !nid.empty()) {
+    auto ins = call(c, "GET", "/networks/" + nid, nullptr, dl());
+    if (!ins.ok() && ins.status != 404) return failed("inspect failed: " + ins.errorText());
+    auto nj = json::parse(ins.body, nullptr, false);
+    if (nj.is_object() && nj.contains("Containers") && nj["Containers"].is_object()) {
+      for (auto& [cid, _] : nj["Containers"].items()) {
+        auto ci = call(c, "GET", "/containers/" + cid + "/json", nullptr, dl());
+        json aliases = json::array();
+        auto cij = json::parse(ci.body, nullptr, false);
+        if (ci.ok() && cij.is_object()) {
+          auto nets = cij["NetworkSettings"]["Networks"];
+          if (nets.is_object() && nets.contains(name) && nets[name]["Aliases"].is_array())
+            for (auto& al : nets[name]["Aliases"])
+              if (al.is_string() && cid.rfind(al.get<std::string>(), 0) != 0) aliases.push_back(al);
+        }
+        attached.emplace_back(cid, json{{"Aliases", aliases}});
+        auto dr = call(c, "POST", "/networks/" + nid + "/disconnect",
+                       json{{"Container", cid}, {"Force", true}}, dl());
+        if (!dr.ok() && dr.status != 404) return failed("disconnect failed: " + dr.errorText());
+      }
+    }
+    auto rm = call(c, "DELETE", "/networks/" + nid, nullptr, dl());
+    if (!rm.ok() && rm.status != 404) return failed("remove failed: " + rm.errorText());
+  }
+  auto cr = call(c, "POST", "/networks/create", buildNetworkCreate(d, envOf(req.ctx, &d)), dl());
+  if (!cr.ok()) return failed("create failed: " + cr.errorText(), cr.status == 400);
+  std::string id = jstr(json::parse(cr.body, nullptr, false), "Id");
+  for (auto& [cid, ep] : attached) {
+    auto r = call(c, "POST", "/networks/" + id + "/connect",
+                  json{{"Container", cid}, {"EndpointConfig", ep}}, dl());
+    if (!r.ok()) return failed("reconnecting container " + cid.substr(0, 12) + ": " + r.errorText());
+  }
+  return ok(a.action == Action::Replace ? "recreated" : "created", json{{"network_id", id}});
+}
+
+ApplyResponse DockerProvider::applyVolume(const ApplyRequest& req, EngineClient& c) {
+  const PlannedAction& a = req.action;
+  const ObservedResource* o = req.observed;
+  auto dl = [&] { return deadlineFor(req.ctx, std::chrono::seconds(60)); };
+  if (a.action == Action::Noop || a.action == Action::Replace) return ok(a.reason);
+  if (a.action == Action::Delete) {
+    std::string name = o ? jstr(o->state, "name") : "";
+    if (name.empty()) return ok("already absent");
+    if (!o->state.value("prune_volume", false)) {
+      log::info("volume kept: prune_volumes is false", {{"resource", a.id}, {"volume", name}});
+      return ok("volume '" + name + "' kept (prune_volumes is false: data is precious); "
+                "remove it with: docker volume rm " + name);
+    }
+    auto r = call(c, "DELETE", "/volumes/" + urlEncode(name), nullptr, dl());
+    if (!r.ok() && r.status != 404) return failed("remove failed: " + r.errorText());
+    return ok("removed");
+  }
+  if (!req.desired) return failed("create without a desired spec", true);
+  const DesiredResource& d = *req.desired;
+  if (d.spec.value("external", false))
+    return failed("external volume '" + jstr(d.spec, "name") + "' does not exist", true);
+  auto r = call(c, "POST", "/volumes/create", buildVolumeCreate(d, envOf(req.ctx, &d)), dl());
+  if (!r.ok()) return failed("create failed: " + r.errorText(), r.status == 400);
+  return ok("created", json{{"volume_name", jstr(d.spec, "name")}});
+}
+
+ApplyResponse DockerProvider::applyImage(const ApplyRequest& req, EngineClient& c) {
+  const PlannedAction& a = req.action;
+  if (a.action == Action::Noop || a.action == Action::Delete) return ok(a.reason);
+  if (!req.desired) return failed("pull without a desired spec", true);
+  const DesiredResource& d = *req.desired;
+  std::string ref = jstr(d.spec, "ref");
+  std::string pull = jstr(d.spec, "pull", "missing");
+  if (ref.empty()) return failed("image has no ref", true);
+  if (pull == "never")
+    return failed("image " + ref + " is not present on " + d.host +
+                      " and pull is 'never' (load or build it there first)",
+                  true);
+  std::string name, tag;
+  splitImageRef(ref, name, tag);
+  std::string streamError, lastStatus;
+  ApiRequest r;
+  r.method = "POST";
+  r.target = "/images/create?fromImage=" + urlEncode(name) + "&tag=" + urlEncode(tag);
+  r.deadline = deadlineFor(req.ctx, std::chrono::seconds(30 * 60));
+  const std::string id = d.id;
+  auto progress = req.ctx.progress;
+  r.onLine = [&streamError, &lastStatus, progress, id](const std::string& line) {
+    auto j = json::parse(line, nullptr, false);
+    if (!j.is_object()) return;
+    if (j.contains("error")) {
+      streamError = j.contains("errorDetail") ? jstr(j["errorDetail"], "message", jstr(j, "error"))
+                                              : jstr(j, "error");
+      return;
+    }
+    // Status transitions only ("Pull complete", "Digest: ..."), not every byte-count update.
+    if (j.contains("progressDetail") && j["progressDetail"].is_object() &&
+        !j["progressDetail"].empty())
+      return;
+    std::string msg = jstr(j, "status");
+    if (j.contains("id")) msg = jstr(j, "id") + ": " + msg;
+    if (msg.empty() || msg == lastStatus) return;
+    lastStatus = msg;
+    if (progress) progress(id, msg);
+  };
+  if (req.ctx.progress) req.ctx.progress(id, "pulling " + ref);
+  auto res = c.call(std::move(r));
+  if (!res.ok()) return failed("pull " + ref + " failed: " + res.errorText());
+  if (!streamError.empty()) return failed("pull " + ref + " failed: " + streamError);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    lastPull_[c.endpoint().raw + "|" + ref] = Clock::now();
+  }
+  return ok(lastStatus.empty() ? "pulled" : lastStatus);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Provider>> makeDockerProvider(const ProviderConfig& cfg) {
+  std::string t = jstr(cfg.config, "transport");
+  if (!t.empty() && t != "ssh" && t.rfind("unix:", 0) != 0 && t.rfind("tcp://", 0) != 0 &&
+      t.rfind("ssh://", 0) != 0)
+    return makeError("providers.docker.transport: '" + t +
+                         "' is not one of ssh, unix:PATH, tcp://HOST:PORT",
+                     true);
+  return std::unique_ptr<Provider>(std::make_unique<DockerProvider>(cfg));
+}
+
+}  // namespace tend::docker
