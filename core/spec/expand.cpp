@@ -1,0 +1,755 @@
+// Stage 3: a validated spec into the desired-resource DAG (docs/resources.md is the contract).
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <functional>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/spec/loader.h"
+
+namespace tend::spec {
+
+using nlohmann::json;
+
+std::string sha256Hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+namespace {
+
+struct Expander {
+  Expander(const Spec& spec, Diagnostics& diags) : s(spec), d(diags) {}
+  const Spec& s;
+  Diagnostics& d;
+  std::shared_ptr<DesiredGraph> g = std::make_shared<DesiredGraph>();
+  std::unordered_map<std::string, size_t> idx;
+  std::vector<std::string> secrets;
+  // Tier bookkeeping: resources that later tiers wait for, per tier; and who must wait.
+  std::vector<std::vector<std::string>> tierMembers;
+  std::vector<std::pair<size_t, int>> tierBound;  // resource index, tier
+
+  std::string str(const std::string& text, const Location& loc, const std::string& app) {
+    return interpolate(s, text, loc, app, &d, &secrets);
+  }
+  std::string str(const Str& v, const std::string& app) { return str(v.v, v.loc, app); }
+
+  DesiredResource* add(std::string id, std::string kind, std::string provider, std::string host,
+                       json spec, Location loc, int tier) {
+    auto it = idx.find(id);
+    if (it != idx.end()) return nullptr;
+    DesiredResource r;
+    r.id = std::move(id);
+    r.kind = std::move(kind);
+    r.provider = std::move(provider);
+    r.host = std::move(host);
+    r.spec = std::move(spec);
+    r.loc = std::move(loc);
+    r.tier = tier;
+    idx.emplace(r.id, g->resources.size());
+    g->resources.push_back(std::move(r));
+    return &g->resources.back();
+  }
+  DesiredResource* get(const std::string& id) {
+    auto it = idx.find(id);
+    return it == idx.end() ? nullptr : &g->resources[it->second];
+  }
+  static void dep(DesiredResource* r, const std::string& on) {
+    if (r && std::find(r->dependsOn.begin(), r->dependsOn.end(), on) == r->dependsOn.end()) r->dependsOn.push_back(on);
+  }
+  void tierMember(int tier, const std::string& id) {
+    if (tier < 0) return;
+    if (static_cast<size_t>(tier) >= tierMembers.size()) tierMembers.resize(tier + 1);
+    tierMembers[tier].push_back(id);
+  }
+  void bindTier(const std::string& id, int tier) {
+    if (tier > 0) tierBound.emplace_back(idx[id], tier);
+  }
+
+  int tierOf(const Str& t, int dflt) const {
+    if (!t.set) return dflt;
+    int i = s.tierIndex(t.v);
+    return i < 0 ? dflt : i;
+  }
+  std::string deployPath() const { return s.deployPath.set ? s.deployPath.v : "/opt"; }
+  const json* providerCfg(const std::string& n) const {
+    auto it = s.providers.find(n);
+    return it == s.providers.end() ? nullptr : &it->second.config;
+  }
+  int sshPortOf(const std::string& m) const {
+    if (auto* v = s.vm(m); v && v->sshPort.set) return static_cast<int>(v->sshPort.v);
+    if (auto* h = s.host(m); h && h->sshPort.set) return static_cast<int>(h->sshPort.v);
+    if (auto* p = providerCfg("ssh"); p && p->contains("port")) return (*p)["port"].get<int>();
+    return 22;
+  }
+
+  std::string dockerEndpoint(const std::string& machine) const {
+    std::string transport;
+    if (auto* p = providerCfg("docker"); p && p->contains("transport")) transport = (*p)["transport"];
+    if (transport.empty()) transport = providerCfg("ssh") ? "ssh" : "unix:/var/run/docker.sock";
+    std::string addr = s.addressOf(machine);
+    std::string haddr = addr.find(':') != std::string::npos ? "[" + addr + "]" : addr;
+    if (transport == "ssh") {
+      std::string user = "root";
+      if (auto* p = providerCfg("ssh"); p && p->contains("user")) user = (*p)["user"];
+      return "ssh://" + user + "@" + haddr + ":" + std::to_string(sshPortOf(machine));
+    }
+    if (transport.rfind("unix:", 0) == 0) return "unix:" + absPath(s, transport.substr(5));
+    if (transport == "tcp+tls") return "tcp://" + haddr + ":2376";
+    if (transport.rfind("tcp+tls:", 0) == 0) return "tcp://" + haddr + ":" + transport.substr(8);
+    return transport;
+  }
+
+  // ---- machines --------------------------------------------------------------------------
+  void templates() {
+    for (const auto& t : s.templates) {
+      json j = {{"name", t.name}, {"vmid", t.vmid.v}};
+      if (t.imageUrl.set) j["image_url"] = t.imageUrl.v;
+      if (t.sha256.set) j["sha256"] = t.sha256.v;
+      if (t.cores.set) j["cores"] = t.cores.v;
+      if (t.memory.set) j["memory"] = t.memory.v;
+      if (t.disk.set) j["disk"] = t.disk.v;
+      if (auto* p = providerCfg("proxmox")) {
+        for (const char* k : {"node", "storage", "bridge"})
+          if (p->contains(k)) j[k] = (*p)[k];
+      }
+      add("template/" + t.name, "template", "proxmox", "", j, t.loc, 0);
+    }
+  }
+
+  json nameserverIps() const {
+    json a = json::array();
+    for (const auto& n : s.nameservers) {
+      std::string ip = s.addressOf(n.v);
+      a.push_back(ip.empty() ? n.v : ip);
+    }
+    return a;
+  }
+
+  void vms() {
+    uint32_t net = 0;
+    int prefix = 24;
+    if (s.cidr.set) parseCidr(s.cidr.v, net, prefix);
+    for (const auto& v : s.vms) {
+      const TemplateSpec* t = v.templ.set ? s.templ(v.templ.v) : nullptr;
+      json j = {{"name", v.name}, {"vmid", v.vmid.v}, {"ip", v.ip.v}, {"prefix", prefix},
+                {"template", t ? json(t->vmid.v) : json(nullptr)}, {"template_name", v.templ.v},
+                {"cores", v.cores.set ? v.cores.v : (t && t->cores.set ? t->cores.v : 1)},
+                {"memory", v.memory.set ? v.memory.v : (t && t->memory.set ? t->memory.v : 1024)},
+                {"disk", v.disk.set ? v.disk.v : (t && t->disk.set ? t->disk.v : "")},
+                {"tags", json::array()}, {"groups", json::array()},
+                {"dns_name", v.dnsName.v}, {"ssh_port", sshPortOf(v.name)},
+                {"onboot", v.onboot.set ? v.onboot.v : true},
+                {"gateway", s.gateway.v}, {"nameservers", nameserverIps()},
+                {"environment", s.environment.v}};
+      for (const auto& x : v.tags) j["tags"].push_back(x.v);
+      for (const auto& x : v.groups) j["groups"].push_back(x.v);
+      if (auto* p = providerCfg("proxmox")) {
+        for (const char* k : {"node", "storage", "bridge"})
+          if (p->contains(k)) j[k] = (*p)[k];
+      }
+      int tier = tierOf(v.tier, 0);
+      auto* r = add("vm/" + v.name, "vm", "proxmox", v.name, j, v.loc, tier);
+      if (t) dep(r, "template/" + t->name);
+      if (v.tier.set) {
+        tierMember(tier, "vm/" + v.name);
+        bindTier("vm/" + v.name, tier);
+      }
+    }
+  }
+
+  void hostsOf(const std::string& name, const Location& loc, const std::string& address, const std::vector<Str>& groups,
+               const Str& tierName, bool isVm) {
+    json j = {{"name", name}, {"address", address}, {"ssh_port", sshPortOf(name)}, {"groups", json::array()},
+              {"packages", json::array()}, {"services", json::object()}, {"files", json::object()}};
+    std::vector<std::string> order = {"all"};
+    for (const auto& gname : groups) {
+      j["groups"].push_back(gname.v);
+      if (gname.v != "all") order.push_back(gname.v);
+    }
+    std::set<std::string> pk;
+    for (const auto& gname : order) {
+      const GroupSpec* g = s.group(gname);
+      if (!g) continue;
+      for (const auto& p : g->packages)
+        if (pk.insert(p.v).second) j["packages"].push_back(p.v);
+      for (auto& [k, v] : g->services.items()) j["services"][k] = v;
+      for (auto& [path, f] : g->files.items()) {
+        json ff = f;
+        if (ff.contains("source")) ff["source"] = absPath(s, ff["source"].get<std::string>());
+        if (ff.contains("content")) {
+          for (const auto& [p2, c] : g->fileContents)
+            if (p2 == path) ff["content"] = interpolate(s, c.v, c.loc, "", nullptr, &secrets);
+        }
+        j["files"][path] = ff;
+      }
+    }
+    int tier = tierOf(tierName, 0);
+    auto* r = add("host/" + name, "host", providerCfg("ssh") ? "ssh" : "none", name, j, loc, tier);
+    if (isVm) dep(r, "vm/" + name);
+    if (tierName.set) {
+      tierMember(tier, "host/" + name);
+      bindTier("host/" + name, tier);
+    }
+  }
+
+  void hosts() {
+    for (const auto& v : s.vms) hostsOf(v.name, v.loc, v.ip.v, v.groups, v.tier, true);
+    for (const auto& h : s.hosts) hostsOf(h.name, h.loc, h.address.v, h.groups, h.tier, false);
+  }
+
+  // ---- apps ------------------------------------------------------------------------------
+  std::unordered_map<std::string, std::vector<std::string>> appContainers;
+
+  json dockerCommon(const std::string& host) {
+    return {{"endpoint", dockerEndpoint(host)}, {"environment", s.environment.v}, {"host", host}};
+  }
+
+  void app(const AppSpec& a) {
+    const std::string& host = a.host.v;
+    if (!a.host.set || (!s.vm(host) && !s.host(host))) return;
+    int tier = tierOf(a.tier, s.lastTier());
+    std::string hostId = "host/" + host;
+    auto labelsFor = [&](const char* kind, const std::string& key) {
+      return json{{"com.docker.compose.project", a.name}, {std::string("com.docker.compose.") + kind, key}};
+    };
+    // Networks: the default one when any container is on it, declared ones when used.
+    std::map<std::string, std::string> netDocker;  // key -> docker name
+    std::map<std::string, std::string> netId;      // key -> resource id ("" = external)
+    netDocker["default"] = a.name + "_default";
+    netId["default"] = "network/" + host + "/" + a.name;
+    for (const auto& n : a.networks) {
+      netDocker[n.key] = !n.name.empty() ? n.name : (n.external ? n.key : a.name + "_" + n.key);
+      netId[n.key] = n.external ? "" : "network/" + host + "/" + a.name + "_" + n.key;
+    }
+    auto ensureNet = [&](const std::string& key) -> std::string {
+      const std::string& id = netId[key];
+      if (id.empty() || get(id)) return id;
+      const NamedNetwork* decl = nullptr;
+      for (const auto& n : a.networks)
+        if (n.key == key) decl = &n;
+      json j = dockerCommon(host);
+      j.update(json{{"name", netDocker[key]}, {"driver", decl ? decl->driver : "bridge"}, {"app", a.name},
+                    {"labels", labelsFor("network", key)}, {"external", false}});
+      auto* r = add(id, "network", "docker", host, j, decl ? decl->loc : a.loc, tier);
+      dep(r, hostId);
+      if (a.tier.set || true) bindTier(id, tier);
+      return id;
+    };
+    std::map<std::string, const NamedVolume*> volDecl;
+    for (const auto& v : a.volumes) volDecl[v.key] = &v;
+    auto ensureVol = [&](const std::string& key, const Location& loc, std::string& dockerName) -> std::string {
+      auto it = volDecl.find(key);
+      const NamedVolume* decl = it == volDecl.end() ? nullptr : it->second;
+      if (decl && decl->external) {
+        dockerName = decl->name.empty() ? key : decl->name;
+        return "";
+      }
+      dockerName = decl && !decl->name.empty() ? decl->name : a.name + "_" + key;
+      std::string id = "volume/" + host + "/" + a.name + "_" + key;
+      if (get(id)) return id;
+      json j = dockerCommon(host);
+      j.update(json{{"name", dockerName}, {"driver", decl ? decl->driver : "local"}, {"app", a.name},
+                    {"labels", labelsFor("volume", key)}, {"prune_volumes", false}});
+      if (decl && !decl->driverOpts.empty()) j["driver_opts"] = decl->driverOpts;
+      auto* r = add(id, "volume", "docker", host, j, decl ? decl->loc : loc, tier);
+      dep(r, hostId);
+      bindTier(id, tier);
+      return id;
+    };
+    std::unordered_map<std::string, const ContainerSpec*> byName;
+    for (const auto& c : a.containers) byName.emplace(c.name, &c);
+    for (const auto& c : a.containers) {
+      std::string cid = "container/" + a.name + "/" + c.name;
+      std::string image = str(c.image, a.name);
+      // Image.
+      std::string pull = "missing";
+      if (c.pullPolicy.set) pull = c.pullPolicy.v == "if_not_present" ? "missing" : c.pullPolicy.v;
+      std::string imageId = "image/" + host + "/" + image;
+      if (!get(imageId)) {
+        json j = dockerCommon(host);
+        j.update(json{{"ref", image}, {"pull", pull}});
+        auto* r = add(imageId, "image", "docker", host, j, c.image.loc, tier);
+        dep(r, hostId);
+      }
+      json j = dockerCommon(host);
+      j["app"] = a.name;
+      j["service"] = c.name;
+      j["name"] = c.containerName.set ? str(c.containerName, a.name) : a.name + "-" + c.name;
+      j["image"] = image;
+      auto cmd = [&](const std::optional<std::vector<Str>>& v) -> json {
+        if (!v) return nullptr;
+        json arr = json::array();
+        for (const auto& x : *v) arr.push_back(str(x, a.name));
+        return arr;
+      };
+      j["command"] = cmd(c.command);
+      j["entrypoint"] = cmd(c.entrypoint);
+      json env = json::object();
+      for (const auto& [k, v] : c.environment) env[k] = str(v, a.name);
+      j["environment"] = env;
+      json ports = json::array();
+      for (const auto& p : c.ports)
+        ports.push_back({{"host_ip", p.hostIp}, {"published", p.published}, {"target", p.target}, {"protocol", p.protocol}});
+      j["ports"] = ports;
+      std::vector<std::string> deps = {imageId};
+      json vols = json::array();
+      for (const auto& m : c.volumes) {
+        std::string src = str(m.source, a.name);
+        if (m.type == "bind") {
+          if (!src.empty() && src[0] != '/' && src[0] != '~') src = joinPath(c.baseDir, src);
+        } else if (m.type == "volume" && !src.empty()) {
+          std::string dockerName;
+          std::string vid = ensureVol(src, m.loc, dockerName);
+          if (!vid.empty()) deps.push_back(vid);
+          src = dockerName;
+        }
+        vols.push_back({{"type", m.type}, {"source", src}, {"target", m.target}, {"read_only", m.readOnly}});
+      }
+      j["volumes"] = vols;
+      json nets = json::object();
+      if (c.networkMode.v.empty()) {
+        std::vector<std::pair<std::string, std::vector<std::string>>> use;
+        if (c.networksSet)
+          for (const auto& [n, al] : c.networks) use.emplace_back(n.v, al);
+        else
+          use.emplace_back("default", std::vector<std::string>{});
+        for (auto& [key, al] : use) {
+          if (!netDocker.count(key)) continue;
+          std::string nid = ensureNet(key);
+          if (!nid.empty()) deps.push_back(nid);
+          json aliases = json::array({c.name});
+          for (const auto& x : al)
+            if (x != c.name) aliases.push_back(x);
+          nets[netDocker[key]] = {{"aliases", aliases}};
+        }
+      }
+      j["networks"] = nets;
+      j["network_mode"] = c.networkMode.v.rfind("service:", 0) == 0
+                              ? "container:" + (byName.count(c.networkMode.v.substr(8))
+                                                    ? (byName[c.networkMode.v.substr(8)]->containerName.set
+                                                           ? byName[c.networkMode.v.substr(8)]->containerName.v
+                                                           : a.name + "-" + c.networkMode.v.substr(8))
+                                                    : c.networkMode.v.substr(8))
+                              : c.networkMode.v;
+      if (c.networkMode.v.rfind("service:", 0) == 0) deps.push_back("container/" + a.name + "/" + c.networkMode.v.substr(8));
+      j["restart"] = c.restart.set ? c.restart.v : "no";
+      json labels = {{"com.docker.compose.project", a.name}, {"com.docker.compose.service", c.name}};
+      for (const auto& [k, v] : c.labels) labels[k] = str(v, a.name);
+      j["labels"] = labels;
+      j["user"] = str(c.user, a.name);
+      j["working_dir"] = str(c.workingDir, a.name);
+      j["hostname"] = str(c.hostname, a.name);
+      if (c.healthcheck) {
+        const auto& h = *c.healthcheck;
+        json test = json::array();
+        for (const auto& t : h.test) test.push_back(interpolate(s, t, h.testLoc, a.name, &d, &secrets));
+        j["healthcheck"] = {{"test", test}, {"interval_s", h.intervalS}, {"timeout_s", h.timeoutS},
+                            {"retries", h.retries}, {"start_period_s", h.startPeriodS}};
+      } else {
+        j["healthcheck"] = nullptr;
+      }
+      auto list = [&](const std::vector<Str>& v) {
+        json arr = json::array();
+        for (const auto& x : v) arr.push_back(str(x, a.name));
+        return arr;
+      };
+      j["cap_add"] = list(c.capAdd);
+      j["cap_drop"] = list(c.capDrop);
+      j["devices"] = list(c.devices);
+      j["extra_hosts"] = list(c.extraHosts);
+      j["security_opt"] = list(c.securityOpt);
+      j["tmpfs"] = list(c.tmpfs);
+      j["dns"] = list(c.dns);
+      j["group_add"] = list(c.groupAdd);
+      j["expose"] = list(c.expose);
+      j["sysctls"] = c.sysctls;
+      j["logging"] = c.logging ? *c.logging : json(nullptr);
+      json dependsOn = json::object();
+      for (const auto& dpn : c.dependsOn) {
+        auto it = byName.find(dpn.service.v);
+        if (it == byName.end()) continue;
+        std::string cond = dpn.condition;
+        if (cond.empty())
+          cond = it->second->healthcheck && !(it->second->healthcheck->test.size() == 1 && it->second->healthcheck->test[0] == "NONE")
+                     ? "service_healthy"
+                     : "service_started";
+        std::string did = "container/" + a.name + "/" + dpn.service.v;
+        dependsOn[dpn.service.v] = {{"condition", cond}, {"id", did}};
+        deps.push_back(did);
+      }
+      j["depends_on"] = dependsOn;
+      j["privileged"] = c.privileged;
+      j["shm_size"] = c.shmSize;
+      j["mem_limit"] = c.memLimit;
+      j["mem_reservation"] = c.memReservation;
+      j["cpus"] = c.cpus;
+      j["tty"] = c.tty;
+      j["stdin_open"] = c.stdinOpen;
+      j["init"] = c.init;
+      j["read_only"] = c.readOnly;
+      j["stop_signal"] = c.stopSignal.v;
+      j["stop_grace_period_s"] = c.stopGracePeriodS;
+      auto* r = add(cid, "container", "docker", host, std::move(j), c.loc, tier);
+      if (!r) continue;
+      for (auto& x : deps) dep(r, x);
+      tierMember(tier, cid);
+      bindTier(cid, tier);
+      appContainers[a.name].push_back(cid);
+    }
+  }
+
+  void appDeps() {
+    for (const auto& a : s.apps) {
+      auto& mine = appContainers[a.name];
+      for (const auto& dp : a.dependsOn) {
+        std::vector<std::string> targets;
+        if (dp.v.rfind("app/", 0) == 0) {
+          auto it = appContainers.find(dp.v.substr(4));
+          if (it != appContainers.end()) targets = it->second;
+        } else if (dp.v.find('/') != std::string::npos) {
+          if (!get(dp.v)) {
+            if (dp.v.rfind("vm/", 0) != 0 && dp.v.rfind("host/", 0) != 0)
+              d.push_back({Severity::Error, dp.loc, "app '" + a.name + "' depends on unknown resource '" + dp.v + "'"});
+            continue;
+          }
+          targets.push_back(dp.v);
+        }
+        for (const auto& cid : mine)
+          for (const auto& t : targets) dep(get(cid), t);
+      }
+    }
+  }
+
+  // ---- DNS -------------------------------------------------------------------------------
+  struct Rec {
+    std::string name, type, value;
+    json ttl;
+    bool operator<(const Rec& o) const { return std::tie(name, type, value) < std::tie(o.name, o.type, o.value); }
+    bool operator==(const Rec& o) const { return name == o.name && type == o.type && value == o.value; }
+  };
+
+  std::string domainOf(const std::string& fqdn) const {
+    std::string best;
+    for (const auto& dm : s.dns.domains) {
+      const std::string& x = dm.v;
+      if ((fqdn == x || (fqdn.size() > x.size() && fqdn.compare(fqdn.size() - x.size(), x.size(), x) == 0 &&
+                         fqdn[fqdn.size() - x.size() - 1] == '.')) &&
+          x.size() > best.size())
+        best = x;
+    }
+    return best;
+  }
+  static std::string rel(const std::string& fqdn, const std::string& zone) {
+    if (fqdn == zone) return "@";
+    return fqdn.substr(0, fqdn.size() - zone.size() - 1);
+  }
+  static std::string absName(const std::string& v, const std::string& zone) {
+    if (!v.empty() && v.back() == '.') return v;
+    if (v == "@") return zone + ".";
+    if (v.find('.') == std::string::npos) return v + "." + zone + ".";
+    return v + ".";
+  }
+
+  void dns() {
+    auto* b = providerCfg("bind9");
+    if (!b || (s.dns.domains.empty() && s.dns.reverseZones.empty())) return;
+    std::string server = b->value("server", "");
+    if (!s.vm(server) && !s.host(server)) return;
+    std::string serverIp = s.addressOf(server);
+    std::string confDir = absPath(s, b->value("conf_dir", std::string("/etc/bind")));
+    int64_t ttl = s.dns.ttl.set ? s.dns.ttl.v : 300;
+    int last = s.lastTier();
+    struct View {
+      std::string name;
+      std::string address;
+      json match;
+    };
+    std::vector<View> views;
+    for (const auto& v : s.dns.views) {
+      json m = json::array();
+      for (const auto& x : v.matchClients) m.push_back(x.v);
+      views.push_back({v.name, v.address.v, m});
+    }
+    if (views.empty()) views.push_back({"internal", "", json::array({"any"})});
+    std::string rpIp = s.dns.reverseProxy.set ? s.addressOf(s.dns.reverseProxy.v) : "";
+    std::string rpId = s.dns.reverseProxy.set ? (s.vm(s.dns.reverseProxy.v) ? "vm/" : "host/") + s.dns.reverseProxy.v : "";
+    std::vector<std::string> zoneIds;
+    json viewList = json::array();
+    for (const auto& view : views) {
+      bool internal = view.address.empty();
+      json zonesInView = json::array();
+      for (const auto& dm : s.dns.domains) {
+        const std::string& zone = dm.v;
+        std::vector<Rec> recs;
+        std::vector<std::string> deps = {"host/" + server};
+        std::string ns = "ns." + zone + ".";
+        recs.push_back({"@", "NS", ns, nullptr});
+        std::string nsAddr = internal ? serverIp : view.address;
+        if (isIpv4(nsAddr)) recs.push_back({"ns", "A", nsAddr, nullptr});
+        else if (isIp(nsAddr)) recs.push_back({"ns", "AAAA", nsAddr, nullptr});
+        auto addA = [&](const std::string& fqdn, const std::string& addr) {
+          if (isIpv4(addr)) recs.push_back({rel(fqdn, zone), "A", addr, nullptr});
+          else if (isIp(addr)) recs.push_back({rel(fqdn, zone), "AAAA", addr, nullptr});
+          else if (!addr.empty()) recs.push_back({rel(fqdn, zone), "CNAME", absName(addr, zone), nullptr});
+        };
+        if (internal) {
+          for (const auto& v : s.vms)
+            if (v.dnsName.set && domainOf(v.dnsName.v) == zone) {
+              addA(v.dnsName.v, v.ip.v);
+              deps.push_back("vm/" + v.name);
+            }
+          for (const auto& h : s.hosts)
+            if (h.dnsName.set && domainOf(h.dnsName.v) == zone) addA(h.dnsName.v, h.address.v);
+        }
+        auto entry = [&](const ServiceEntry& e, const std::string& backendHost, const std::string& app) {
+          if (!e.enabled || e.domain.v != zone) return;
+          std::string fqdn = e.name.v == "@" ? zone : e.name.v + "." + zone;
+          std::string addr;
+          if (internal) {
+            if (e.dns == "external") return;
+            addr = e.proxied ? rpIp : backendHost;
+            if (e.proxied && !rpId.empty()) deps.push_back(rpId);
+          } else {
+            bool include = e.dns == "external" || e.dns == "both" || (e.proxied && e.dns.empty());
+            if (!include) return;
+            addr = view.address;
+          }
+          addA(fqdn, addr);
+          if (!app.empty()) {
+            auto it = appContainers.find(app);
+            if (it != appContainers.end()) deps.insert(deps.end(), it->second.begin(), it->second.end());
+          }
+        };
+        for (const auto& e : s.services) {
+          std::string b2 = interpolate(s, e.backend.v, e.backend.loc, "", nullptr);
+          std::string hostPart = b2.substr(0, b2.rfind(':'));
+          if (!hostPart.empty() && hostPart[0] == '[') hostPart = hostPart.substr(1, hostPart.size() - 2);
+          std::string addr = isIp(hostPart) ? hostPart : s.addressOf(hostPart);
+          if (!isIp(hostPart) && s.vm(hostPart)) deps.push_back("vm/" + hostPart);
+          entry(e, addr, "");
+        }
+        for (const auto& a : s.apps)
+          for (const auto& e : a.expose) entry(e, s.addressOf(a.host.v), a.name);
+        for (const auto& r : s.dns.records) {
+          if (r.domain.v != zone) continue;
+          if (r.view.set ? r.view.v != view.name : false) continue;
+          std::string val = interpolate(s, r.value.v, r.value.loc, "", nullptr, &secrets);
+          if ((r.type.v == "A" || r.type.v == "AAAA") && !isIp(val)) val = s.addressOf(val);
+          if (r.type.v == "CNAME" || r.type.v == "NS" || r.type.v == "PTR") val = absName(val, zone);
+          if (r.type.v == "MX" || r.type.v == "SRV") {
+            auto sp = val.rfind(' ');
+            if (sp != std::string::npos) val = val.substr(0, sp + 1) + absName(val.substr(sp + 1), zone);
+          }
+          std::string name = r.name.v == "@" ? "@" : r.name.v;
+          if (name != "@" && name.size() > zone.size() + 1 && name.compare(name.size() - zone.size() - 1, std::string::npos, "." + zone) == 0)
+            name = rel(name, zone);
+          recs.push_back({name, r.type.v, val, r.ttl.set ? json(r.ttl.v) : json(nullptr)});
+        }
+        std::string zid = "zone/" + zone + "@" + view.name;
+        addZone(zid, zone, view.name, server, confDir, false, ttl, ns, "hostmaster." + zone + ".", recs, deps, last);
+        zoneIds.push_back(zid);
+        zonesInView.push_back(zone);
+      }
+      if (internal && !s.dns.domains.empty()) {
+        std::string ns = "ns." + s.dns.domains.front().v + ".";
+        for (const auto& rz : s.dns.reverseZones) {
+          std::vector<Rec> recs = {{"@", "NS", ns, nullptr}};
+          std::vector<std::string> deps = {"host/" + server};
+          auto ptr = [&](const std::string& ip, const std::string& name, const std::string& depId) {
+            uint32_t u = 0;
+            if (!ipv4ToU32(ip, u)) return;
+            std::string rev = std::to_string(u & 255) + "." + std::to_string((u >> 8) & 255) + "." +
+                              std::to_string((u >> 16) & 255) + "." + std::to_string(u >> 24) + ".in-addr.arpa";
+            if (rev.size() <= rz.v.size() + 1 || rev.compare(rev.size() - rz.v.size() - 1, std::string::npos, "." + rz.v) != 0)
+              return;
+            recs.push_back({rel(rev, rz.v), "PTR", absName(name, rz.v), nullptr});
+            if (!depId.empty()) deps.push_back(depId);
+          };
+          for (const auto& v : s.vms)
+            if (v.dnsName.set) ptr(v.ip.v, v.dnsName.v + ".", "vm/" + v.name);
+          for (const auto& h : s.hosts)
+            if (h.dnsName.set) ptr(h.address.v, h.dnsName.v + ".", "");
+          std::string zid = "zone/" + rz.v + "@" + view.name;
+          addZone(zid, rz.v, view.name, server, confDir, true, ttl, ns, "hostmaster." + s.dns.domains.front().v + ".", recs, deps, last);
+          zoneIds.push_back(zid);
+          zonesInView.push_back(rz.v);
+        }
+      }
+      viewList.push_back({{"name", view.name}, {"match_clients", view.match}, {"recursion", internal}, {"zones", zonesInView}});
+    }
+    json rndc = {{"server", "127.0.0.1"}, {"port", 953}, {"key_file", confDir + "/rndc.key"}};
+    if (b->contains("rndc")) {
+      const json& r = (*b)["rndc"];
+      if (r.contains("server")) rndc["server"] = r["server"];
+      if (r.contains("port")) rndc["port"] = r["port"];
+      if (r.contains("key_file")) rndc["key_file"] = absPath(s, r["key_file"].get<std::string>());
+    }
+    auto strs = [](const std::vector<Str>& v) {
+      json a = json::array();
+      for (const auto& x : v) a.push_back(x.v);
+      return a;
+    };
+    json acls = json::object();
+    if (!s.dns.trusted.empty()) acls["trusted"] = strs(s.dns.trusted);
+    json sec = json::array();
+    for (const auto& z : s.dns.secondaryZones) sec.push_back({{"name", z.name.v}, {"primaries", strs(z.primaries)}});
+    json j = {{"server", server}, {"conf_dir", confDir}, {"rndc", rndc}, {"reload", b->value("reload", std::string("rndc"))},
+              {"acls", acls}, {"forwarders", strs(s.dns.forwarders)}, {"transfer_clients", strs(s.dns.transferClients)},
+              {"views", viewList}, {"secondary_zones", sec}};
+    auto* r = add("dnsconf/" + server, "dnsconf", "bind9", server, j, s.dns.loc, last);
+    for (const auto& z : zoneIds) dep(r, z);
+    dep(r, "host/" + server);
+  }
+
+  void addZone(const std::string& id, const std::string& zone, const std::string& view, const std::string& server,
+               const std::string& confDir, bool reverse, int64_t ttl, const std::string& mname, const std::string& rname,
+               std::vector<Rec>& recs, const std::vector<std::string>& deps, int tier) {
+    std::stable_sort(recs.begin(), recs.end());
+    recs.erase(std::unique(recs.begin(), recs.end()), recs.end());
+    json rr = json::array();
+    for (const auto& r : recs) rr.push_back({{"name", r.name}, {"type", r.type}, {"value", r.value}, {"ttl", r.ttl}});
+    json j = {{"zone", zone}, {"view", view}, {"server", server}, {"conf_dir", confDir}, {"reverse", reverse}, {"ttl", ttl},
+              {"soa", {{"mname", mname}, {"rname", rname}, {"refresh", 3600}, {"retry", 600}, {"expire", 604800}, {"minimum", 300}}},
+              {"records", rr}};
+    auto* r = add(id, "zone", "bind9", server, j, s.dns.loc, tier);
+    for (const auto& x : deps) dep(r, x);
+  }
+
+  // ---- tiers, sort -----------------------------------------------------------------------
+  void tierEdges() {
+    if (tierMembers.empty()) return;
+    for (auto& [i, tier] : tierBound) {
+      int prev = tier - 1;
+      while (prev >= 0 && (static_cast<size_t>(prev) >= tierMembers.size() || tierMembers[prev].empty())) --prev;
+      if (prev < 0) continue;
+      auto& r = g->resources[i];
+      for (const auto& m : tierMembers[prev]) dep(&r, m);
+    }
+  }
+
+  bool sortTopo() {
+    auto& rs = g->resources;
+    size_t n = rs.size();
+    std::vector<std::vector<size_t>> adj(n);
+    for (size_t i = 0; i < n; ++i) {
+      std::vector<std::string> kept;
+      for (const auto& x : rs[i].dependsOn) {
+        auto it = idx.find(x);
+        if (it == idx.end()) continue;  // references to things not expanded (validation reported them)
+        adj[i].push_back(it->second);
+        kept.push_back(x);
+      }
+      rs[i].dependsOn = std::move(kept);
+    }
+    std::vector<int> state(n, 0);
+    std::vector<size_t> order;
+    order.reserve(n);
+    std::vector<size_t> stack;
+    // Iterative DFS (post-order): dependencies first, declaration order otherwise.
+    for (size_t root = 0; root < n; ++root) {
+      if (state[root]) continue;
+      std::vector<std::pair<size_t, size_t>> st = {{root, 0}};
+      state[root] = 1;
+      while (!st.empty()) {
+        auto& [v, k] = st.back();
+        if (k < adj[v].size()) {
+          size_t w = adj[v][k++];
+          if (state[w] == 0) {
+            state[w] = 1;
+            st.emplace_back(w, 0);
+          } else if (state[w] == 1) {
+            std::string msg = "dependency cycle: ";
+            size_t from = 0;
+            while (st[from].first != w) ++from;
+            for (size_t q = from; q < st.size(); ++q) msg += rs[st[q].first].id + " -> ";
+            msg += rs[w].id;
+            d.push_back({Severity::Error, rs[w].loc, msg});
+            return false;
+          }
+        } else {
+          state[v] = 2;
+          order.push_back(v);
+          st.pop_back();
+        }
+      }
+    }
+    std::vector<DesiredResource> sorted;
+    sorted.reserve(n);
+    for (size_t i : order) sorted.push_back(std::move(rs[i]));
+    rs = std::move(sorted);
+    return true;
+  }
+
+  void providerConfigs() {
+    for (const auto& [name, p] : s.providers) {
+      json c = p.config;
+      for (const auto& [k, v] : p.strings) {
+        bool isPath = k.rfind("path:", 0) == 0;
+        std::string dotted = isPath ? k.substr(5) : k;
+        std::string val = interpolate(s, v.v, v.loc, "", nullptr, &secrets);
+        if (isPath) val = absPath(s, val);
+        json* at = &c;
+        size_t pos = 0;
+        while (true) {
+          auto dot = dotted.find('.', pos);
+          std::string part = dotted.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
+          if (dot == std::string::npos) {
+            (*at)[part] = val;
+            break;
+          }
+          at = &(*at)[part];
+          pos = dot + 1;
+        }
+      }
+      g->providerConfigs[name] = c;
+    }
+  }
+
+  std::shared_ptr<DesiredGraph> run() {
+    templates();
+    vms();
+    hosts();
+    for (const auto& a : s.apps) app(a);
+    appDeps();
+    dns();
+    tierEdges();
+    providerConfigs();
+    size_t before = d.size();
+    if (!sortTopo()) return nullptr;
+    (void)before;
+    for (auto& r : g->resources) r.hash = sha256Hex(r.spec.dump());
+    g->reindex();
+    g->environment = s.environment.v;
+    g->prune = s.prune.set ? s.prune.v : true;
+    g->intervalSeconds = s.intervalS.set ? static_cast<int>(s.intervalS.v) : 300;
+    for (const auto& [k, v] : s.parallelism)
+      if (v.set) g->parallelism[k] = static_cast<int>(v.v);
+    std::sort(secrets.begin(), secrets.end());
+    secrets.erase(std::unique(secrets.begin(), secrets.end()), secrets.end());
+    g->secretNames = secrets;
+    g->specDir = s.absDir;
+    g->secretsFile = s.secretsFile.set ? absPath(s, s.secretsFile.v) : "";
+    return g;
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<DesiredGraph> expandSpec(const Spec& s, Diagnostics& d) {
+  Expander e(s, d);
+  return e.run();
+}
+
+}  // namespace tend::spec

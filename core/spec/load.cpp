@@ -1,0 +1,192 @@
+// loadSpecDir: read -> validate -> expand; revision from git or a content hash.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "core/spec.h"
+#include "core/spec/loader.h"
+#include "core/spec/model.h"
+
+namespace tend {
+
+namespace {
+
+// Runs argv (no shell) and returns its stdout; nullopt when it could not run or exited non-zero.
+std::optional<std::string> runCapture(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return std::nullopt;
+  }
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    int devnull = ::open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      ::dup2(devnull, 0);
+      ::dup2(devnull, 2);
+    }
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[4096];
+  while (true) {
+    ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+  return out;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string computeRevision(const Spec& s) {
+  auto head = runCapture({"git", "-C", s.absDir, "rev-parse", "HEAD"});
+  if (head && !trim(*head).empty()) {
+    std::string rev = trim(*head);
+    auto st = runCapture({"git", "-C", s.absDir, "status", "--porcelain", "--", "."});
+    if (st && !trim(*st).empty()) rev += "-dirty";
+    return rev;
+  }
+  // Not a git work tree: a hash over the files read (names and contents).
+  std::string all;
+  std::vector<std::string> files = s.files;
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    std::string name = f.substr(f.rfind('/') == std::string::npos ? 0 : f.rfind('/') + 1);
+    all += name + '\0' + std::to_string(ss.str().size()) + '\0' + ss.str();
+  }
+  return "sha256:" + spec::sha256Hex(all).substr(0, 12);
+}
+
+std::string absolute(const std::string& dir) {
+  char buf[PATH_MAX];
+  if (::realpath(dir.c_str(), buf)) return buf;
+  if (!dir.empty() && dir[0] == '/') return dir;
+  if (::getcwd(buf, sizeof buf)) return std::string(buf) + "/" + dir;
+  return dir;
+}
+
+void sortDiags(Diagnostics& d) {
+  std::stable_sort(d.begin(), d.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::tie(a.loc.file, a.loc.line, a.loc.col) < std::tie(b.loc.file, b.loc.line, b.loc.col);
+  });
+  d.erase(std::unique(d.begin(), d.end(),
+                      [](const Diagnostic& a, const Diagnostic& b) {
+                        return a.severity == b.severity && a.loc.file == b.loc.file && a.loc.line == b.loc.line &&
+                               a.loc.col == b.loc.col && a.message == b.message;
+                      }),
+          d.end());
+}
+
+}  // namespace
+
+LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
+  LoadResult res;
+  try {
+    std::string dir = dirIn.empty() ? "." : dirIn;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    auto s = std::make_shared<Spec>();
+    s->dir = dir;
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      res.diagnostics.push_back({Severity::Error, {dir, 0, 0}, "spec directory not found"});
+      return res;
+    }
+    s->absDir = absolute(dir);
+    Diagnostics& d = res.diagnostics;
+
+    auto shown = [&](const char* name) { return spec::joinPath(dir, name); };
+    bool missing = false;
+    auto env = spec::readYamlFile(shown("environment.yml"), shown("environment.yml"), d, true, &missing);
+    if (missing) {
+      d.push_back({Severity::Error, {shown("environment.yml"), 0, 0},
+                   "environment.yml not found: every spec directory needs one"});
+    }
+    auto hosts = spec::readYamlFile(shown("hosts.yml"), shown("hosts.yml"), d, true);
+    auto apps = spec::readYamlFile(shown("apps.yml"), shown("apps.yml"), d, true);
+    for (const char* alt : {"environment.yaml", "hosts.yaml", "apps.yaml"}) {
+      struct stat st2 {};
+      if (::stat(shown(alt).c_str(), &st2) == 0)
+        d.push_back({Severity::Warning, {shown(alt), 0, 0}, std::string("ignored: tend reads '") +
+                                                                std::string(alt).substr(0, std::string(alt).size() - 5) + ".yml'"});
+    }
+    if (env) {
+      s->files.push_back(shown("environment.yml"));
+      spec::readEnvironment(*env, *s, d);
+    }
+    if (hosts) {
+      s->files.push_back(shown("hosts.yml"));
+      spec::readHosts(*hosts, *s, d);
+    }
+    if (apps) {
+      s->files.push_back(shown("apps.yml"));
+      spec::readApps(*apps, *s, d);
+    }
+    s->buildIndex();
+
+    // Secret names: injected, or the plaintext keys of the SOPS file.
+    if (opts.secretNames) {
+      s->secretNamesKnown = *opts.secretNames;
+      s->secretNamesAvailable = true;
+    } else if (s->secretsFile.set) {
+      std::string err;
+      std::vector<std::string> names;
+      if (spec::readSopsKeyNames(spec::joinPath(s->absDir, s->secretsFile.v), names, err)) {
+        s->secretNamesKnown = std::move(names);
+        s->secretNamesAvailable = true;
+        s->files.push_back(spec::joinPath(dir, s->secretsFile.v));
+      } else {
+        d.push_back({Severity::Error, s->secretsFile.loc, "secrets file '" + s->secretsFile.v + "': " + err});
+        s->secretNamesAvailable = true;  // avoid one extra error per reference
+        s->secretNamesKnown.clear();
+      }
+    }
+    std::sort(s->secretNamesKnown.begin(), s->secretNamesKnown.end());
+
+    std::shared_ptr<DesiredGraph> graph;
+    if (env) {
+      spec::validateSpec(*s, d);
+      graph = spec::expandSpec(*s, d);
+    }
+    sortDiags(d);
+    if (hasErrors(d) || !graph || !env) return res;
+    graph->revision = opts.revision.empty() ? computeRevision(*s) : opts.revision;
+    res.spec = s;
+    res.graph = graph;
+  } catch (const std::exception& e) {
+    // A bug, not an expected path: still never a crash and never a partial model.
+    res.spec.reset();
+    res.graph.reset();
+    res.diagnostics.push_back({Severity::Error, {dirIn, 0, 0}, std::string("internal error while loading: ") + e.what()});
+  }
+  return res;
+}
+
+}  // namespace tend

@@ -1,0 +1,562 @@
+// Stage 1 of loading: YAML trees into the typed model. Only shapes are checked here (keys,
+// types, value syntax); references between files are checked by validate.cpp.
+#include "core/spec/loader.h"
+
+#include <arpa/inet.h>
+
+#include <set>
+
+#include "core/spec/compose.h"
+#include "core/spec/walker.h"
+
+namespace tend::spec {
+
+namespace {
+
+// A tiny schema for the pass-through sections (providers, groups): values are kept as JSON.
+struct Key {
+  const char* name;
+  char type;  // s string, p path, i int, b bool, l string list, m mapping (sub), d duration
+  const std::vector<Key>* sub = nullptr;
+};
+
+const std::vector<Key> kTls = {{"fingerprint", 's'}, {"ca_file", 'p'}, {"insecure", 'b'}};
+const std::vector<Key> kProxmox = {{"endpoint", 's'},     {"node", 's'},
+                                   {"token_id", 's'},     {"token_secret", 's'},
+                                   {"token_secret_file", 'p'}, {"tls", 'm', &kTls},
+                                   {"storage", 's'},      {"bridge", 's'}};
+const std::vector<Key> kSsh = {{"user", 's'},          {"port", 'i'},
+                               {"private_key", 's'},   {"private_key_file", 'p'},
+                               {"known_hosts_file", 'p'}, {"connect_timeout", 'd'}};
+const std::vector<Key> kDocker = {{"transport", 's'}, {"ca_file", 'p'}, {"cert_file", 'p'}, {"key_file", 'p'}};
+const std::vector<Key> kRndc = {{"server", 's'}, {"port", 'i'}, {"key_file", 'p'}};
+const std::vector<Key> kBind9 = {{"server", 's'}, {"conf_dir", 'p'}, {"reload", 's'}, {"rndc", 'm', &kRndc}};
+
+void readSchema(Walker& w, const YNode* v, const std::string& ctx, const std::vector<Key>& keys,
+                nlohmann::json& out, std::map<std::string, Str>& strings, const std::string& prefix) {
+  if (!w.needMap(v, prefix.empty() ? ctx : prefix)) return;
+  for (const auto& [k, x] : v->pairs) {
+    const Key* key = nullptr;
+    for (const Key& kk : keys)
+      if (k->value == kk.name) key = &kk;
+    if (!key) {
+      w.err(k, "unknown key '" + k->value + "' in " + ctx);
+      continue;
+    }
+    std::string dotted = prefix.empty() ? k->value : prefix + "." + k->value;
+    switch (key->type) {
+      case 's':
+      case 'p': {
+        Str s = w.str(x, k->value);
+        if (!s.set) break;
+        out[k->value] = s.v;
+        strings[(key->type == 'p' ? "path:" : "") + dotted] = s;
+        break;
+      }
+      case 'i': {
+        auto n = w.integer(x, k->value);
+        if (n.set) out[k->value] = n.v;
+        break;
+      }
+      case 'b': {
+        auto b = w.boolean(x, k->value);
+        if (b.set) out[k->value] = b.v;
+        break;
+      }
+      case 'd': {
+        auto d = w.durationS(x, k->value);
+        if (d.set) out[k->value + "_s"] = d.v;
+        break;
+      }
+      case 'l': {
+        nlohmann::json a = nlohmann::json::array();
+        for (auto& s : w.strList(x, k->value)) a.push_back(s.v);
+        out[k->value] = a;
+        break;
+      }
+      case 'm': {
+        nlohmann::json sub = nlohmann::json::object();
+        readSchema(w, x, ctx + "." + k->value, *key->sub, sub, strings, dotted);
+        out[k->value] = sub;
+        break;
+      }
+    }
+  }
+}
+
+void readServiceEntry(Walker& w, const YNode* v, bool isExpose, const std::string& app,
+                      std::vector<ServiceEntry>& out) {
+  ServiceEntry e;
+  e.loc = w.loc(v);
+  e.app = app;
+  std::string ctx = isExpose ? "expose entry of app '" + app + "'" : "service";
+  if (!w.needMap(v, isExpose ? "expose entry" : "services entry")) return;
+  for (const auto& [k, x] : v->pairs)
+    if (k->value == "name" && x->isScalar()) ctx = isExpose ? ctx : "service '" + x->value + "'";
+  bool ok = true;
+  w.fields(
+      v, ctx,
+      {{"name", [&](const YNode* x) { e.name = w.str(x, "name"); }},
+       {"domain", [&](const YNode* x) { e.domain = w.str(x, "domain"); }},
+       {"proxied", [&](const YNode* x) { e.proxied = w.boolean(x, "proxied").v; }},
+       {"dns", [&](const YNode* x) {
+          Str s = w.str(x, "dns");
+          if (s.set && s.v != "internal" && s.v != "external" && s.v != "both") {
+            w.err(x, "'dns' must be internal, external or both, got '" + s.v + "'");
+            ok = false;
+          }
+          if (s.set) e.dns = s.v;
+        }},
+       {"enabled", [&](const YNode* x) {
+          auto b = w.boolean(x, "enabled");
+          e.enabled = b.set ? b.v : true;
+        }},
+       {"tls_skip_verify", [&](const YNode* x) { e.tlsSkipVerify = w.boolean(x, "tls_skip_verify").v; }},
+       {"forward_headers", [&](const YNode* x) { e.forwardHeaders = w.boolean(x, "forward_headers").v; }},
+       {"host_header", [&](const YNode* x) { e.hostHeader = w.str(x, "host_header").v; }},
+       {"encode", [&](const YNode* x) { e.encode = w.str(x, "encode").v; }},
+       {"read_buffer", [&](const YNode* x) { e.readBuffer = w.integer(x, "read_buffer", 0).v; }}},
+      [&](const YNode* k, const YNode* x) {
+        if (isExpose && k->value == "port") {
+          e.port = w.integer(x, "port", 1, 65535);
+          return true;
+        }
+        if (!isExpose && k->value == "backend") {
+          e.backend = w.str(x, "backend");
+          return true;
+        }
+        return false;
+      });
+  if (!e.name.set) w.err(v, ctx + " is missing required key 'name'"), ok = false;
+  if (!e.domain.set) w.err(v, ctx + " is missing required key 'domain'"), ok = false;
+  if (isExpose && !e.port.set && ok) {
+    bool had = false;
+    for (const auto& [k, x] : v->pairs) had |= k->value == "port";
+    if (!had) w.err(v, ctx + " is missing required key 'port'"), ok = false;
+  }
+  if (!isExpose && !e.backend.set) {
+    bool had = false;
+    for (const auto& [k, x] : v->pairs) had |= k->value == "backend";
+    if (!had) w.err(v, ctx + " is missing required key 'backend'"), ok = false;
+  }
+  if (ok) out.push_back(std::move(e));
+}
+
+void readDns(Walker& w, const YNode* v, Spec& s) {
+  if (!w.needMap(v, "dns")) return;
+  DnsSpec& d = s.dns;
+  d.set = true;
+  d.loc = w.loc(v);
+  w.fields(
+      v, "dns",
+      {{"domains", [&](const YNode* x) { d.domains = w.strList(x, "domains"); }},
+       {"reverse_proxy", [&](const YNode* x) { d.reverseProxy = w.str(x, "reverse_proxy"); }},
+       {"forwarders", [&](const YNode* x) { d.forwarders = w.strList(x, "forwarders"); }},
+       {"trusted", [&](const YNode* x) { d.trusted = w.strList(x, "trusted"); }},
+       {"reverse_zones", [&](const YNode* x) { d.reverseZones = w.strList(x, "reverse_zones"); }},
+       {"transfer_clients", [&](const YNode* x) { d.transferClients = w.strList(x, "transfer_clients"); }},
+       {"ttl", [&](const YNode* x) { d.ttl = w.integer(x, "ttl", 1, 2147483647); }},
+       {"views", [&](const YNode* x) {
+          w.entries(x, "views", [&](const YNode* k, const YNode* vv) {
+            DnsView view;
+            view.name = k->value;
+            view.loc = w.loc(k);
+            if (!w.needMap(vv, k->value)) return;
+            w.fields(vv, "dns view '" + view.name + "'",
+                     {{"match_clients", [&](const YNode* y) { view.matchClients = w.strList(y, "match_clients"); }},
+                      {"address", [&](const YNode* y) { view.address = w.str(y, "address"); }}});
+            d.views.push_back(std::move(view));
+          });
+        }},
+       {"secondary_zones", [&](const YNode* x) {
+          if (!w.needSeq(x, "secondary_zones")) return;
+          for (const YNode* it : x->items) {
+            if (!w.needMap(it, "secondary_zones entry")) continue;
+            SecondaryZone z;
+            w.fields(it, "secondary zone",
+                     {{"name", [&](const YNode* y) { z.name = w.str(y, "name"); }},
+                      {"primaries", [&](const YNode* y) { z.primaries = w.strList(y, "primaries"); }}});
+            if (!z.name.set) w.err(it, "secondary zone is missing required key 'name'");
+            else if (z.primaries.empty()) w.err(it, "secondary zone '" + z.name.v + "' needs 'primaries'");
+            else d.secondaryZones.push_back(std::move(z));
+          }
+        }},
+       {"records", [&](const YNode* x) {
+          if (!w.needSeq(x, "records")) return;
+          for (const YNode* it : x->items) {
+            if (!w.needMap(it, "records entry")) continue;
+            DnsRecord r;
+            r.loc = w.loc(it);
+            w.fields(it, "dns record",
+                     {{"name", [&](const YNode* y) { r.name = w.str(y, "name"); }},
+                      {"domain", [&](const YNode* y) { r.domain = w.str(y, "domain"); }},
+                      {"type", [&](const YNode* y) { r.type = w.str(y, "type"); }},
+                      {"value", [&](const YNode* y) { r.value = w.str(y, "value"); }},
+                      {"view", [&](const YNode* y) { r.view = w.str(y, "view"); }},
+                      {"ttl", [&](const YNode* y) { r.ttl = w.integer(y, "ttl", 1, 2147483647); }}});
+            bool ok = true;
+            for (auto [have, key] : {std::pair{r.name.set, "name"}, {r.domain.set, "domain"},
+                                     {r.type.set, "type"}, {r.value.set, "value"}}) {
+              if (!have) {
+                bool present = false;
+                for (const auto& [k, y] : it->pairs) present |= k->value == key;
+                if (!present) w.err(it, std::string("dns record is missing required key '") + key + "'");
+                ok = false;
+              }
+            }
+            if (ok) d.records.push_back(std::move(r));
+          }
+        }}});
+}
+
+}  // namespace
+
+void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& diags) {
+  Walker w(doc.file, diags);
+  if (!doc.root || doc.root->isNull()) {
+    w.err(nullptr, "environment.yml is empty: it needs at least 'environment: NAME'");
+    return;
+  }
+  if (!doc.root->isMap()) {
+    w.typeErr(doc.root, "environment.yml", "a mapping");
+    return;
+  }
+  w.fields(
+      doc.root, "environment.yml",
+      {{"environment", [&](const YNode* x) { s.environment = w.str(x, "environment"); }},
+       {"timezone", [&](const YNode* x) { s.timezone = w.str(x, "timezone"); }},
+       {"deploy_path", [&](const YNode* x) {
+          s.deployPath = w.str(x, "deploy_path");
+          if (s.deployPath.set && (s.deployPath.v.empty() || s.deployPath.v[0] != '/'))
+            w.err(x, "'deploy_path' must be an absolute path");
+        }},
+       {"network", [&](const YNode* x) {
+          if (!w.needMap(x, "network")) return;
+          w.fields(x, "network",
+                   {{"cidr", [&](const YNode* y) { s.cidr = w.str(y, "cidr"); }},
+                    {"gateway", [&](const YNode* y) { s.gateway = w.str(y, "gateway"); }},
+                    {"nameservers", [&](const YNode* y) { s.nameservers = w.strList(y, "nameservers"); }}});
+        }},
+       {"reconcile", [&](const YNode* x) {
+          if (!w.needMap(x, "reconcile")) return;
+          w.fields(x, "reconcile",
+                   {{"interval", [&](const YNode* y) {
+                      s.intervalS = w.durationS(y, "interval");
+                      if (s.intervalS.set && s.intervalS.v < 1) {
+                        w.err(y, "'interval' must be at least 1s");
+                        s.intervalS.set = false;
+                      }
+                    }},
+                    {"prune", [&](const YNode* y) { s.prune = w.boolean(y, "prune"); }},
+                    {"parallelism", [&](const YNode* y) {
+                       if (!w.needMap(y, "parallelism")) return;
+                       for (const auto& [k, n] : y->pairs) {
+                         static const std::set<std::string> known = {"proxmox", "ssh", "docker", "bind9"};
+                         if (!known.count(k->value)) {
+                           w.err(k, "unknown key '" + k->value + "' in reconcile.parallelism");
+                           continue;
+                         }
+                         s.parallelism[k->value] = w.integer(n, k->value, 1, 1024);
+                       }
+                     }}});
+        }},
+       {"tiers", [&](const YNode* x) {
+          if (!w.needSeq(x, "tiers")) return;
+          for (const YNode* it : x->items) {
+            Tier t;
+            if (it->isScalar()) t.names.push_back(w.str(it, "tiers entry"));
+            else if (it->isSeq()) t.names = w.strList(it, "tiers entry");
+            else w.typeErr(it, "tiers entry", "a name or a list of names");
+            if (!t.names.empty()) s.tiers.push_back(std::move(t));
+          }
+        }},
+       {"providers", [&](const YNode* x) {
+          if (!w.needMap(x, "providers")) return;
+          for (const auto& [k, pv] : x->pairs) {
+            const std::vector<Key>* schema = nullptr;
+            if (k->value == "proxmox") schema = &kProxmox;
+            else if (k->value == "ssh") schema = &kSsh;
+            else if (k->value == "docker") schema = &kDocker;
+            else if (k->value == "bind9") schema = &kBind9;
+            if (!schema) {
+              w.err(k, "unknown key '" + k->value + "' in providers (proxmox, ssh, docker, bind9)");
+              continue;
+            }
+            ProviderSpec p;
+            p.name = k->value;
+            p.loc = w.loc(k);
+            if (pv->isNull()) {
+              s.providers[p.name] = std::move(p);
+              continue;
+            }
+            readSchema(w, pv, "providers." + k->value, *schema, p.config, p.strings, "");
+            s.providers[p.name] = std::move(p);
+          }
+        }},
+       {"secrets", [&](const YNode* x) {
+          if (!w.needMap(x, "secrets")) return;
+          w.fields(x, "secrets", {{"file", [&](const YNode* y) { s.secretsFile = w.str(y, "file"); }}});
+        }},
+       {"templates", [&](const YNode* x) {
+          w.entries(x, "templates", [&](const YNode* k, const YNode* tv) {
+            TemplateSpec t;
+            t.name = k->value;
+            t.loc = w.loc(k);
+            if (!w.needMap(tv, t.name)) return;
+            std::string ctx = "template '" + t.name + "'";
+            w.fields(tv, ctx,
+                     {{"vmid", [&](const YNode* y) { t.vmid = w.integer(y, "vmid", 100, 999999999); }},
+                      {"image_url", [&](const YNode* y) { t.imageUrl = w.str(y, "image_url"); }},
+                      {"sha256", [&](const YNode* y) { t.sha256 = w.str(y, "sha256"); }},
+                      {"cores", [&](const YNode* y) { t.cores = w.integer(y, "cores", 1, 1024); }},
+                      {"memory", [&](const YNode* y) { t.memory = w.integer(y, "memory", 16); }},
+                      {"disk", [&](const YNode* y) {
+                         t.disk = w.str(y, "disk");
+                         int64_t b = 0;
+                         if (t.disk.set && !parseSize(t.disk.v, b)) w.err(y, "invalid size '" + t.disk.v + "' for 'disk' (use e.g. 512M, 50G)");
+                       }}});
+            if (!t.vmid.set && !std::any_of(tv->pairs.begin(), tv->pairs.end(), [](auto& p) { return p.first->value == "vmid"; }))
+              w.err(k, ctx + " is missing required key 'vmid'");
+            s.templates.push_back(std::move(t));
+          });
+        }},
+       {"dns", [&](const YNode* x) { readDns(w, x, s); }},
+       {"services", [&](const YNode* x) {
+          if (!w.needSeq(x, "services")) return;
+          for (const YNode* it : x->items) readServiceEntry(w, it, false, "", s.services);
+        }}});
+  if (!s.environment.set &&
+      !std::any_of(doc.root->pairs.begin(), doc.root->pairs.end(), [](auto& p) { return p.first->value == "environment"; }))
+    w.err(doc.root, "environment.yml is missing required key 'environment'");
+}
+
+void readHosts(const YDoc& doc, Spec& s, Diagnostics& diags) {
+  Walker w(doc.file, diags);
+  if (!doc.root || doc.root->isNull()) return;
+  if (!doc.root->isMap()) {
+    w.typeErr(doc.root, "hosts.yml", "a mapping");
+    return;
+  }
+  auto sizeStr = [&](const YNode* y, const char* key, Str& dst) {
+    dst = w.str(y, key);
+    int64_t b = 0;
+    if (dst.set && !parseSize(dst.v, b)) {
+      w.err(y, "invalid size '" + dst.v + "' for '" + key + "' (use e.g. 512M, 50G)");
+      dst.set = false;
+    }
+  };
+  w.fields(
+      doc.root, "hosts.yml",
+      {{"vms", [&](const YNode* x) {
+          if (x->isNull()) return;
+          w.entries(x, "vms", [&](const YNode* k, const YNode* vv) {
+            VmSpec vm;
+            vm.name = k->value;
+            vm.loc = w.loc(k);
+            if (!w.needMap(vv, vm.name)) return;
+            std::string ctx = "vm '" + vm.name + "'";
+            w.fields(vv, ctx,
+                     {{"vmid", [&](const YNode* y) { vm.vmid = w.integer(y, "vmid", 100, 999999999); }},
+                      {"template", [&](const YNode* y) { vm.templ = w.str(y, "template"); }},
+                      {"ip", [&](const YNode* y) { vm.ip = w.str(y, "ip"); }},
+                      {"cores", [&](const YNode* y) { vm.cores = w.integer(y, "cores", 1, 1024); }},
+                      {"memory", [&](const YNode* y) { vm.memory = w.integer(y, "memory", 16); }},
+                      {"disk", [&](const YNode* y) { sizeStr(y, "disk", vm.disk); }},
+                      {"tags", [&](const YNode* y) { vm.tags = w.strList(y, "tags"); }},
+                      {"tier", [&](const YNode* y) { vm.tier = w.str(y, "tier"); }},
+                      {"groups", [&](const YNode* y) { vm.groups = w.strList(y, "groups"); }},
+                      {"dns_name", [&](const YNode* y) { vm.dnsName = w.str(y, "dns_name"); }},
+                      {"ssh_port", [&](const YNode* y) { vm.sshPort = w.integer(y, "ssh_port", 1, 65535); }},
+                      {"onboot", [&](const YNode* y) { vm.onboot = w.boolean(y, "onboot"); }}});
+            for (const char* req : {"vmid", "template", "ip"}) {
+              if (!std::any_of(vv->pairs.begin(), vv->pairs.end(), [&](auto& p) { return p.first->value == req; }))
+                w.err(k, ctx + " is missing required key '" + req + "'");
+            }
+            s.vms.push_back(std::move(vm));
+          });
+        }},
+       {"hosts", [&](const YNode* x) {
+          if (x->isNull()) return;
+          w.entries(x, "hosts", [&](const YNode* k, const YNode* hv) {
+            HostSpec h;
+            h.name = k->value;
+            h.loc = w.loc(k);
+            if (!w.needMap(hv, h.name)) return;
+            std::string ctx = "host '" + h.name + "'";
+            w.fields(hv, ctx,
+                     {{"address", [&](const YNode* y) { h.address = w.str(y, "address"); }},
+                      {"ssh_port", [&](const YNode* y) { h.sshPort = w.integer(y, "ssh_port", 1, 65535); }},
+                      {"groups", [&](const YNode* y) { h.groups = w.strList(y, "groups"); }},
+                      {"tier", [&](const YNode* y) { h.tier = w.str(y, "tier"); }},
+                      {"dns_name", [&](const YNode* y) { h.dnsName = w.str(y, "dns_name"); }}});
+            if (!std::any_of(hv->pairs.begin(), hv->pairs.end(), [&](auto& p) { return p.first->value == "address"; }))
+              w.err(k, ctx + " is missing required key 'address'");
+            s.hosts.push_back(std::move(h));
+          });
+        }},
+       {"groups", [&](const YNode* x) {
+          if (x->isNull()) return;
+          w.entries(x, "groups", [&](const YNode* k, const YNode* gv) {
+            GroupSpec g;
+            g.name = k->value;
+            g.loc = w.loc(k);
+            if (gv->isNull()) {
+              s.groups.push_back(std::move(g));
+              return;
+            }
+            if (!w.needMap(gv, g.name)) return;
+            std::string ctx = "group '" + g.name + "'";
+            w.fields(
+                gv, ctx,
+                {{"packages", [&](const YNode* y) { g.packages = w.strList(y, "packages"); }},
+                 {"services", [&](const YNode* y) {
+                    w.entries(y, "services", [&](const YNode* sk, const YNode* sv) {
+                      nlohmann::json svc = {{"enabled", true}, {"state", "started"}};
+                      if (sv->isMap()) {
+                        w.fields(sv, "service '" + sk->value + "' of " + ctx,
+                                 {{"enabled", [&](const YNode* z) { svc["enabled"] = w.boolean(z, "enabled").v; }},
+                                  {"state", [&](const YNode* z) {
+                                     Str st = w.str(z, "state");
+                                     if (st.set && st.v != "started" && st.v != "stopped" && st.v != "restarted")
+                                       w.err(z, "'state' must be started, stopped or restarted, got '" + st.v + "'");
+                                     svc["state"] = st.v;
+                                   }}});
+                      } else if (!sv->isNull()) {
+                        w.typeErr(sv, sk->value, "a mapping");
+                      }
+                      g.services[sk->value] = svc;
+                    });
+                  }},
+                 {"files", [&](const YNode* y) {
+                    w.entries(y, "files", [&](const YNode* fk, const YNode* fv) {
+                      std::string fctx = "file '" + fk->value + "' of " + ctx;
+                      if (fk->value.empty() || fk->value[0] != '/') w.err(fk, "file path '" + fk->value + "' must be absolute");
+                      if (!w.needMap(fv, fk->value)) return;
+                      nlohmann::json f = {{"mode", "0644"}, {"owner", "root"}, {"group", "root"}};
+                      bool hasContent = false;
+                      w.fields(fv, fctx,
+                               {{"content", [&](const YNode* z) {
+                                  Str c = w.str(z, "content");
+                                  hasContent = true;
+                                  f["content"] = c.v;
+                                  g.fileContents.emplace_back(fk->value, c);
+                                }},
+                                {"source", [&](const YNode* z) {
+                                   hasContent = true;
+                                   f["source"] = w.str(z, "source").v;
+                                 }},
+                                {"mode", [&](const YNode* z) {
+                                   Str m = w.str(z, "mode");
+                                   bool ok = m.set && m.v.size() >= 3 && m.v.size() <= 4 &&
+                                             m.v.find_first_not_of("01234567") == std::string::npos;
+                                   if (m.set && !ok) w.err(z, "'mode' must be an octal string like \"0644\", got '" + m.v + "'");
+                                   f["mode"] = m.v;
+                                 }},
+                                {"owner", [&](const YNode* z) { f["owner"] = w.str(z, "owner").v; }},
+                                {"group", [&](const YNode* z) { f["group"] = w.str(z, "group").v; }},
+                                {"on_change", [&](const YNode* z) {
+                                   if (!w.needMap(z, "on_change")) return;
+                                   nlohmann::json oc = nlohmann::json::object();
+                                   w.fields(z, "on_change of " + fctx,
+                                            {{"restart", [&](const YNode* q) { oc["restart"] = w.str(q, "restart").v; }},
+                                             {"reload", [&](const YNode* q) { oc["reload"] = w.str(q, "reload").v; }}});
+                                   f["on_change"] = oc;
+                                 }}});
+                      if (!hasContent) w.err(fk, fctx + " needs 'content' or 'source'");
+                      g.files[fk->value] = f;
+                    });
+                  }}});
+            s.groups.push_back(std::move(g));
+          });
+        }}});
+}
+
+void readApps(const YDoc& doc, Spec& s, Diagnostics& diags) {
+  Walker w(doc.file, diags);
+  if (!doc.root || doc.root->isNull()) return;
+  if (!doc.root->isMap()) {
+    w.typeErr(doc.root, "apps.yml", "a mapping");
+    return;
+  }
+  w.fields(doc.root, "apps.yml", {{"apps", [&](const YNode* x) {
+    if (x->isNull()) return;
+    w.entries(x, "apps", [&](const YNode* k, const YNode* av) {
+      AppSpec a;
+      a.name = k->value;
+      a.loc = w.loc(k);
+      if (!w.needMap(av, a.name)) return;
+      std::string ctx = "app '" + a.name + "'";
+      bool hasContainers = false;
+      w.fields(av, ctx,
+               {{"host", [&](const YNode* y) { a.host = w.str(y, "host"); }},
+                {"tier", [&](const YNode* y) { a.tier = w.str(y, "tier"); }},
+                {"expose", [&](const YNode* y) {
+                   if (!w.needSeq(y, "expose")) return;
+                   for (const YNode* it : y->items) readServiceEntry(w, it, true, a.name, a.expose);
+                 }},
+                {"containers", [&](const YNode* y) {
+                   hasContainers = true;
+                   w.entries(y, "containers", [&](const YNode* ck, const YNode* cv) {
+                     ContainerSpec c;
+                     readContainer(w, ck, cv, s.absDir, s.dir, c);
+                     a.containers.push_back(std::move(c));
+                   });
+                 }},
+                {"volumes", [&](const YNode* y) { readNamedVolumes(w, y, a.volumes); }},
+                {"networks", [&](const YNode* y) { readNamedNetworks(w, y, a.networks); }},
+                {"compose", [&](const YNode* y) { a.compose = w.str(y, "compose"); }},
+                {"depends_on", [&](const YNode* y) { a.dependsOn = w.strList(y, "depends_on"); }}});
+      if (!std::any_of(av->pairs.begin(), av->pairs.end(), [&](auto& p) { return p.first->value == "host"; }))
+        w.err(k, ctx + " is missing required key 'host'");
+      if (hasContainers && a.compose.set) w.err(k, ctx + " has both 'containers' and 'compose': use one");
+      else if (!hasContainers && !a.compose.set &&
+               !std::any_of(av->pairs.begin(), av->pairs.end(), [&](auto& p) { return p.first->value == "compose"; }))
+        w.err(k, ctx + " needs 'containers' or 'compose'");
+      if (a.compose.set && !a.compose.v.empty()) {
+        std::string path = joinPath(s.absDir, a.compose.v);
+        std::string shown = a.compose.v[0] == '/' ? a.compose.v : joinPath(s.dir, a.compose.v);
+        Diagnostics local;
+        bool missing = false;
+        auto cdoc = readYamlFile(path, shown, local, true, &missing);
+        if (missing) {
+          diags.push_back({Severity::Error, a.compose.loc, "compose file '" + a.compose.v + "' not found"});
+        } else if (cdoc) {
+          std::string base = path.substr(0, path.rfind('/'));
+          std::string baseShown = shown.find('/') == std::string::npos ? "." : shown.substr(0, shown.rfind('/'));
+          Walker cw(shown, diags);
+          readComposeFile(cw, *cdoc, base, baseShown, a);
+          s.files.push_back(shown);
+        }
+        diags.insert(diags.end(), local.begin(), local.end());
+      }
+      s.apps.push_back(std::move(a));
+    });
+  }}});
+}
+
+bool readSopsKeyNames(const std::string& path, std::vector<std::string>& out, std::string& err) {
+  Diagnostics d;
+  bool missing = false;
+  auto doc = readYamlFile(path, path, d, true, &missing);
+  if (missing) {
+    err = "secrets file not found";
+    return false;
+  }
+  if (!doc) {
+    err = d.empty() ? "cannot read secrets file" : d.front().message;
+    return false;
+  }
+  if (!doc->root || !doc->root->isMap()) return true;
+  std::function<void(const YNode*, const std::string&)> walk = [&](const YNode* m, const std::string& prefix) {
+    for (const auto& [k, v] : m->pairs) {
+      if (prefix.empty() && k->value == "sops") continue;
+      std::string name = prefix.empty() ? k->value : prefix + "." + k->value;
+      out.push_back(name);
+      if (v->isMap()) walk(v, name);
+    }
+  };
+  walk(doc->root, "");
+  return true;
+}
+
+}  // namespace tend::spec

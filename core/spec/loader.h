@@ -1,0 +1,40 @@
+#pragma once
+// Internal interfaces between the spec loader stages (load -> validate -> expand).
+#include <string>
+
+#include "core/resource.h"
+#include "core/spec/model.h"
+#include "core/spec/ytree.h"
+
+namespace tend::spec {
+
+// Stage 1: files into the typed model (unknown keys, wrong types, malformed YAML).
+void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& d);
+void readHosts(const YDoc& doc, Spec& s, Diagnostics& d);
+void readApps(const YDoc& doc, Spec& s, Diagnostics& d);
+// The key names of a SOPS file: top-level keys except `sops`, nested maps as dotted paths.
+bool readSopsKeyNames(const std::string& path, std::vector<std::string>& out, std::string& err);
+
+// Stage 2: cross-file rules and reference resolution. Fills proxyRoutes.
+void validateSpec(Spec& s, Diagnostics& d);
+
+// ${...} resolution. `app` is "" outside apps. Unknown references and unknown secrets are
+// reported at `loc` when `d` is non-null. `secrets` collects referenced secret names.
+std::string interpolate(const Spec& s, const std::string& text, const Location& loc,
+                        const std::string& app, Diagnostics* d,
+                        std::vector<std::string>* secrets = nullptr);
+
+// Stage 3: the desired-resource DAG. Reports cycles into `d` (then returns null).
+std::shared_ptr<DesiredGraph> expandSpec(const Spec& s, Diagnostics& d);
+
+std::string sha256Hex(const std::string& data);
+std::string joinPath(const std::string& dir, const std::string& rel);
+// Absolute path of `rel` relative to the spec dir (or already absolute).
+std::string absPath(const Spec& s, const std::string& rel);
+bool isIpv4(const std::string& s);
+bool isIp(const std::string& s);
+// "10.2.20.0/24" -> network/prefix; false when invalid.
+bool parseCidr(const std::string& s, uint32_t& net, int& prefix);
+bool ipv4ToU32(const std::string& s, uint32_t& out);
+
+}  // namespace tend::spec

@@ -1,0 +1,257 @@
+#pragma once
+// The typed, immutable spec model. Every value keeps the Location it was written at so that
+// validation can point at it. Strings are kept as written (`${...}` unresolved); resolution
+// happens in validation (errors) and expansion (values), both with the whole model at hand.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/diagnostic.h"
+
+namespace tend {
+
+template <class T>
+struct Val {
+  T v{};
+  Location loc;
+  bool set = false;
+};
+using Str = Val<std::string>;
+using StrList = std::vector<Str>;
+
+namespace spec {
+
+struct PortSpec {
+  std::string hostIp;  // "" = all addresses
+  int published = 0;   // 0 = ephemeral
+  int target = 0;
+  std::string protocol = "tcp";
+  Location loc;
+};
+
+struct VolumeMount {
+  std::string type;    // bind | volume | tmpfs
+  Str source;          // as written (bind: path, volume: name, "" anonymous)
+  std::string target;
+  bool readOnly = false;
+  Location loc;
+};
+
+struct Healthcheck {
+  std::vector<std::string> test;  // ["NONE"] when disabled
+  Location testLoc;
+  int64_t intervalS = 30, timeoutS = 30, retries = 3, startPeriodS = 0;
+};
+
+struct DependsOn {
+  Str service;
+  std::string condition;  // "" = derive (healthy when the target has a healthcheck)
+};
+
+// One Compose service (inline `containers:` entry or a service of a compose file).
+struct ContainerSpec {
+  std::string name;  // service name
+  Location loc;
+  Str image;
+  Str containerName;
+  std::optional<std::vector<Str>> command, entrypoint;
+  std::vector<std::pair<std::string, Str>> environment;  // in order; later keys win
+  std::vector<PortSpec> ports;
+  std::vector<VolumeMount> volumes;
+  std::vector<std::pair<Str, std::vector<std::string>>> networks;  // name -> aliases
+  bool networksSet = false;
+  Str restart;
+  std::vector<std::pair<std::string, Str>> labels;
+  Str user, workingDir, hostname, networkMode, pullPolicy, stopSignal;
+  std::optional<Healthcheck> healthcheck;
+  std::vector<Str> capAdd, capDrop, devices, extraHosts, securityOpt, tmpfs, dns, groupAdd, expose;
+  std::optional<nlohmann::json> logging;
+  std::vector<DependsOn> dependsOn;
+  std::map<std::string, std::string> sysctls;
+  bool privileged = false, tty = false, stdinOpen = false, init = false, readOnly = false;
+  int64_t shmSize = 0, memLimit = 0, memReservation = 0;
+  double cpus = 0;
+  int64_t stopGracePeriodS = 10;
+  std::string baseDir;  // bind sources relative to here (spec dir or the compose file's dir)
+};
+
+struct NamedVolume {
+  std::string key;   // name in the app
+  std::string name;  // docker name ("" = APP_key)
+  std::string driver = "local";
+  std::map<std::string, std::string> driverOpts;
+  bool external = false;
+  Location loc;
+};
+
+struct NamedNetwork {
+  std::string key;
+  std::string name;
+  std::string driver = "bridge";
+  bool external = false;
+  Location loc;
+};
+
+// An entry of `services:` or an app's `expose:` — a DNS name and maybe a proxy route.
+struct ServiceEntry {
+  Str name, domain;
+  Str backend;        // services: "vmname:port" or "ip:port"
+  Val<int64_t> port;  // expose: the app host's port
+  bool proxied = false;
+  std::string dns;  // "" (default: internal, and external when proxied) | internal | external | both
+  bool enabled = true;
+  bool tlsSkipVerify = false, forwardHeaders = false;
+  std::string hostHeader, encode;
+  int64_t readBuffer = 0;
+  std::string app;  // "" for services:
+  Location loc;
+};
+
+struct ProxyRoute {
+  std::string fqdn;     // bookstack.wil.5am.cloud
+  std::string backend;  // 10.2.20.60:8074
+  bool tlsSkipVerify = false, forwardHeaders = false;
+  std::string hostHeader, encode;
+  int64_t readBuffer = 0;
+  Location loc;
+};
+
+struct AppSpec {
+  std::string name;
+  Location loc;
+  Str host;
+  Str tier;
+  std::vector<ServiceEntry> expose;
+  std::vector<ContainerSpec> containers;
+  std::vector<NamedVolume> volumes;
+  std::vector<NamedNetwork> networks;
+  Str compose;  // path as written
+  std::vector<Str> dependsOn;
+};
+
+struct VmSpec {
+  std::string name;
+  Location loc;
+  Val<int64_t> vmid;
+  Str templ, ip, tier, dnsName, disk;
+  Val<int64_t> cores, memory, sshPort;
+  std::vector<Str> tags, groups;
+  Val<bool> onboot;
+};
+
+struct HostSpec {
+  std::string name;
+  Location loc;
+  Str address, tier, dnsName;
+  Val<int64_t> sshPort;
+  std::vector<Str> groups;
+};
+
+struct GroupSpec {
+  std::string name;
+  Location loc;
+  std::vector<Str> packages;
+  nlohmann::json services = nlohmann::json::object();
+  nlohmann::json files = nlohmann::json::object();
+  std::vector<std::pair<std::string, Str>> fileContents;  // path -> content, for ${} checks
+};
+
+struct TemplateSpec {
+  std::string name;
+  Location loc;
+  Val<int64_t> vmid, cores, memory;
+  Str imageUrl, sha256, disk;
+};
+
+struct DnsRecord {
+  Str name, domain, type, value, view;
+  Val<int64_t> ttl;
+  Location loc;
+};
+
+struct DnsView {
+  std::string name;
+  Location loc;
+  std::vector<Str> matchClients;
+  Str address;
+};
+
+struct SecondaryZone {
+  Str name;
+  std::vector<Str> primaries;
+};
+
+struct DnsSpec {
+  bool set = false;
+  Location loc;
+  std::vector<Str> domains, forwarders, trusted, reverseZones, transferClients;
+  Str reverseProxy;
+  std::vector<DnsView> views;
+  std::vector<SecondaryZone> secondaryZones;
+  std::vector<DnsRecord> records;
+  Val<int64_t> ttl;
+};
+
+struct Tier {
+  std::vector<Str> names;  // one wave
+};
+
+struct ProviderSpec {
+  std::string name;
+  Location loc;
+  nlohmann::json config = nlohmann::json::object();  // validated keys, strings as written
+  // dotted key -> string value (for reference checks); path-typed keys are "path:dotted".
+  std::map<std::string, Str> strings;
+};
+
+}  // namespace spec
+
+struct Spec {
+  std::string dir;     // as given
+  std::string absDir;  // absolute
+  std::vector<std::string> files;  // spec files read (shown paths), for the revision hash
+
+  Str environment, timezone, deployPath;
+  Str cidr, gateway;
+  std::vector<Str> nameservers;
+  Val<int64_t> intervalS;
+  Val<bool> prune;
+  std::map<std::string, Val<int64_t>> parallelism;
+  std::vector<spec::Tier> tiers;
+  std::map<std::string, spec::ProviderSpec> providers;
+  Str secretsFile;
+  std::vector<spec::TemplateSpec> templates;
+  spec::DnsSpec dns;
+  std::vector<spec::ServiceEntry> services;
+
+  std::vector<spec::VmSpec> vms;
+  std::vector<spec::HostSpec> hosts;
+  std::vector<spec::GroupSpec> groups;
+  std::vector<spec::AppSpec> apps;
+
+  // Derived at validation time.
+  std::vector<std::string> secretNamesKnown;  // from the SOPS file or LoadOptions
+  bool secretNamesAvailable = false;
+  std::vector<spec::ProxyRoute> proxyRoutes;  // proxied services and exposes
+
+  const spec::VmSpec* vm(const std::string& n) const;
+  const spec::HostSpec* host(const std::string& n) const;
+  const spec::AppSpec* app(const std::string& n) const;
+  const spec::TemplateSpec* templ(const std::string& n) const;
+  const spec::GroupSpec* group(const std::string& n) const;
+  // The address of a vm (ip) or host (address); "" when the name is neither.
+  std::string addressOf(const std::string& machine) const;
+  int tierIndex(const std::string& tierName) const;  // -1 when unknown
+  int lastTier() const { return tiers.empty() ? 0 : static_cast<int>(tiers.size()) - 1; }
+  void buildIndex();  // fills the name indexes below; called once by the loader
+
+  std::unordered_map<std::string, size_t> vmIdx, hostIdx, appIdx, templIdx, groupIdx, tierIdx;
+};
+
+}  // namespace tend
