@@ -165,13 +165,17 @@ class TempDir {
 std::vector<std::string> loadWith(const Embedding& e, const json& obj) {
   TempDir dir;
   std::map<std::string, std::string> files = {{"environment.yml", R"({"environment": "t"})"}};
+  int placed = 0;
   for (const auto& [name, doc] : e.files) {
     std::string text = doc;
     auto at = text.find("@@");
-    REQUIRE(at != std::string::npos);
-    text.replace(at, 2, obj.dump());
+    if (at != std::string::npos) {
+      text.replace(at, 2, obj.dump());
+      ++placed;
+    }
     files[name] = text;
   }
+  REQUIRE(placed == 1);
   for (const auto& [name, text] : files) {
     std::ofstream out(dir.path() + "/" + name);
     out << text << "\n";
