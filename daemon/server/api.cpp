@@ -1,0 +1,321 @@
+#include "daemon/server/api.h"
+
+#include <ctime>
+#include <map>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/log.h"
+#include "daemon/server/auth.h"
+
+namespace tend::daemon {
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using json = nlohmann::json;
+
+std::string isoTimeMs(int64_t unixMs) {
+  if (unixMs <= 0) return "";
+  std::time_t t = static_cast<std::time_t>(unixMs / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(unixMs % 1000));
+  return buf;
+}
+
+json runResultJson(const RunResult& r) {
+  return json{{"run_id", r.runId},
+              {"result", r.result},
+              {"started", isoTimeMs(r.startedUnixMs)},
+              {"finished", isoTimeMs(r.finishedUnixMs)},
+              {"ready", r.ready},
+              {"failed", r.failed},
+              {"blocked", r.blocked},
+              {"changed", r.changed}};
+}
+
+namespace {
+
+Response make(http::status s, std::string body, const char* type = "application/json") {
+  Response res{s, 11};
+  res.set(http::field::content_type, type);
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  return res;
+}
+
+Response jsonResponse(http::status s, const json& j) {
+  return make(s, j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
+}
+
+Response errorResponse(http::status s, const std::string& message) {
+  return jsonResponse(s, json{{"error", message}});
+}
+
+struct Route {
+  const char* path;
+  http::verb method;
+  bool mutating;
+};
+
+const Route kRoutes[] = {
+    {"/healthz", http::verb::get, false},       {"/readyz", http::verb::get, false},
+    {"/metrics", http::verb::get, false},       {"/v1/status", http::verb::get, false},
+    {"/v1/plan", http::verb::get, false},       {"/v1/events", http::verb::get, false},
+    {"/v1/reconcile", http::verb::post, true},  {"/v1/hooks/git", http::verb::post, true},
+};
+
+std::map<std::string, std::string> parseQuery(std::string_view q) {
+  std::map<std::string, std::string> out;
+  while (!q.empty()) {
+    auto amp = q.find('&');
+    auto part = q.substr(0, amp);
+    auto eq = part.find('=');
+    if (eq == std::string_view::npos) out[std::string(part)] = "";
+    else out[std::string(part.substr(0, eq))] = std::string(part.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+bool parseInt(const std::string& s, int64_t& out) {
+  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  out = std::stoll(s);
+  return true;
+}
+
+// Runs a blocking call on the pool and resumes the coroutine on its own executor.
+template <class T, class F>
+awaitable<T> offload(asio::thread_pool& pool, F f) {
+  auto ex = co_await asio::this_coro::executor;
+  struct Slot {
+    asio::steady_timer timer;
+    std::optional<T> value;
+    std::exception_ptr err;
+    bool done = false;
+  };
+  auto s = std::make_shared<Slot>(Slot{asio::steady_timer(ex), {}, {}, false});
+  asio::post(pool, [s, ex, f = std::move(f)]() mutable {
+    std::optional<T> v;
+    std::exception_ptr e;
+    try {
+      v.emplace(f());
+    } catch (...) {  // handed to the awaiting coroutine, which rethrows it
+      e = std::current_exception();
+    }
+    asio::post(ex, [s, v = std::move(v), e]() mutable {
+      s->value = std::move(v);
+      s->err = e;
+      s->done = true;
+      s->timer.cancel();
+    });
+  });
+  boost::system::error_code ec;
+  while (!s->done) {
+    s->timer.expires_at(asio::steady_timer::time_point::max());
+    co_await s->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  if (s->err) std::rethrow_exception(s->err);
+  co_return std::move(*s->value);
+}
+
+}  // namespace
+
+Api::Api(ApiBackend& backend, ApiOptions opts, asio::thread_pool& blocking)
+    : backend_(backend), opts_(std::move(opts)), blocking_(blocking) {}
+
+awaitable<Response> Api::handle(Request req, Transport t) {
+  std::string_view target(req.target().data(), req.target().size());
+  auto qpos = target.find('?');
+  std::string path(target.substr(0, qpos));
+  auto query = parseQuery(qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1));
+
+  const Route* route = nullptr;
+  for (const auto& r : kRoutes)
+    if (path == r.path) route = &r;
+  if (!route) co_return errorResponse(http::status::not_found, "no route " + path);
+  const bool isHead = req.method() == http::verb::head && route->method == http::verb::get;
+  if (req.method() != route->method && !isHead) {
+    auto res = errorResponse(http::status::method_not_allowed,
+                             std::string("use ") + std::string(http::to_string(route->method)) + " " + path);
+    res.set(http::field::allow, route->method == http::verb::get ? "GET, HEAD" : "POST");
+    co_return res;
+  }
+
+  Response res;
+  try {
+    if (path == "/healthz") {
+      res = make(http::status::ok, "ok\n", "text/plain; charset=utf-8");
+    } else if (path == "/readyz") {
+      std::string why;
+      bool ok = backend_.ready(why);
+      res = make(ok ? http::status::ok : http::status::service_unavailable,
+                 ok ? "ready\n" : "not ready: " + why + "\n", "text/plain; charset=utf-8");
+    } else if (path == "/metrics") {
+      res = make(http::status::ok, backend_.metricsText(), "text/plain; version=0.0.4; charset=utf-8");
+    } else if (path == "/v1/status") {
+      res = make(http::status::ok, backend_.statusJson());
+    } else if (path == "/v1/plan") {
+      auto plan = co_await offload<Result<json>>(blocking_, [this] { return backend_.planJson(); });
+      res = plan.ok() ? jsonResponse(http::status::ok, *plan)
+                      : errorResponse(http::status::service_unavailable, plan.error().message);
+    } else if (path == "/v1/events") {
+      int64_t since = 0, limit = 1000;
+      if (query.count("since") && !parseInt(query["since"], since))
+        co_return errorResponse(http::status::bad_request, "since must be a non-negative integer");
+      if (query.count("limit") && (!parseInt(query["limit"], limit) || limit < 1 || limit > 10000))
+        co_return errorResponse(http::status::bad_request, "limit must be between 1 and 10000");
+      auto ev = co_await offload<Result<json>>(
+          blocking_, [this, since, limit] { return backend_.eventsJson(since, static_cast<int>(limit)); });
+      res = ev.ok() ? jsonResponse(http::status::ok, *ev)
+                    : errorResponse(http::status::internal_server_error, ev.error().message);
+    } else if (path == "/v1/reconcile") {
+      res = co_await reconcile(req, t);
+    } else if (path == "/v1/hooks/git") {
+      res = co_await gitHook(req, t);
+    }
+  } catch (const std::exception& e) {
+    log::error("http: handler failed", {{"path", path}, {"error", e.what()}});
+    res = errorResponse(http::status::internal_server_error, "internal error");
+  }
+  if (isHead) {
+    auto len = res.body().size();
+    res.body().clear();
+    res.content_length(len);
+    res.keep_alive(req.keep_alive());
+    co_return res;
+  }
+  res.keep_alive(req.keep_alive());
+  co_return res;
+}
+
+awaitable<Response> Api::reconcile(const Request& req, Transport t) {
+  if (t == Transport::Tcp) {
+    if (opts_.token.empty())
+      co_return errorResponse(http::status::forbidden,
+                              "mutating calls over TCP need tendd --token-file; use the unix socket "
+                              "(tendctl --socket) instead");
+    auto auth = req[http::field::authorization];
+    if (!bearerMatches(std::string(auth), opts_.token)) {
+      log::warn("http: reconcile refused: missing or wrong bearer token", {{"transport", "tcp"}});
+      auto res = errorResponse(http::status::unauthorized, "missing or wrong bearer token");
+      res.set(http::field::www_authenticate, "Bearer");
+      co_return res;
+    }
+  }
+  Job job;
+  job.trigger = "api";
+  job.run = true;
+  bool wait = false;
+  if (!req.body().empty()) {
+    json body = json::parse(req.body(), nullptr, false);
+    if (body.is_discarded() || !body.is_object())
+      co_return errorResponse(http::status::bad_request, "body must be a JSON object");
+    for (auto& [k, v] : body.items())
+      if (k != "resources" && k != "wait")
+        co_return errorResponse(http::status::bad_request, "unknown key '" + k + "' (want resources, wait)");
+    if (body.contains("wait")) {
+      if (!body["wait"].is_boolean()) co_return errorResponse(http::status::bad_request, "wait must be a boolean");
+      wait = body["wait"].get<bool>();
+    }
+    if (body.contains("resources")) {
+      const auto& rs = body["resources"];
+      if (!rs.is_array()) co_return errorResponse(http::status::bad_request, "resources must be a list of ids");
+      std::vector<std::string> ids;
+      for (const auto& r : rs) {
+        if (!r.is_string()) co_return errorResponse(http::status::bad_request, "resources must be a list of ids");
+        ids.push_back(r.get<std::string>());
+      }
+      if (!ids.empty()) {
+        auto unknown = backend_.unknownResources(ids);
+        if (!unknown.empty()) {
+          std::string list;
+          for (const auto& u : unknown) list += (list.empty() ? "" : ", ") + u;
+          co_return jsonResponse(http::status::bad_request,
+                                 json{{"error", "unknown resource ids: " + list}, {"unknown", unknown}});
+        }
+        job.resources = std::set<std::string>(ids.begin(), ids.end());
+      }
+    }
+  }
+  if (backend_.followsGit()) {
+    // A push followed by `tendctl reconcile --now` applies the pushed commit.
+    job.fetch = true;
+    job.reload = true;
+  }
+
+  auto ex = co_await asio::this_coro::executor;
+  struct Pending {
+    asio::steady_timer timer;
+    std::optional<int64_t> runId;
+    std::optional<JobOutcome> outcome;
+  };
+  auto p = std::make_shared<Pending>(Pending{asio::steady_timer(ex), {}, {}});
+  Waiter w;
+  w.started = [p, ex](int64_t id) {
+    asio::post(ex, [p, id] {
+      p->runId = id;
+      p->timer.cancel();
+    });
+  };
+  w.finished = [p, ex](const JobOutcome& o) {
+    asio::post(ex, [p, o] {
+      p->outcome = o;
+      p->timer.cancel();
+    });
+  };
+  job.waiters.push_back(std::move(w));
+  backend_.submit(std::move(job));
+
+  auto deadline = wait ? asio::steady_timer::time_point::max()
+                       : asio::steady_timer::clock_type::now() + opts_.startWait;
+  boost::system::error_code ec;
+  while (!p->outcome && (wait || !p->runId)) {
+    if (asio::steady_timer::clock_type::now() >= deadline) break;
+    p->timer.expires_at(deadline);
+    co_await p->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  if (p->outcome && !p->outcome->ran) {
+    co_return errorResponse(http::status::service_unavailable,
+                            p->outcome->error.empty() ? "no pass was run" : p->outcome->error);
+  }
+  if (wait) co_return jsonResponse(http::status::ok, runResultJson(p->outcome->result));
+  json j{{"run_id", nullptr}, {"status", "queued"}};
+  if (p->runId) j = json{{"run_id", *p->runId}, {"status", "started"}};
+  else if (p->outcome) j = json{{"run_id", p->outcome->result.runId}, {"status", "finished"}};
+  co_return jsonResponse(http::status::accepted, j);
+}
+
+awaitable<Response> Api::gitHook(const Request& req, Transport t) {
+  if (!backend_.followsGit())
+    co_return errorResponse(http::status::conflict, "tendd is not following a Git repository (--spec-git)");
+  if (t == Transport::Tcp || !opts_.webhookSecret.empty()) {
+    if (opts_.webhookSecret.empty())
+      co_return errorResponse(http::status::forbidden,
+                              "git hooks over TCP need tendd --webhook-secret-file");
+    if (!webhookSignatureValid(opts_.webhookSecret, req.body(),
+                               std::string(req["X-Hub-Signature-256"]),
+                               std::string(req["X-Gitea-Signature"]))) {
+      log::warn("http: git hook refused: bad or missing signature");
+      co_return errorResponse(http::status::unauthorized, "bad or missing webhook signature");
+    }
+  }
+  Job job;
+  job.trigger = "git";
+  job.fetch = true;
+  job.reload = true;
+  job.onlyIfChanged = true;
+  backend_.submit(std::move(job));
+  co_return jsonResponse(http::status::accepted, json{{"status", "fetching"}});
+}
+
+}  // namespace tend::daemon

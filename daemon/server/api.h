@@ -1,0 +1,59 @@
+#pragma once
+// The routes of CONTRACT.md's HTTP table, independent of the transport. Handlers never block
+// the io thread: blocking calls (plan, events from SQLite) are offloaded to a thread pool and
+// long waits (reconcile --wait) are callbacks that resume the coroutine.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/thread_pool.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/result.h"
+#include "daemon/server/http_server.h"
+#include "daemon/server/run_queue.h"
+
+namespace tend::daemon {
+
+// What the API needs from the daemon (implemented by Controller; a test may fake it).
+class ApiBackend {
+ public:
+  virtual ~ApiBackend() = default;
+  virtual bool ready(std::string& why) const = 0;   // readyz
+  virtual std::string metricsText() = 0;
+  virtual std::string statusJson() = 0;             // cached, cheap
+  virtual Result<nlohmann::json> planJson() = 0;    // blocking
+  virtual Result<nlohmann::json> eventsJson(int64_t since, int limit) = 0;  // blocking
+  // Ids not known to the applied spec nor to recorded state.
+  virtual std::vector<std::string> unknownResources(const std::vector<std::string>& ids) const = 0;
+  virtual bool followsGit() const = 0;
+  virtual void submit(Job job) = 0;
+};
+
+struct ApiOptions {
+  std::string token;          // "" = mutating calls refused on TCP
+  std::string webhookSecret;  // "" = git hooks refused on TCP
+  // How long a reconcile without wait waits for its run to start before answering 202 without
+  // a run id (a pass already running delays it).
+  std::chrono::milliseconds startWait{2000};
+};
+
+class Api {
+ public:
+  Api(ApiBackend& backend, ApiOptions opts, boost::asio::thread_pool& blocking);
+  boost::asio::awaitable<Response> handle(Request req, Transport t);
+
+ private:
+  boost::asio::awaitable<Response> reconcile(const Request& req, Transport t);
+  boost::asio::awaitable<Response> gitHook(const Request& req, Transport t);
+  ApiBackend& backend_;
+  ApiOptions opts_;
+  boost::asio::thread_pool& blocking_;
+};
+
+// JSON shape of a run result (also used by tendctl).
+nlohmann::json runResultJson(const RunResult& r);
+std::string isoTimeMs(int64_t unixMs);  // "" for 0
+
+}  // namespace tend::daemon

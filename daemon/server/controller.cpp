@@ -1,0 +1,431 @@
+#include "daemon/server/controller.h"
+
+#include <openssl/evp.h>
+
+#include <chrono>
+
+#include "core/log.h"
+
+namespace tend::daemon {
+using json = nlohmann::json;
+
+namespace {
+
+int64_t unixMsNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// What makes two specs different for the engine. The revision alone is not enough: a dirty
+// git work tree keeps "<commit>-dirty" across edits.
+std::string fingerprintOf(const DesiredGraph& g) {
+  std::string s = g.environment + '\n' + g.specDir + '\n' + g.secretsFile + '\n' +
+                  std::to_string(g.prune) + std::to_string(g.intervalSeconds) + '\n';
+  for (const auto& r : g.resources) {
+    s += r.id + ' ' + r.hash + ' ';
+    for (const auto& d : r.dependsOn) s += d + ',';
+    s += '\n';
+  }
+  for (const auto& [k, v] : g.providerConfigs) s += k + '=' + v.dump() + '\n';
+  for (const auto& [k, v] : g.parallelism) s += k + ':' + std::to_string(v) + '\n';
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(s.data(), s.size(), md, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
+json resourceJson(const std::string& id, const std::string& kind, const std::string& phase,
+                  const std::string& message, bool drifted, int64_t lastAppliedUnix,
+                  const std::vector<std::string>& deps) {
+  return json{{"id", id},
+              {"kind", kind},
+              {"phase", phase},
+              {"message", message},
+              {"drifted", drifted},
+              {"last_applied", lastAppliedUnix > 0 ? json(isoTimeMs(lastAppliedUnix * 1000)) : json(nullptr)},
+              {"depends_on", deps}};
+}
+
+}  // namespace
+
+Controller::Controller(ControllerDeps deps, ControllerOptions opts)
+    : deps_(std::move(deps)),
+      opts_(std::move(opts)),
+      tap_(*deps_.state),
+      providers_(*deps_.registry, opts_.stateDir),
+      secrets_(deps_.secretsOpener, opts_.ageKeyFile),
+      queue_([this](Job& j) { execute(j); }) {
+  tap_.onRunBegun = [this](const RunRecord& r) {
+    std::lock_guard lk(mu_);
+    lastRun_ = r;
+    if (currentWaiters_)
+      for (auto& w : *currentWaiters_)
+        if (w.started) w.started(r.id);
+    localGen_++;
+  };
+  tap_.onRunFinished = [this](const RunRecord& r) {
+    std::lock_guard lk(mu_);
+    lastRun_ = r;
+    localGen_++;
+  };
+  if (auto lr = tap_.lastRun(); lr.ok() && *lr) lastRun_ = **lr;
+  if (auto rs = tap_.loadResources(); rs.ok()) recorded_ = std::move(rs).value();
+  if (auto m = tap_.getMeta("last_good_revision"); m.ok() && *m) lastGoodRevision_ = **m;
+}
+
+Controller::~Controller() {
+  queue_.close();
+  queue_.join(std::chrono::milliseconds(opts_.engine.cancelGrace) + std::chrono::seconds(5));
+}
+
+void Controller::start() { queue_.start(); }
+
+void Controller::submit(Job job) {
+  queue_.submit(std::move(job));
+  if (deps_.metrics) deps_.metrics->workqueueDepth(queue_.pending());
+}
+
+void Controller::stopIntake() { queue_.close(); }
+
+void Controller::cancelInFlight() {
+  if (auto* e = enginePtr_.load()) e->cancel();
+}
+
+bool Controller::join(std::chrono::milliseconds timeout) { return queue_.join(timeout); }
+
+bool Controller::followsGit() const { return deps_.source->isGit(); }
+
+int Controller::intervalSeconds() const {
+  std::lock_guard lk(mu_);
+  return graph_ ? graph_->intervalSeconds : 300;
+}
+
+bool Controller::hasValidSpec() const {
+  std::lock_guard lk(mu_);
+  return graph_ != nullptr;
+}
+
+void Controller::event(const std::string& level, const std::string& reason, const std::string& message) {
+  EventRecord ev;
+  ev.unixMs = unixMsNow();
+  ev.level = level;
+  ev.reason = reason;
+  ev.message = Redactor::instance().redact(message);
+  auto r = tap_.appendEvent(ev);
+  if (!r.ok()) log::warn("cannot record event", {{"reason", reason}, {"error", r.error().message}});
+}
+
+void Controller::recordSpecError(const std::vector<std::string>& lines) {
+  bool fresh;
+  {
+    std::lock_guard lk(mu_);
+    fresh = lines != specErrors_;
+    specErrors_ = lines;
+    localGen_++;
+  }
+  // The same broken spec seen again (interval reload, git poll) is one error, not many.
+  if (!fresh) return;
+  if (deps_.metrics) deps_.metrics->specLoadError();
+  std::string joined;
+  for (const auto& l : lines) {
+    log::error("spec invalid: " + l);
+    joined += (joined.empty() ? "" : "\n") + l;
+  }
+  log::warn("keeping the last good spec", {{"revision", lastGoodRevision_.empty() ? "none" : lastGoodRevision_}});
+  event("error", "SpecInvalid", joined);
+}
+
+bool Controller::reloadSpec(bool fetch, const std::string& trigger) {
+  auto cand = deps_.source->prepare(fetch);
+  if (!cand.ok()) {
+    recordSpecError({deps_.source->describe() + ": " + cand.error().message});
+    return false;
+  }
+  LoadOptions lo;
+  lo.revision = cand->revision;
+  LoadResult lr = deps_.loader(cand->dir, lo);
+  if (!lr.ok()) {
+    std::vector<std::string> lines;
+    for (const auto& d : lr.diagnostics)
+      if (d.severity == Severity::Error) lines.push_back(d.str());
+    if (lines.empty()) lines.push_back(cand->dir + ": spec invalid");
+    recordSpecError(lines);
+    deps_.source->rejected(*cand);
+    return false;
+  }
+  for (const auto& d : lr.diagnostics)
+    if (d.severity == Severity::Warning) log::warn("spec: " + d.str());
+  const std::string fp = fingerprintOf(*lr.graph);
+  bool clearedError = false;
+  bool same;
+  {
+    std::lock_guard lk(mu_);
+    clearedError = !specErrors_.empty();
+    specErrors_.clear();
+    same = graph_ && fp == fingerprint_ && graph_->revision == lr.graph->revision;
+    localGen_++;
+  }
+  if (clearedError) {
+    log::info("spec valid again", {{"revision", lr.graph->revision}});
+    event("info", "SpecValid", "spec valid again at revision " + lr.graph->revision);
+  }
+  deps_.source->accepted(*cand);
+  if (same) return false;
+  applyGraph(lr.graph);
+  log::info("spec applied", {{"revision", lr.graph->revision},
+                             {"resources", std::to_string(lr.graph->resources.size())},
+                             {"trigger", trigger}});
+  return true;
+}
+
+void Controller::applyGraph(const DesiredGraphPtr& g) {
+  {
+    std::unique_lock lk(engineMu_);
+    providers_.update(*g);
+    secrets_.use(g->secretsFile);
+    if (!engine_) {
+      EngineDeps d;
+      d.state = &tap_;
+      d.metrics = deps_.metrics;
+      d.secrets = &secrets_;
+      d.providerFor = [this](const std::string& name) { return providers_.get(name); };
+      EngineOptions eo = opts_.engine;
+      eo.dryRun = opts_.dryRun;
+      eo.environment = g->environment;
+      engine_ = deps_.engineFactory(std::move(d), eo);
+      enginePtr_ = engine_.get();
+    }
+    engine_->setDesired(g);
+  }
+  {
+    std::lock_guard lk(mu_);
+    graph_ = g;
+    fingerprint_ = fingerprintOf(*g);
+    lastGoodRevision_ = g->revision;
+    localGen_++;
+  }
+  if (deps_.metrics) deps_.metrics->specRevision(g->revision);
+  if (auto r = tap_.setMeta("last_good_revision", g->revision); !r.ok())
+    log::warn("cannot record last_good_revision", {{"error", r.error().message}});
+  event("info", "SpecApplied", "applied spec revision " + g->revision + " (" +
+                                   std::to_string(g->resources.size()) + " resources)");
+  refreshResourceMetrics();
+  if (onApplied) onApplied(*g);
+}
+
+void Controller::refreshResourceMetrics() {
+  auto* e = enginePtr_.load();
+  if (!e || !deps_.metrics) return;
+  std::map<std::pair<std::string, std::string>, int> counts;
+  for (const auto& s : e->status()) counts[{s.kind, s.phase}]++;
+  deps_.metrics->resourceCounts(counts);
+}
+
+void Controller::execute(Job& job) {
+  if (deps_.metrics) deps_.metrics->workqueueDepth(queue_.pending());
+  bool changed = false;
+  bool first;
+  {
+    std::lock_guard lk(mu_);
+    first = !loadedOnce_;
+  }
+  if (job.reload || first || !hasValidSpec()) {
+    changed = reloadSpec(job.fetch, job.trigger);
+    {
+      std::lock_guard lk(mu_);
+      loadedOnce_ = true;
+    }
+    if (onLoadAttempt) onLoadAttempt(first);
+  }
+  JobOutcome out;
+  if (!job.run || (job.onlyIfChanged && !changed)) {
+    out.error = "spec unchanged";
+    for (auto& w : job.waiters)
+      if (w.finished) w.finished(out);
+    return;
+  }
+  if (!hasValidSpec()) {
+    std::string why;
+    {
+      std::lock_guard lk(mu_);
+      why = specErrors_.empty() ? "" : specErrors_.front();
+    }
+    out.error = "no valid spec loaded" + (why.empty() ? "" : ": " + why);
+    for (auto& w : job.waiters)
+      if (w.finished) w.finished(out);
+    return;
+  }
+  RunRequest rr;
+  if (job.resources) rr.resources.assign(job.resources->begin(), job.resources->end());
+  rr.trigger = job.trigger.empty() ? "api" : job.trigger;
+  rr.dryRun = opts_.dryRun;
+  rr.untilSettled = true;
+  {
+    std::lock_guard lk(mu_);
+    currentWaiters_ = &job.waiters;
+  }
+  log::info("reconcile pass starting",
+            {{"trigger", rr.trigger},
+             {"resources", rr.resources.empty() ? "all" : std::to_string(rr.resources.size())}});
+  RunResult res;
+  {
+    std::shared_lock lk(engineMu_);
+    res = engine_->run(rr);
+  }
+  {
+    std::lock_guard lk(mu_);
+    currentWaiters_ = nullptr;
+    firstPassDone_ = true;
+    localGen_++;
+  }
+  refreshResourceMetrics();
+  log::info("reconcile pass finished", {{"run", std::to_string(res.runId)},
+                                        {"result", res.result},
+                                        {"ready", std::to_string(res.ready)},
+                                        {"failed", std::to_string(res.failed)},
+                                        {"blocked", std::to_string(res.blocked)},
+                                        {"changed", std::to_string(res.changed)}});
+  out.ran = true;
+  out.result = res;
+  for (auto& w : job.waiters)
+    if (w.finished) w.finished(out);
+}
+
+JobOutcome Controller::runOnce() {
+  JobOutcome captured;
+  Job job;
+  job.reload = true;
+  job.trigger = "startup";
+  job.waiters.push_back(Waiter{nullptr, [&](const JobOutcome& o) { captured = o; }});
+  execute(job);
+  return captured;
+}
+
+bool Controller::ready(std::string& why) const {
+  std::lock_guard lk(mu_);
+  if (!graph_) {
+    why = specErrors_.empty() ? "no spec loaded yet" : "spec invalid: " + specErrors_.front();
+    return false;
+  }
+  if (!firstPassDone_) {
+    why = "first reconcile pass still running";
+    return false;
+  }
+  return true;
+}
+
+std::string Controller::metricsText() { return deps_.metrics ? deps_.metrics->render() : ""; }
+
+std::string Controller::statusJson() {
+  const uint64_t key = tap_.generation() * 1000003u + localGen_.load();
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lk(cacheMu_);
+    // The engine's phases move during a pass without a state write: bound staleness too.
+    if (key == statusCacheKey_ && now - statusCachedAt_ < std::chrono::milliseconds(500) &&
+        !statusCache_.empty())
+      return statusCache_;
+  }
+  json j;
+  DesiredGraphPtr g;
+  {
+    std::lock_guard lk(mu_);
+    g = graph_;
+    j["revision"] = g ? json(g->revision) : (lastGoodRevision_.empty() ? json(nullptr) : json(lastGoodRevision_));
+    j["environment"] = g ? json(g->environment) : json(nullptr);
+    j["spec_source"] = deps_.source->describe();
+    if (specErrors_.empty()) {
+      j["spec_error"] = nullptr;
+    } else {
+      std::string joined;
+      for (const auto& l : specErrors_) joined += (joined.empty() ? "" : "\n") + l;
+      j["spec_error"] = joined;
+    }
+    j["spec_errors"] = specErrors_;
+    j["ready"] = g && firstPassDone_;
+    j["dry_run"] = opts_.dryRun;
+    if (lastRun_) {
+      const auto& r = *lastRun_;
+      j["last_run"] = json{{"id", r.id},
+                           {"started", isoTimeMs(r.startedUnixMs)},
+                           {"finished", r.finishedUnixMs ? json(isoTimeMs(r.finishedUnixMs)) : json(nullptr)},
+                           {"result", r.result},
+                           {"trigger", r.trigger},
+                           {"revision", r.revision},
+                           {"summary", r.summary}};
+    } else {
+      j["last_run"] = nullptr;
+    }
+  }
+  json resources = json::array();
+  if (auto* e = enginePtr_.load()) {
+    for (const auto& s : e->status())
+      resources.push_back(resourceJson(s.id, s.kind, s.phase, s.message, s.drifted,
+                                       s.lastAppliedUnix, s.dependsOn));
+  } else {
+    std::lock_guard lk(mu_);
+    for (const auto& r : recorded_)
+      resources.push_back(resourceJson(r.id, r.kind, phaseName(r.phase), r.message, r.drifted,
+                                       r.lastAppliedUnix, r.dependsOn));
+  }
+  j["resources"] = std::move(resources);
+  std::string body = Redactor::instance().redact(j.dump(-1, ' ', false, json::error_handler_t::replace)) + "\n";
+  std::lock_guard lk(cacheMu_);
+  statusCache_ = body;
+  statusCacheKey_ = key;
+  statusCachedAt_ = now;
+  return body;
+}
+
+Result<json> Controller::planJson() {
+  std::shared_lock lk(engineMu_);
+  if (!engine_) return makeError("no valid spec loaded yet");
+  auto plan = engine_->plan();
+  if (!plan.ok()) return plan.error();
+  json out = json::array();
+  for (const auto& a : *plan) {
+    out.push_back(json{{"id", a.id},
+                       {"kind", a.kind},
+                       {"action", actionName(a.action)},
+                       {"reason", a.reason},
+                       {"diff", a.diff.is_null() ? json::object() : a.diff},
+                       {"conflict", a.conflict},
+                       {"drift", a.drift}});
+  }
+  return json::parse(Redactor::instance().redact(out.dump()));
+}
+
+Result<json> Controller::eventsJson(int64_t since, int limit) {
+  auto evs = tap_.eventsSince(since, limit);
+  if (!evs.ok()) return evs.error();
+  json out = json::array();
+  for (const auto& e : *evs) {
+    out.push_back(json{{"id", e.id},
+                       {"time", isoTimeMs(e.unixMs)},
+                       {"level", e.level},
+                       {"resource", e.resource},
+                       {"reason", e.reason},
+                       {"message", Redactor::instance().redact(e.message)},
+                       {"run_id", e.runId}});
+  }
+  return out;
+}
+
+std::vector<std::string> Controller::unknownResources(const std::vector<std::string>& ids) const {
+  std::set<std::string> known;
+  {
+    std::lock_guard lk(mu_);
+    if (graph_)
+      for (const auto& r : graph_->resources) known.insert(r.id);
+    for (const auto& r : recorded_) known.insert(r.id);
+  }
+  if (auto* e = enginePtr_.load())
+    for (const auto& s : e->status()) known.insert(s.id);
+  std::vector<std::string> unknown;
+  for (const auto& id : ids)
+    if (!known.count(id)) unknown.push_back(id);
+  return unknown;
+}
+
+}  // namespace tend::daemon

@@ -1,0 +1,338 @@
+#include "daemon/server/http_server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "core/log.h"
+
+namespace tend::daemon {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using unixp = asio::local::stream_protocol;
+using asio::awaitable;
+using asio::use_awaitable;
+using UnixStream = beast::basic_stream<unixp>;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+struct HttpServer::State {
+  State(asio::io_context& i, Handler h, ServerOptions o) : io(i), handler(std::move(h)), opts(o) {}
+  asio::io_context& io;
+  Handler handler;
+  ServerOptions opts;
+  std::vector<std::shared_ptr<tcp::acceptor>> tcpAcceptors;
+  std::vector<std::shared_ptr<unixp::acceptor>> unixAcceptors;
+  std::atomic<std::size_t> connections{0};
+  std::atomic<bool> stopped{false};
+};
+
+namespace {
+
+// Exceptions must never vanish in a detached coroutine: log them.
+void logIfFailed(std::exception_ptr e, const char* where) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    log::error(std::string("http: ") + where + " ended with an exception", {{"error", x.what()}});
+  }
+}
+
+struct ConnectionSlot {
+  std::shared_ptr<HttpServer::State> st;
+  explicit ConnectionSlot(std::shared_ptr<HttpServer::State> s) : st(std::move(s)) {}
+  ~ConnectionSlot() { st->connections.fetch_sub(1); }
+};
+
+Response plainError(http::status s, const std::string& text, unsigned version) {
+  Response res{s, version};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::server, "tendd");
+  res.body() = std::string("{\"error\":\"") + text + "\"}\n";
+  res.keep_alive(false);
+  res.prepare_payload();
+  return res;
+}
+
+template <class Stream>
+awaitable<void> gracefulClose(Stream& s) {
+  beast::error_code ec;
+  beast::get_lowest_layer(s).socket().shutdown(asio::socket_base::shutdown_send, ec);
+  co_return;
+}
+
+template <>
+awaitable<void> gracefulClose<TlsStream>(TlsStream& s) {
+  beast::error_code ec;
+  beast::get_lowest_layer(s).expires_after(std::chrono::seconds(2));
+  co_await s.async_shutdown(asio::redirect_error(use_awaitable, ec));
+}
+
+template <class Stream>
+awaitable<void> serveConnection(Stream stream, Transport transport,
+                                std::shared_ptr<HttpServer::State> st) {
+  ConnectionSlot slot(st);
+  const auto& o = st->opts;
+  beast::flat_buffer buf;
+  bool first = true;
+  beast::error_code ec;
+  for (;;) {
+    if (!first && buf.size() == 0) {
+      // Keep-alive: wait for the next request's first byte under the idle timeout.
+      beast::get_lowest_layer(stream).expires_after(o.idleTimeout);
+      auto n = co_await stream.async_read_some(buf.prepare(4096),
+                                               asio::redirect_error(use_awaitable, ec));
+      if (ec) break;
+      buf.commit(n);
+    }
+    first = false;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(o.headerLimit));
+    parser.body_limit(o.bodyLimit);
+    beast::get_lowest_layer(stream).expires_after(o.headerTimeout);
+    co_await http::async_read_header(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::eof || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted) {
+      if (ec == beast::error::timeout) log::debug("http: client too slow, connection dropped");
+      break;
+    }
+    if (ec) {
+      http::status s = http::status::bad_request;
+      if (ec == http::error::body_limit) s = http::status::payload_too_large;
+      if (ec == http::error::header_limit) s = http::status::request_header_fields_too_large;
+      auto res = plainError(s, ec == http::error::body_limit ? "request body larger than 1 MiB"
+                                                             : "malformed request: " + ec.message(),
+                            11);
+      beast::get_lowest_layer(stream).expires_after(o.writeTimeout);
+      co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+      break;
+    }
+    if (!parser.is_done()) {
+      auto& hdr = parser.get();
+      if (beast::iequals(hdr[http::field::expect], "100-continue")) {
+        static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        beast::get_lowest_layer(stream).expires_after(o.writeTimeout);
+        co_await asio::async_write(stream, asio::buffer(kContinue, sizeof kContinue - 1),
+                                   asio::redirect_error(use_awaitable, ec));
+        if (ec) break;
+      }
+      beast::get_lowest_layer(stream).expires_after(o.bodyTimeout);
+      co_await http::async_read(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (ec == http::error::body_limit) {
+          auto res = plainError(http::status::payload_too_large, "request body larger than 1 MiB",
+                                parser.get().version());
+          beast::get_lowest_layer(stream).expires_after(o.writeTimeout);
+          co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+        }
+        break;
+      }
+    }
+    Request req = parser.release();
+    const bool keepAlive = req.keep_alive() && !st->stopped.load();
+    const unsigned version = req.version();
+    // The handler may suspend for a long time (reconcile --wait): no deadline meanwhile.
+    beast::get_lowest_layer(stream).expires_never();
+    Response res = co_await st->handler(std::move(req), transport);
+    res.version(version);
+    res.set(http::field::server, "tendd");
+    res.keep_alive(keepAlive && res.keep_alive());
+    res.prepare_payload();
+    beast::get_lowest_layer(stream).expires_after(o.writeTimeout);
+    co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+    if (ec || !res.keep_alive()) break;
+  }
+  co_await gracefulClose(stream);
+}
+
+bool admit(const std::shared_ptr<HttpServer::State>& st) {
+  if (st->connections.fetch_add(1) >= st->opts.maxConnections) {
+    st->connections.fetch_sub(1);
+    return false;
+  }
+  return true;
+}
+
+awaitable<void> acceptTcp(std::shared_ptr<tcp::acceptor> acc,
+                          std::shared_ptr<asio::ssl::context> tls,
+                          std::shared_ptr<HttpServer::State> st) {
+  beast::error_code ec;
+  while (!st->stopped.load()) {
+    tcp::socket sock = co_await acc->async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || st->stopped.load()) break;
+      // EMFILE and friends: log and keep serving the connections we have.
+      log::warn("http: accept failed", {{"error", ec.message()}});
+      asio::steady_timer t(acc->get_executor(), std::chrono::milliseconds(50));
+      co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    if (!admit(st)) {
+      sock.close(ec);
+      continue;
+    }
+    sock.set_option(tcp::no_delay(true), ec);
+    auto ex = acc->get_executor();
+    if (tls) {
+      asio::co_spawn(
+          ex,
+          [sock = std::move(sock), tls, st]() mutable -> awaitable<void> {
+            TlsStream s(beast::tcp_stream(std::move(sock)), *tls);
+            beast::error_code hec;
+            beast::get_lowest_layer(s).expires_after(st->opts.headerTimeout);
+            co_await s.async_handshake(asio::ssl::stream_base::server,
+                                       asio::redirect_error(use_awaitable, hec));
+            if (hec) {
+              st->connections.fetch_sub(1);
+              co_return;
+            }
+            co_await serveConnection(std::move(s), Transport::Tcp, st);
+          },
+          [](std::exception_ptr e) { logIfFailed(e, "tls connection"); });
+    } else {
+      asio::co_spawn(ex, serveConnection(beast::tcp_stream(std::move(sock)), Transport::Tcp, st),
+                     [](std::exception_ptr e) { logIfFailed(e, "connection"); });
+    }
+  }
+}
+
+awaitable<void> acceptUnix(std::shared_ptr<unixp::acceptor> acc,
+                           std::shared_ptr<HttpServer::State> st) {
+  beast::error_code ec;
+  while (!st->stopped.load()) {
+    unixp::socket sock = co_await acc->async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || st->stopped.load()) break;
+      log::warn("http: accept failed on unix socket", {{"error", ec.message()}});
+      asio::steady_timer t(acc->get_executor(), std::chrono::milliseconds(50));
+      co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    if (!admit(st)) {
+      sock.close(ec);
+      continue;
+    }
+    asio::co_spawn(acc->get_executor(),
+                   serveConnection(UnixStream(std::move(sock)), Transport::Unix, st),
+                   [](std::exception_ptr e) { logIfFailed(e, "unix connection"); });
+  }
+}
+
+}  // namespace
+
+bool parseAddrPort(const std::string& s, std::string& addr, unsigned short& port) {
+  std::string portStr;
+  if (!s.empty() && s[0] == '[') {
+    auto close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') return false;
+    addr = s.substr(1, close - 1);
+    portStr = s.substr(close + 2);
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos) return false;
+    addr = s.substr(0, colon);
+    portStr = s.substr(colon + 1);
+  }
+  if (addr.empty()) addr = "0.0.0.0";
+  if (portStr.empty() || portStr.size() > 5 ||
+      portStr.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  unsigned long p = std::stoul(portStr);
+  if (p > 65535) return false;
+  port = static_cast<unsigned short>(p);
+  return true;
+}
+
+HttpServer::HttpServer(asio::io_context& io, Handler handler, ServerOptions opts)
+    : st_(std::make_shared<State>(io, std::move(handler), opts)) {}
+
+HttpServer::~HttpServer() { stopAccepting(); }
+
+Result<unsigned short> HttpServer::listenTcp(const std::string& addrPort,
+                                             std::shared_ptr<asio::ssl::context> tls) {
+  std::string addr;
+  unsigned short port = 0;
+  if (!parseAddrPort(addrPort, addr, port))
+    return makeError("invalid listen address '" + addrPort + "' (want ADDR:PORT)");
+  beast::error_code ec;
+  auto ip = asio::ip::make_address(addr, ec);
+  if (ec) return makeError("invalid listen address '" + addrPort + "': " + ec.message());
+  auto acc = std::make_shared<tcp::acceptor>(st_->io);
+  tcp::endpoint ep(ip, port);
+  acc->open(ep.protocol(), ec);
+  if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc->bind(ep, ec);
+  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return makeError("cannot listen on " + addrPort + ": " + ec.message());
+  unsigned short bound = acc->local_endpoint().port();
+  st_->tcpAcceptors.push_back(acc);
+  asio::co_spawn(st_->io, acceptTcp(acc, std::move(tls), st_),
+                 [](std::exception_ptr e) { logIfFailed(e, "tcp accept loop"); });
+  return bound;
+}
+
+Result<void> HttpServer::listenUnix(const std::string& path) {
+  struct stat sb{};
+  if (::lstat(path.c_str(), &sb) == 0) {
+    if (!S_ISSOCK(sb.st_mode)) return makeError("cannot use " + path + ": exists and is not a socket");
+    ::unlink(path.c_str());  // stale socket of a previous run
+  }
+  beast::error_code ec;
+  auto acc = std::make_shared<unixp::acceptor>(st_->io);
+  // Bind under a restrictive umask so the socket is never briefly group/world accessible.
+  mode_t old = ::umask(0177);
+  acc->open(unixp(), ec);
+  if (!ec) acc->bind(unixp::endpoint(path), ec);
+  ::umask(old);
+  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return makeError("cannot listen on unix socket " + path + ": " + ec.message());
+  ::chmod(path.c_str(), 0600);
+  st_->unixAcceptors.push_back(acc);
+  asio::co_spawn(st_->io, acceptUnix(acc, st_),
+                 [](std::exception_ptr e) { logIfFailed(e, "unix accept loop"); });
+  return {};
+}
+
+void HttpServer::stopAccepting() {
+  if (st_->stopped.exchange(true)) return;
+  // Acceptors belong to the io thread: close them there.
+  asio::post(st_->io, [st = st_] {
+    beast::error_code ec;
+    for (auto& a : st->tcpAcceptors) a->close(ec);
+    for (auto& a : st->unixAcceptors) {
+      auto path = a->local_endpoint(ec).path();
+      a->close(ec);
+      if (!path.empty()) ::unlink(path.c_str());
+    }
+  });
+}
+
+std::size_t HttpServer::activeConnections() const { return st_->connections.load(); }
+
+Result<std::shared_ptr<asio::ssl::context>> makeTlsContext(const std::string& certFile,
+                                                           const std::string& keyFile) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  beast::error_code ec;
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1,
+                   ec);
+  ctx->use_certificate_chain_file(certFile, ec);
+  if (ec) return makeError("cannot load TLS certificate " + certFile + ": " + ec.message());
+  ctx->use_private_key_file(keyFile, asio::ssl::context::pem, ec);
+  if (ec) return makeError("cannot load TLS key " + keyFile + ": " + ec.message());
+  return ctx;
+}
+
+}  // namespace tend::daemon

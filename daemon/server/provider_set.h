@@ -1,0 +1,40 @@
+#pragma once
+// The provider instances for the applied spec, (re)built from its `providers:` section. A
+// provider whose config did not change keeps its instance (and its connection pools). A
+// provider that cannot be built is replaced by one that fails every call with the reason, so the
+// affected resources turn `failed` with a clear message instead of the daemon stopping.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/provider.h"
+#include "core/resource.h"
+
+namespace tend::daemon {
+
+class ProviderSet {
+ public:
+  ProviderSet(const ProviderRegistry& registry, std::string stateDir);
+  // Not concurrent with engine calls: the caller holds the engine exclusively.
+  void update(const DesiredGraph& graph);
+  Provider* get(const std::string& name);  // never null
+
+ private:
+  struct Entry {
+    nlohmann::json config;
+    std::unique_ptr<Provider> provider;
+  };
+  const ProviderRegistry& registry_;
+  std::string stateDir_;
+  std::string specDir_, environment_;
+  std::mutex mu_;
+  std::map<std::string, Entry> entries_;
+};
+
+// A provider that answers every call with the same error.
+std::unique_ptr<Provider> makeUnavailableProvider(std::string name, std::string reason);
+
+}  // namespace tend::daemon

@@ -1,0 +1,13 @@
+#pragma once
+// systemd integration (Type=notify): READY=1, STOPPING=1, WATCHDOG=1. No-ops when not run by
+// systemd or when built without libsystemd.
+#include <chrono>
+#include <string>
+
+namespace tend::daemon::systemd {
+
+void notify(const std::string& state);  // e.g. "READY=1\nSTATUS=..."
+// Half the watchdog timeout when WATCHDOG_USEC is set for this process, else zero.
+std::chrono::microseconds watchdogPingInterval();
+
+}  // namespace tend::daemon::systemd
