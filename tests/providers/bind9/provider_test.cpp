@@ -1,0 +1,255 @@
+// Provider behaviour on local files with the real named-checkzone/named-checkconf, without a
+// running named (reload: none). The tests against a running named are in integration_test.cpp.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/clock.h"
+#include "providers/bind9/bind9_internal.h"
+#include "providers/bind9/bind9_provider.h"
+#include "tests/fixtures/bind9/named_fixture.h"
+#include "tests/providers/bind9/wil_zones.h"
+
+using namespace tend;
+using namespace tend::bind9;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const std::string& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+int64_t mtimeNs(const std::string& p) {
+  struct stat st {};
+  ::stat(p.c_str(), &st);
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+}
+
+std::chrono::system_clock::time_point day(int y, int m, int d) {
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = m - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = 12;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+struct Env {
+  std::string dir = testing::makeTempDir("tend-bind9-unit-");
+  testing::WilDns wil;
+  FakeClock clock;
+  std::unique_ptr<Provider> provider;
+  Env() {
+    wil.confDir = dir + "/bind";
+    wil.rndcPort = 1;  // never used: reload none
+    clock.setWall(day(2026, 11, 25));
+    provider = make();
+  }
+  ~Env() { fs::remove_all(dir); }
+  std::unique_ptr<Provider> make() {
+    ProviderConfig cfg;
+    cfg.config = {{"server", "local"}, {"conf_dir", wil.confDir}, {"reload", "none"}};
+    cfg.stateDir = dir + "/state";
+    Bind9Options o;
+    o.clock = &clock;
+    auto p = makeBind9ProviderWith(cfg, o);
+    REQUIRE(p.ok());
+    return std::move(p.value());
+  }
+  std::string zfile(const std::string& z, const std::string& v) {
+    return zoneFilePath(wil.confDir, v, z);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("bind9 provider is named bind9 and manages zone and dnsconf", "[bind9][provider]") {
+  auto p = makeBind9Provider(ProviderConfig{});
+  REQUIRE(p.ok());
+  CHECK((*p)->name() == "bind9");
+  CHECK((*p)->kinds() == std::vector<std::string>{"zone", "dnsconf"});
+}
+
+TEST_CASE("a server other than local asks for the ssh provider", "[bind9][provider]") {
+  Env e;
+  auto d = testing::makeResource("zone/a.test@internal", "zone",
+                                 {{"zone", "a.test"}, {"view", "internal"}, {"server", "networking"},
+                                  {"conf_dir", e.wil.confDir}});
+  ObserveRequest req;
+  req.desired = {&d};
+  auto obs = e.provider->observe(req);
+  REQUIRE(obs.errors.count(d.id));
+  CHECK(obs.errors[d.id].message == "bind9 server 'networking' needs the ssh provider (not built yet)");
+  CHECK(obs.errors[d.id].terminal);
+}
+
+TEST_CASE("converging wil writes every zone once, then a second pass is a no-op",
+          "[bind9][provider]") {
+  Env e;
+  auto desired = e.wil.resources();
+  auto r1 = testing::converge(*e.provider, desired);
+  CHECK(r1.failures.empty());
+  CHECK(r1.applied.size() == desired.size());
+  std::string f = e.zfile("wil.5am.cloud", "internal");
+  std::string text = slurp(f);
+  CHECK(text.rfind("; managed by tend: resource zone/wil.5am.cloud@internal", 0) == 0);
+  CHECK(text.find("2026112500 ; serial") != std::string::npos);
+  CHECK(slurp(e.wil.confDir + "/named.conf.tend").rfind("// managed by tend: resource dnsconf/local", 0) == 0);
+  auto m = mtimeNs(f);
+
+  auto r2 = testing::converge(*e.provider, desired);
+  CHECK(r2.failures.empty());
+  CHECK(r2.applied.empty());
+  for (const auto& [id, a] : r2.plans) CHECK(a.action == Action::Noop);
+  CHECK(mtimeNs(f) == m);
+  CHECK(slurp(f) == text);
+
+  // A fresh provider (restart) over the same files plans nothing either.
+  e.provider = e.make();
+  CHECK(testing::converge(*e.provider, desired).applied.empty());
+}
+
+TEST_CASE("adding a record bumps exactly that zone's serial and keeps the rest byte-identical",
+          "[bind9][provider]") {
+  Env e;
+  auto desired = e.wil.resources();
+  testing::converge(*e.provider, desired);
+  std::map<std::string, std::string> before;
+  for (const auto& d : desired) before[d.id] = slurp(d.kind == "zone" ? e.zfile(d.spec["zone"], d.spec["view"]) : e.wil.confDir + "/named.conf.tend");
+
+  e.wil.records["5am.video"]["internal"].push_back(testing::rec("audiobookshelf", "A", "10.2.20.53"));
+  auto desired2 = e.wil.resources();
+  auto r = testing::converge(*e.provider, desired2);
+  REQUIRE(r.failures.empty());
+  CHECK(r.applied == std::vector<std::string>{"zone/5am.video@internal"});
+  CHECK(r.plans["zone/5am.video@internal"].diff["records"]["added"] ==
+        json::array({"audiobookshelf - A 10.2.20.53"}));
+  for (const auto& d : desired2) {
+    std::string now = slurp(d.kind == "zone" ? e.zfile(d.spec["zone"], d.spec["view"]) : e.wil.confDir + "/named.conf.tend");
+    if (d.id == "zone/5am.video@internal") {
+      CHECK(now.find("2026112501 ; serial") != std::string::npos);
+      CHECK(now.find("audiobookshelf") != std::string::npos);
+      CHECK(slurp(e.zfile("5am.video", "internal") + ".prev") == before[d.id]);
+    } else {
+      CHECK(now == before[d.id]);
+    }
+  }
+}
+
+TEST_CASE("serials survive a restart and a clock going backwards", "[bind9][provider]") {
+  Env e;
+  auto desired = e.wil.resources();
+  testing::converge(*e.provider, desired);
+  e.clock.setWall(day(2026, 11, 1));  // clock went back
+  e.provider = e.make();
+  e.wil.records["sfc.al"]["internal"].push_back(testing::rec("x", "A", "10.2.20.1"));
+  REQUIRE(testing::converge(*e.provider, e.wil.resources()).failures.empty());
+  CHECK(slurp(e.zfile("sfc.al", "internal")).find("2026112501 ; serial") != std::string::npos);
+
+  // File deleted by hand and the state kept: the serial still moves forward.
+  fs::remove(e.zfile("sfc.al", "internal"));
+  auto r = testing::converge(*e.provider, e.wil.resources());
+  CHECK(r.plans["zone/sfc.al@internal"].action == Action::Create);
+  CHECK(slurp(e.zfile("sfc.al", "internal")).find("2026112502 ; serial") != std::string::npos);
+}
+
+TEST_CASE("a hand-edited or deleted zone file is drift and is restored", "[bind9][provider]") {
+  Env e;
+  auto desired = e.wil.resources();
+  testing::converge(*e.provider, desired);
+  std::string f = e.zfile("ext.5am.cloud", "external");
+  std::string good = slurp(f);
+  { std::ofstream(f, std::ios::app) << "evil IN A 10.9.9.9\n"; }
+  auto r = testing::converge(*e.provider, desired);
+  const auto& a = r.plans["zone/ext.5am.cloud@external"];
+  CHECK(a.action == Action::Update);
+  CHECK(a.drift);
+  CHECK(a.reason == "zone file edited by hand");
+  CHECK(r.applied == std::vector<std::string>{"zone/ext.5am.cloud@external"});
+  std::string restored = slurp(f);
+  CHECK(restored.find("evil") == std::string::npos);
+  CHECK(restored.find("2026112501 ; serial") != std::string::npos);  // named must see a change
+}
+
+TEST_CASE("a file without tend's mark at the target path is a conflict and never touched",
+          "[bind9][provider]") {
+  Env e;
+  auto desired = e.wil.resources();
+  std::string f = e.zfile("sfc.al", "external");
+  fs::create_directories(fs::path(f).parent_path());
+  { std::ofstream(f) << "; hand-made\n$TTL 60\n"; }
+  auto r = testing::converge(*e.provider, desired);
+  CHECK(r.plans["zone/sfc.al@external"].conflict);
+  CHECK(r.failures.count("zone/sfc.al@external"));
+  CHECK(slurp(f) == "; hand-made\n$TTL 60\n");
+}
+
+TEST_CASE("a zone named-checkzone rejects is never written and fails with its message",
+          "[bind9][provider]") {
+  Env e;
+  testing::converge(*e.provider, e.wil.resources());
+  std::string f = e.zfile("5am.cloud", "internal");
+  std::string before = slurp(f);
+  auto m = mtimeNs(f);
+  e.wil.records["5am.cloud"]["internal"].push_back(testing::rec("@", "CNAME", "elsewhere.test."));
+  auto r = testing::converge(*e.provider, e.wil.resources());
+  REQUIRE(r.failures.count("zone/5am.cloud@internal"));
+  const std::string& msg = r.failures["zone/5am.cloud@internal"];
+  CHECK(msg.find("named-checkzone rejected 5am.cloud@internal") != std::string::npos);
+  CHECK(msg.find("CNAME and other data") != std::string::npos);
+  CHECK(msg.find(".tmp-") == std::string::npos);
+  CHECK(slurp(f) == before);
+  CHECK(mtimeNs(f) == m);
+  // No temp file left behind.
+  for (const auto& ent : fs::directory_iterator(fs::path(f).parent_path()))
+    CHECK(ent.path().filename().string().find(".tmp-") == std::string::npos);
+}
+
+TEST_CASE("owned zone files that left the spec are reported and pruned", "[bind9][provider]") {
+  Env e;
+  testing::converge(*e.provider, e.wil.resources());
+  std::string f = e.zfile("ext.5am.cloud", "external");
+  REQUIRE(fs::exists(f));
+  e.wil.records["ext.5am.cloud"].erase("external");
+  auto r = testing::converge(*e.provider, e.wil.resources());
+  CHECK(r.failures.empty());
+  CHECK(r.plans["zone/ext.5am.cloud@external"].action == Action::Delete);
+  CHECK(r.plans["dnsconf/local"].action == Action::Update);
+  CHECK_FALSE(fs::exists(f));
+  CHECK_FALSE(fs::exists(f + ".prev"));
+  CHECK(slurp(e.wil.confDir + "/named.conf.tend").find("zones/external/ext.5am.cloud.zone") ==
+        std::string::npos);
+  // An unmarked file in the zones dir is never reported for prune.
+  { std::ofstream(e.zfile("other.test", "external")) << "$TTL 60\n"; }
+  ObserveRequest req;
+  auto obs = e.provider->observe(req);
+  CHECK(obs.observed.count("dnsconf/local"));
+  for (const auto& [id, o] : obs.observed) CHECK(o.owned);
+  CHECK(fs::exists(e.zfile("other.test", "external")));
+}
+
+TEST_CASE("a fragment named-checkconf rejects never replaces the old one", "[bind9][provider]") {
+  Env e;
+  testing::converge(*e.provider, e.wil.resources());
+  std::string f = e.wil.confDir + "/named.conf.tend";
+  std::string before = slurp(f);
+  // A view naming a zone whose file does not exist: named-checkconf -z refuses it.
+  auto desired = e.wil.resources();
+  auto& conf = desired.back();
+  conf.spec["views"][1]["zones"].push_back("missing.test");
+  testing::rehash(conf);
+  auto r = testing::converge(*e.provider, desired);
+  REQUIRE(r.failures.count("dnsconf/local"));
+  CHECK(r.failures["dnsconf/local"].find("named-checkconf rejected") != std::string::npos);
+  CHECK(r.failures["dnsconf/local"].find("missing.test") != std::string::npos);
+  CHECK(slurp(f) == before);
+}
