@@ -1,0 +1,36 @@
+// tendctl validate [DIR]: load, validate and expand a spec directory offline.
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/spec.h"
+#include "daemon/tendctl/commands.h"
+
+namespace tend::ctl {
+
+nlohmann::json diagnosticsJson(const Diagnostics& diags, Severity which) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& d : diags)
+    if (d.severity == which)
+      a.push_back({{"file", d.loc.file}, {"line", d.loc.line}, {"col", d.loc.col}, {"message", d.message}});
+  return a;
+}
+
+int cmdValidate(const std::string& dir, const std::string& output) {
+  LoadResult r = loadSpecDir(dir);
+  if (output == "json") {
+    nlohmann::json j = {{"ok", r.ok()},
+                        {"errors", diagnosticsJson(r.diagnostics, Severity::Error)},
+                        {"warnings", diagnosticsJson(r.diagnostics, Severity::Warning)},
+                        {"resources", r.ok() ? r.graph->resources.size() : 0},
+                        {"revision", r.ok() ? nlohmann::json(r.graph->revision) : nlohmann::json(nullptr)}};
+    std::cout << j.dump(2) << "\n";
+    return r.ok() ? kOk : kFailure;
+  }
+  for (const auto& d : r.diagnostics) std::cerr << d.str() << "\n";
+  if (!r.ok()) return kFailure;
+  std::cout << "spec OK: " << r.graph->resources.size() << " resources (revision " << r.graph->revision << ")\n";
+  return kOk;
+}
+
+}  // namespace tend::ctl
