@@ -1,0 +1,160 @@
+#include "daemon/server/http_client.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+namespace tend::daemon {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+
+namespace {
+
+struct Url {
+  bool tls = false;
+  std::string host, port, prefix;
+};
+
+bool parseUrl(const std::string& u, Url& out) {
+  std::string rest;
+  if (u.rfind("http://", 0) == 0) rest = u.substr(7);
+  else if (u.rfind("https://", 0) == 0) {
+    out.tls = true;
+    rest = u.substr(8);
+  } else return false;
+  auto slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  out.prefix = slash == std::string::npos ? "" : rest.substr(slash);
+  while (!out.prefix.empty() && out.prefix.back() == '/') out.prefix.pop_back();
+  if (!hostport.empty() && hostport[0] == '[') {
+    auto close = hostport.find(']');
+    if (close == std::string::npos) return false;
+    out.host = hostport.substr(1, close - 1);
+    out.port = close + 1 < hostport.size() && hostport[close + 1] == ':' ? hostport.substr(close + 2) : "";
+  } else {
+    auto colon = hostport.rfind(':');
+    out.host = hostport.substr(0, colon);
+    out.port = colon == std::string::npos ? "" : hostport.substr(colon + 1);
+  }
+  if (out.port.empty()) out.port = out.tls ? "443" : "80";
+  return !out.host.empty();
+}
+
+template <class Stream>
+awaitable<void> exchange(Stream& s, http::request<http::string_body>& req, HttpReply& out,
+                         beast::error_code& ec) {
+  co_await http::async_write(s, req, asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  co_await http::async_read(s, buf, parser, asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+  auto& res = parser.get();
+  out.status = static_cast<int>(res.result_int());
+  out.body = std::move(res.body());
+  out.contentType = std::string(res[http::field::content_type]);
+}
+
+}  // namespace
+
+Result<HttpReply> httpCall(const ClientTarget& t, const std::string& method, const std::string& target,
+                           const std::string& body, std::chrono::milliseconds timeout) {
+  asio::io_context io;
+  http::request<http::string_body> req;
+  req.method(http::string_to_verb(method));
+  req.version(11);
+  req.set(http::field::user_agent, "tendctl");
+  req.keep_alive(false);
+  if (!t.token.empty()) req.set(http::field::authorization, "Bearer " + t.token);
+  if (!body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  HttpReply out;
+  beast::error_code ec;
+  std::string stage = "connect to";
+  std::string failure;
+  auto onDone = [&failure](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      failure = x.what();
+    }
+  };
+
+  if (t.url.empty()) {
+    req.target(target);
+    req.set(http::field::host, "localhost");
+    req.prepare_payload();
+    beast::basic_stream<asio::local::stream_protocol> s(io);
+    s.expires_after(timeout);
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+          co_await s.async_connect(asio::local::stream_protocol::endpoint(t.socket),
+                                   asio::redirect_error(use_awaitable, ec));
+          if (ec) co_return;
+          stage = "talk to";
+          co_await exchange(s, req, out, ec);
+        },
+        onDone);
+    io.run();
+  } else {
+    Url u;
+    if (!parseUrl(t.url, u)) return makeError("bad URL '" + t.url + "' (want http://HOST:PORT)");
+    req.target(u.prefix + target);
+    req.set(http::field::host, u.host + ":" + u.port);
+    req.prepare_payload();
+    asio::ssl::context ssl(asio::ssl::context::tls_client);
+    if (u.tls) {
+      ssl.set_default_verify_paths();
+      if (const char* ca = std::getenv("TEND_CA_FILE")) ssl.load_verify_file(ca, ec);
+      ssl.set_verify_mode(asio::ssl::verify_peer);
+    }
+    asio::ip::tcp::resolver resolver(io);
+    beast::tcp_stream plain(io);
+    beast::ssl_stream<beast::tcp_stream> secure(io, ssl);
+    auto& lowest = u.tls ? beast::get_lowest_layer(secure) : plain;
+    lowest.expires_after(timeout);
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+          auto eps = co_await resolver.async_resolve(u.host, u.port, asio::redirect_error(use_awaitable, ec));
+          if (ec) co_return;
+          co_await lowest.async_connect(eps, asio::redirect_error(use_awaitable, ec));
+          if (ec) co_return;
+          stage = "talk to";
+          if (u.tls) {
+            SSL_set_tlsext_host_name(secure.native_handle(), u.host.c_str());
+            secure.set_verify_callback(asio::ssl::host_name_verification(u.host));
+            co_await secure.async_handshake(asio::ssl::stream_base::client,
+                                            asio::redirect_error(use_awaitable, ec));
+            if (ec) co_return;
+            co_await exchange(secure, req, out, ec);
+          } else {
+            co_await exchange(plain, req, out, ec);
+          }
+        },
+        onDone);
+    io.run();
+  }
+  if (!failure.empty()) return makeError("cannot " + stage + " tendd at " + t.describe() + ": " + failure);
+  if (ec) return makeError("cannot " + stage + " tendd at " + t.describe() + ": " + ec.message());
+  return out;
+}
+
+}  // namespace tend::daemon

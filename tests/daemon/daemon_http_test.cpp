@@ -1,0 +1,393 @@
+// The daemon's HTTP surface against a running daemon (fake engine and spec loader).
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "daemon/server/auth.h"
+#include "tests/daemon/fixture.h"
+
+using namespace tend;
+using namespace tend::test;
+using json = nlohmann::json;
+namespace asio = boost::asio;
+
+namespace {
+
+// Sends raw bytes and returns whatever the server answered before closing (or the timeout).
+std::string rawExchange(unsigned short port, const std::string& bytes, int timeoutMs = 3000) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  s.connect({asio::ip::make_address("127.0.0.1"), port});
+  timeval tv{timeoutMs / 1000, (timeoutMs % 1000) * 1000};
+  setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  asio::write(s, asio::buffer(bytes));
+  std::string out;
+  char buf[4096];
+  boost::system::error_code ec;
+  for (;;) {
+    auto n = s.read_some(asio::buffer(buf), ec);
+    if (ec) break;
+    out.append(buf, n);
+    if (out.find("\r\n\r\n") != std::string::npos && out.find("Connection: close") == std::string::npos &&
+        out.find("connection: close") == std::string::npos)
+      break;
+  }
+  return out;
+}
+
+int statusOf(const std::string& raw) {
+  if (raw.size() < 12 || raw.rfind("HTTP/1.", 0) != 0) return 0;
+  return std::stoi(raw.substr(9, 3));
+}
+
+template <class F>
+bool eventually(F f, int ms = 5000) {
+  for (int i = 0; i < ms / 10; ++i) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return f();
+}
+
+}  // namespace
+
+TEST_CASE("daemon serves healthz, readyz, status, plan, events and metrics in their contract shapes",
+          "[daemon][http]") {
+  RunningDaemon d({});
+  REQUIRE(d.port != 0);
+  auto h = d.get("/healthz");
+  REQUIRE(h.ok());
+  CHECK(h->status == 200);
+  CHECK(h->body == "ok\n");
+  CHECK(d.get("/readyz")->status == 200);
+
+  auto st = d.get("/v1/status");
+  REQUIRE(st->status == 200);
+  auto j = json::parse(st->body);
+  CHECK(j["revision"].is_string());
+  CHECK(j["spec_error"].is_null());
+  REQUIRE(j["last_run"].is_object());
+  for (const char* k : {"id", "started", "finished", "result"}) CHECK(j["last_run"].contains(k));
+  CHECK(j["last_run"]["result"] == "success");
+  REQUIRE(j["resources"].size() == 2);
+  for (const auto& r : j["resources"])
+    for (const char* k : {"id", "kind", "phase", "message", "drifted", "last_applied", "depends_on"})
+      CHECK(r.contains(k));
+  CHECK(j["resources"][0]["phase"] == "ready");
+
+  auto plan = d.get("/v1/plan");
+  REQUIRE(plan->status == 200);
+  auto pj = json::parse(plan->body);
+  REQUIRE(pj.is_array());
+  REQUIRE(pj.size() == 2);
+  for (const char* k : {"id", "action", "reason", "diff"}) CHECK(pj[0].contains(k));
+
+  auto ev = d.get("/v1/events?since=0");
+  REQUIRE(ev->status == 200);
+  auto ej = json::parse(ev->body);
+  REQUIRE(ej.size() >= 2);
+  for (size_t i = 1; i < ej.size(); ++i) CHECK(ej[i]["id"].get<int64_t>() > ej[i - 1]["id"].get<int64_t>());
+  auto last = ej.back()["id"].get<int64_t>();
+  CHECK(json::parse(d.get("/v1/events?since=" + std::to_string(last))->body).empty());
+  CHECK(d.get("/v1/events?since=abc")->status == 400);
+
+  auto m = d.get("/metrics");
+  REQUIRE(m->status == 200);
+  CHECK(m->contentType.find("version=0.0.4") != std::string::npos);
+  for (const char* series :
+       {"tend_reconcile_runs_total{result=\"success\"} 1", "tend_reconcile_runs_total{result=\"failed\"} 0",
+        "tend_reconcile_duration_seconds_bucket", "tend_resources{", "tend_drift_corrections_total{",
+        "tend_spec_revision_info{revision=\"", "tend_spec_load_errors_total 0",
+        "tend_last_success_timestamp_seconds", "tend_workqueue_depth", "process_resident_memory_bytes",
+        "process_start_time_seconds"})
+    CHECK(m->body.find(series) != std::string::npos);
+  // The unix socket serves the same routes, with mode 0600.
+  auto u = daemon::httpCall(d.uds(), "GET", "/v1/status");
+  REQUIRE(u.ok());
+  CHECK(u->status == 200);
+  struct stat sb{};
+  REQUIRE(::stat(d.socket.c_str(), &sb) == 0);
+  CHECK((sb.st_mode & 0777) == 0600);
+  CHECK(d.stop() == 0);
+}
+
+TEST_CASE("unknown routes are 404, wrong methods 405 with Allow", "[daemon][http]") {
+  RunningDaemon d({});
+  CHECK(d.get("/nope")->status == 404);
+  CHECK(daemon::httpCall(d.tcp(true), "DELETE", "/v1/status")->status == 405);
+  auto raw = rawExchange(d.port, "GET /v1/reconcile HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(statusOf(raw) == 405);
+  CHECK(raw.find("Allow: POST") != std::string::npos);
+  CHECK(statusOf(rawExchange(d.port, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")) == 405);
+}
+
+TEST_CASE("malformed requests get 400 and oversized bodies 413; the daemon keeps answering",
+          "[daemon][http][abuse]") {
+  RunningDaemon d({});
+  CHECK(statusOf(rawExchange(d.port, "THIS IS NOT HTTP\r\n\r\n")) == 400);
+  CHECK(statusOf(rawExchange(d.port, "GET / HTTP/1.1\r\nHost x\r\n\r\n")) == 400);
+  CHECK(statusOf(rawExchange(d.port, "POST /v1/reconcile HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n")) == 400);
+  // Declared too large: refused from the header alone.
+  CHECK(statusOf(rawExchange(d.port, "POST /v1/reconcile HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n")) == 413);
+  // Actually sent, chunked, beyond 1 MiB.
+  std::string big(1024 * 1024 + 10, 'a');
+  std::ostringstream chunked;
+  chunked << "POST /v1/reconcile HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" << std::hex
+          << big.size() << "\r\n" << big << "\r\n0\r\n\r\n";
+  CHECK(statusOf(rawExchange(d.port, chunked.str())) == 413);
+  auto huge = std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ") + std::string(64 * 1024, 'b') + "\r\n\r\n";
+  CHECK(statusOf(rawExchange(d.port, huge)) == 431);
+  CHECK(d.get("/healthz")->status == 200);
+}
+
+TEST_CASE("keep-alive serves several requests on one connection", "[daemon][http]") {
+  RunningDaemon d({});
+  auto raw = rawExchange(d.port,
+                         "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  size_t count = 0;
+  for (size_t p = raw.find("HTTP/1.1 200"); p != std::string::npos; p = raw.find("HTTP/1.1 200", p + 1)) ++count;
+  CHECK(count == 3);
+}
+
+TEST_CASE("reconcile validates its body: invalid JSON and unknown resource ids are 400",
+          "[daemon][http][reconcile]") {
+  RunningDaemon d({});
+  auto u = d.uds();
+  CHECK(daemon::httpCall(u, "POST", "/v1/reconcile", "{not json")->status == 400);
+  CHECK(daemon::httpCall(u, "POST", "/v1/reconcile", "[1,2]")->status == 400);
+  CHECK(daemon::httpCall(u, "POST", "/v1/reconcile", R"({"wait":"yes"})")->status == 400);
+  CHECK(daemon::httpCall(u, "POST", "/v1/reconcile", R"({"resources":"x"})")->status == 400);
+  auto r = daemon::httpCall(u, "POST", "/v1/reconcile", R"({"resources":["container/app/web","vm/ghost"]})");
+  REQUIRE(r->status == 400);
+  CHECK(r->body.find("vm/ghost") != std::string::npos);
+  CHECK(r->body.find("container/app/web\"") == std::string::npos);
+}
+
+TEST_CASE("mutating calls on TCP need the bearer token; the unix socket does not",
+          "[daemon][http][auth]") {
+  RunningDaemon d({});
+  auto noTok = daemon::httpCall(d.tcp(false), "POST", "/v1/reconcile", "");
+  CHECK(noTok->status == 401);
+  auto wrong = d.tcp(false);
+  wrong.token = "test-token-0123456780";
+  CHECK(daemon::httpCall(wrong, "POST", "/v1/reconcile", "")->status == 401);
+  auto ok = daemon::httpCall(d.tcp(true), "POST", "/v1/reconcile", "");
+  REQUIRE(ok->status == 202);
+  CHECK(json::parse(ok->body)["run_id"].is_number());
+  auto viaUnix = daemon::httpCall(d.uds(), "POST", "/v1/reconcile", "");
+  CHECK(viaUnix->status == 202);
+}
+
+TEST_CASE("without --token-file mutating calls on TCP are refused with a pointer to the socket",
+          "[daemon][http][auth]") {
+  RunningDaemon::Setup s;
+  s.withToken = false;
+  RunningDaemon d(s);
+  auto r = daemon::httpCall(d.tcp(false), "POST", "/v1/reconcile", "");
+  CHECK(r->status == 403);
+  CHECK(r->body.find("unix socket") != std::string::npos);
+  CHECK(daemon::httpCall(d.uds(), "POST", "/v1/reconcile", "")->status == 202);
+}
+
+TEST_CASE("reconcile with wait answers with the run's result; resources limit the pass",
+          "[daemon][http][reconcile]") {
+  RunningDaemon d({});
+  auto r = daemon::httpCall(d.uds(), "POST", "/v1/reconcile",
+                            R"({"resources":["container/app/db"],"wait":true})");
+  REQUIRE(r->status == 200);
+  auto j = json::parse(r->body);
+  CHECK(j["result"] == "success");
+  CHECK(j["run_id"].get<int64_t>() >= 2);
+  std::lock_guard lk(d.script->mu);
+  REQUIRE(!d.script->requests.empty());
+  CHECK(d.script->requests.back().resources == std::vector<std::string>{"container/app/db"});
+  CHECK(d.script->requests.back().trigger == "api");
+}
+
+TEST_CASE("reconcile requests arriving during a pass are coalesced into one queued pass",
+          "[daemon][reconcile]") {
+  RunningDaemon::Setup s;
+  s.runMillis = 400;
+  RunningDaemon d(s);
+  int before = d.script->runs;
+  std::vector<std::thread> ts;
+  daemon::httpCall(d.uds(), "POST", "/v1/reconcile", "");  // starts a pass
+  for (int i = 0; i < 5; ++i)
+    ts.emplace_back([&] { daemon::httpCall(d.uds(), "POST", "/v1/reconcile", R"({"resources":["container/app/web"]})"); });
+  for (auto& t : ts) t.join();
+  auto r = daemon::httpCall(d.uds(), "POST", "/v1/reconcile", R"({"wait":true})");
+  CHECK(r->status == 200);
+  // One running pass + one coalesced pass for all the others.
+  CHECK(d.script->runs - before == 2);
+}
+
+TEST_CASE("healthz keeps answering while a long pass runs", "[daemon][http]") {
+  RunningDaemon::Setup s;
+  s.runMillis = 1500;
+  s.waitReady = false;
+  RunningDaemon d(s);
+  REQUIRE(eventually([&] { return d.script->requests.size() > 0; }));
+  for (int i = 0; i < 20; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto h = d.get("/healthz");
+    REQUIRE(h.ok());
+    CHECK(h->status == 200);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(200));
+  }
+  CHECK(d.get("/readyz")->status == 503);
+  CHECK(d.get("/v1/status")->status == 200);
+}
+
+TEST_CASE("a slowloris client is dropped at the header deadline while others are served",
+          "[daemon][http][abuse]") {
+  RunningDaemon::Setup s;
+  s.headerTimeout = std::chrono::milliseconds(800);
+  RunningDaemon d(s);
+  asio::io_context io;
+  asio::ip::tcp::socket slow(io);
+  slow.connect({asio::ip::make_address("127.0.0.1"), d.port});
+  const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+  auto t0 = std::chrono::steady_clock::now();
+  boost::system::error_code ec;
+  size_t sent = 0;
+  for (; sent < req.size(); ++sent) {
+    asio::write(slow, asio::buffer(&req[sent], 1), ec);
+    if (ec) break;
+    CHECK(d.get("/healthz")->status == 200);  // others are served meanwhile
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    char c;
+    slow.non_blocking(true);
+    auto n = slow.read_some(asio::buffer(&c, 1), ec);
+    slow.non_blocking(false);
+    if (n == 0 && ec && ec != asio::error::would_block) break;  // closed by the server
+    ec.clear();
+  }
+  auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(sent < req.size());
+  CHECK(took < std::chrono::milliseconds(3000));
+  CHECK(took >= std::chrono::milliseconds(700));
+}
+
+TEST_CASE("1000 concurrent connections are served and the daemon stays healthy", "[daemon][http][abuse]") {
+  RunningDaemon d({});
+  asio::io_context io;
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> socks;
+  for (int i = 0; i < 1000; ++i) {
+    auto s = std::make_unique<asio::ip::tcp::socket>(io);
+    s->connect({asio::ip::make_address("127.0.0.1"), d.port});
+    socks.push_back(std::move(s));
+  }
+  const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (auto& s : socks) asio::write(*s, asio::buffer(req));
+  int ok = 0;
+  for (auto& s : socks) {
+    char buf[512];
+    boost::system::error_code ec;
+    auto n = s->read_some(asio::buffer(buf), ec);
+    if (!ec && std::string(buf, n).rfind("HTTP/1.1 200", 0) == 0) ++ok;
+  }
+  CHECK(ok == 1000);
+  CHECK(d.get("/healthz")->status == 200);
+}
+
+TEST_CASE("connections beyond the bound are closed at once, the rest keep working", "[daemon][http][abuse]") {
+  RunningDaemon::Setup s;
+  s.maxConnections = 50;
+  RunningDaemon d(s);
+  asio::io_context io;
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> socks;
+  for (int i = 0; i < 50; ++i) {
+    auto sk = std::make_unique<asio::ip::tcp::socket>(io);
+    sk->connect({asio::ip::make_address("127.0.0.1"), d.port});
+    socks.push_back(std::move(sk));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto extra = daemon::httpCall(d.tcp(), "GET", "/healthz", "", std::chrono::seconds(2));
+  CHECK(!extra.ok());
+  socks.clear();
+  CHECK(eventually([&] {
+    auto r = d.get("/healthz");
+    return r.ok() && r->status == 200;
+  }));
+}
+
+TEST_CASE("an invalid spec never replaces the last good one; the next valid edit is applied",
+          "[daemon][spec][inotify]") {
+  RunningDaemon d({});
+  auto first = json::parse(d.get("/v1/status")->body);
+  std::string goodRev = first["revision"];
+  int runs = d.script->runs;
+
+  writeFile(d.specDir + "/spec.txt", "container/app/web\nINVALID\n");
+  REQUIRE(eventually([&] { return !json::parse(d.get("/v1/status")->body)["spec_error"].is_null(); }));
+  auto bad = json::parse(d.get("/v1/status")->body);
+  CHECK(bad["revision"] == goodRev);
+  CHECK(bad["spec_error"].get<std::string>().find("spec.txt:2:1: invalid line") != std::string::npos);
+  CHECK(bad["resources"].size() == 2);  // still the last good graph
+  CHECK(d.script->runs == runs);
+  CHECK(d.get("/metrics")->body.find("tend_spec_load_errors_total 1") != std::string::npos);
+  CHECK(d.get("/readyz")->status == 200);
+
+  // Editor-style atomic save: write a temp file, rename it into place.
+  writeFile(d.specDir + "/.spec.txt.swp", "container/app/web\ncontainer/app/db\ncontainer/app/cache\n");
+  std::filesystem::rename(d.specDir + "/.spec.txt.swp", d.specDir + "/spec.txt");
+  REQUIRE(eventually([&] { return d.script->runs > runs; }));
+  auto good = json::parse(d.get("/v1/status")->body);
+  CHECK(good["spec_error"].is_null());
+  CHECK(good["revision"] != goodRev);
+  CHECK(good["resources"].size() == 3);
+  CHECK(d.script->lastRevision == good["revision"]);
+  std::lock_guard lk(d.script->mu);
+  CHECK(d.script->requests.back().trigger == "inotify");
+}
+
+TEST_CASE("a daemon whose first spec is invalid serves HTTP, readyz 503 and spec_error",
+          "[daemon][spec]") {
+  RunningDaemon::Setup s;
+  s.spec = "INVALID\n";
+  s.waitReady = false;
+  RunningDaemon d(s);
+  REQUIRE(eventually([&] {
+    auto r = d.get("/v1/status");
+    return r.ok() && !json::parse(r->body)["spec_error"].is_null();
+  }));
+  CHECK(d.get("/readyz")->status == 503);
+  CHECK(d.get("/healthz")->status == 200);
+  auto rc = daemon::httpCall(d.uds(), "POST", "/v1/reconcile", R"({"wait":true})");
+  CHECK(rc->status == 503);
+  CHECK(d.get("/v1/plan")->status == 503);
+  writeFile(d.specDir + "/spec.txt", "vm/one\n");
+  REQUIRE(eventually([&] { return d.get("/readyz")->status == 200; }));
+}
+
+TEST_CASE("shutdown cancels the pass in flight and exits 0 within the grace period",
+          "[daemon][shutdown]") {
+  RunningDaemon::Setup s;
+  s.runMillis = 60000;
+  s.waitReady = false;
+  RunningDaemon d(s);
+  REQUIRE(eventually([&] { return d.script->requests.size() > 0; }));
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(d.stop() == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+}
+
+TEST_CASE("git hooks need a valid HMAC signature", "[daemon][git][auth]") {
+  // Not following git: the route says so.
+  RunningDaemon d({});
+  auto r = daemon::httpCall(d.tcp(true), "POST", "/v1/hooks/git", "{}");
+  CHECK(r->status == 409);
+  CHECK(daemon::webhookSignatureValid("s3cret", "{\"ref\":1}",
+                                      "sha256=" + daemon::hmacSha256Hex("s3cret", "{\"ref\":1}"), ""));
+  CHECK(daemon::webhookSignatureValid("s3cret", "body", "", daemon::hmacSha256Hex("s3cret", "body")));
+  CHECK_FALSE(daemon::webhookSignatureValid("s3cret", "body", "sha256=00", ""));
+  CHECK_FALSE(daemon::webhookSignatureValid("s3cret", "body", "", ""));
+  CHECK_FALSE(daemon::webhookSignatureValid("other", "body", "", daemon::hmacSha256Hex("s3cret", "body")));
+}
