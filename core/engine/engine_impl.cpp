@@ -144,6 +144,7 @@ struct Node {
   bool needObserve = false;
   std::optional<PlannedAction> plan;
   int attempts = 0;
+  int failures = 0;  // in this pass; bounds retries (re-checks of progressing ones do not)
   bool drifted = false;
   bool applied = false;
   bool recorded = false;
@@ -886,13 +887,14 @@ RunResult EngineImpl::execute(const RunRequest& req) {
   };
   auto handleFailure = [&](int i, const Error& err) {
     auto& n = rs->nodes[i];
+    n.failures++;
     std::string msg = redact(err.message);
     if (err.terminal) {
       queue_->markTerminal(n.res->id, msg);
       settleFailed(i, msg);
       return;
     }
-    if (req.untilSettled && !rs->cancelled && n.attempts < opts_.maxAttemptsPerRun) {
+    if (req.untilSettled && !rs->cancelled && n.failures < opts_.maxAttemptsPerRun) {
       auto d = queue_->addRateLimited(n.res->id);
       if (d) {
         n.st = St::Delayed;

@@ -1,0 +1,192 @@
+#include "tests/support/provider_conformance.h"
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+namespace tend::testing {
+
+namespace {
+
+std::optional<ObservedResource> observeOne(Provider& p, const DesiredResource& r, const CallContext& ctx) {
+  ObserveRequest req;
+  req.desired = {&r};
+  req.includeOwned = false;
+  req.ctx = ctx;
+  auto resp = p.observe(req);
+  INFO("observe " << r.id);
+  auto e = resp.errors.find(r.id);
+  CHECK(e == resp.errors.end());
+  if (e != resp.errors.end()) {
+    INFO("observe error: " << e->second.message);
+    return std::nullopt;
+  }
+  auto it = resp.observed.find(r.id);
+  if (it == resp.observed.end() || !it->second.exists) return std::nullopt;
+  CHECK(it->second.id == r.id);
+  return it->second;
+}
+
+bool samePlan(const PlannedAction& a, const PlannedAction& b) {
+  return a.id == b.id && a.action == b.action && a.reason == b.reason && a.diff == b.diff &&
+         a.conflict == b.conflict && a.drift == b.drift;
+}
+
+// Apply and, when the provider answers Progressing, poll until observe says ready.
+ApplyResponse applyAndSettle(Provider& p, const PlannedAction& plan, const DesiredResource* d,
+                             const std::optional<ObservedResource>& obs, const CallContext& ctx,
+                             const ConformanceOptions& opts) {
+  ApplyRequest req;
+  req.action = plan;
+  req.desired = d;
+  req.observed = obs ? &*obs : nullptr;
+  req.ctx = ctx;
+  auto resp = p.apply(req);
+  if (resp.outcome == Outcome::Progressing && d) {
+    for (int i = 0; i < opts.maxPolls; ++i) {
+      std::this_thread::sleep_for(opts.pollInterval);
+      auto o = observeOne(p, *d, ctx);
+      if (o && o->ready) break;
+    }
+  }
+  return resp;
+}
+
+}  // namespace
+
+CallContext conformanceContext() {
+  CallContext ctx;
+  ctx.deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  ctx.environment = "conformance";
+  return ctx;
+}
+
+void runProviderConformance(Provider& p, const std::vector<DesiredResource>& samples,
+                            CallContext ctx, ConformanceOptions opts) {
+  INFO("provider " << p.name());
+  auto kinds = p.kinds();
+  for (const auto& s : samples) {
+    INFO("sample " << s.id);
+    CHECK(std::find(kinds.begin(), kinds.end(), s.kind) != kinds.end());
+    // Leftovers of an earlier run: delete owned ones; an unowned one means a bad sample name.
+    if (auto o = observeOne(p, s, ctx)) {
+      REQUIRE(o->owned);
+      auto del = p.plan(PlanRequest{nullptr, &*o});
+      applyAndSettle(p, del, nullptr, o, ctx, opts);
+    }
+  }
+
+  for (const auto& s : samples) {
+    INFO("sample " << s.id);
+    // 1. absent → create; pure.
+    auto o0 = observeOne(p, s, ctx);
+    REQUIRE_FALSE(o0.has_value());
+    auto plan1 = p.plan(PlanRequest{&s, nullptr});
+    auto plan2 = p.plan(PlanRequest{&s, nullptr});
+    CHECK(plan1.action == Action::Create);
+    CHECK_FALSE(plan1.conflict);
+    CHECK(plan1.id == s.id);
+    CHECK(samePlan(plan1, plan2));
+
+    // 2. create; observe shows it marked with the hash; plan → noop.
+    auto r = applyAndSettle(p, plan1, &s, std::nullopt, ctx, opts);
+    INFO("apply message: " << r.message);
+    REQUIRE(r.outcome != Outcome::Failed);
+    auto o1 = observeOne(p, s, ctx);
+    REQUIRE(o1.has_value());
+    CHECK(o1->owned);
+    CHECK(o1->appliedHash == s.hash);
+    if (r.outcome == Outcome::Ok) CHECK(o1->ready);
+    auto planAfter = p.plan(PlanRequest{&s, &*o1});
+    INFO("plan after apply: " << actionName(planAfter.action) << " " << planAfter.reason);
+    CHECK(planAfter.action == Action::Noop);
+    CHECK_FALSE(planAfter.drift);
+    CHECK(samePlan(planAfter, p.plan(PlanRequest{&s, &*o1})));
+
+    // 3. the same create again is idempotent.
+    auto r2 = applyAndSettle(p, plan1, &s, o1, ctx, opts);
+    INFO("second apply message: " << r2.message);
+    CHECK(r2.outcome != Outcome::Failed);
+    auto o2 = observeOne(p, s, ctx);
+    REQUIRE(o2.has_value());
+    CHECK(o2->owned);
+    CHECK(o2->appliedHash == s.hash);
+    CHECK(p.plan(PlanRequest{&s, &*o2}).action == Action::Noop);
+
+    // 4. owned objects are reported without being asked for (prune, adoption).
+    ObserveRequest all;
+    all.includeOwned = true;
+    all.ctx = ctx;
+    auto resp = p.observe(all);
+    auto it = resp.observed.find(s.id);
+    CHECK(it != resp.observed.end());
+    if (it != resp.observed.end()) {
+      CHECK(it->second.owned);
+      CHECK(it->second.appliedHash == s.hash);
+    }
+
+    // 5. a changed spec is planned as a change and applied.
+    if (opts.changed) {
+      DesiredResource c = opts.changed(s);
+      REQUIRE(c.id == s.id);
+      REQUIRE(c.hash != s.hash);
+      auto pc = p.plan(PlanRequest{&c, &*o2});
+      CHECK((pc.action == Action::Update || pc.action == Action::Replace));
+      auto rc = applyAndSettle(p, pc, &c, o2, ctx, opts);
+      INFO("update message: " << rc.message);
+      CHECK(rc.outcome != Outcome::Failed);
+      auto o3 = observeOne(p, c, ctx);
+      REQUIRE(o3.has_value());
+      CHECK(o3->appliedHash == c.hash);
+      CHECK(p.plan(PlanRequest{&c, &*o3}).action == Action::Noop);
+    }
+  }
+
+  // 6./7. delete in reverse order (dependents first); delete of an absent object succeeds.
+  for (auto s = samples.rbegin(); s != samples.rend(); ++s) {
+    INFO("sample " << s->id);
+    auto o = observeOne(p, *s, ctx);
+    REQUIRE(o.has_value());
+    auto del = p.plan(PlanRequest{nullptr, &*o});
+    CHECK(del.action == Action::Delete);
+    auto r = applyAndSettle(p, del, nullptr, o, ctx, opts);
+    INFO("delete message: " << r.message);
+    CHECK(r.outcome == Outcome::Ok);
+    CHECK_FALSE(observeOne(p, *s, ctx).has_value());
+    auto again = applyAndSettle(p, del, nullptr, std::nullopt, ctx, opts);
+    INFO("second delete message: " << again.message);
+    CHECK(again.outcome == Outcome::Ok);
+  }
+
+  // 8. unowned objects: conflict, never touched.
+  if (opts.createUnowned) {
+    for (const auto& s : samples) {
+      INFO("sample " << s.id << " (unowned)");
+      opts.createUnowned(s);
+      auto o = observeOne(p, s, ctx);
+      REQUIRE(o.has_value());
+      CHECK_FALSE(o->owned);
+      auto pl = p.plan(PlanRequest{&s, &*o});
+      CHECK(pl.conflict);
+      auto r = p.apply(ApplyRequest{pl, &s, &*o, ctx});
+      CHECK(r.outcome == Outcome::Failed);
+      // Even a delete request must leave an unmarked object alone.
+      PlannedAction del;
+      del.id = s.id;
+      del.kind = s.kind;
+      del.action = Action::Delete;
+      p.apply(ApplyRequest{del, nullptr, &*o, ctx});
+      auto after = observeOne(p, s, ctx);
+      CHECK(after.has_value());
+      if (after) CHECK_FALSE(after->owned);
+      ObserveRequest all;
+      all.includeOwned = true;
+      all.ctx = ctx;
+      auto resp = p.observe(all);
+      auto it = resp.observed.find(s.id);
+      if (it != resp.observed.end()) CHECK_FALSE(it->second.owned);
+      if (opts.removeUnowned) opts.removeUnowned(s);
+    }
+  }
+}
+
+}  // namespace tend::testing
