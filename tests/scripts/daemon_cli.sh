@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# tendd and tendctl as users run them: flags, exit codes, a real daemon on loopback with the real
+# spec loader, engine and SQLite state, inotify reloads, SIGTERM.
+source "$(dirname "$0")/daemon_lib.sh"
+
+# --- usage and exit codes
+"$TENDD" --help >/dev/null || fail "tendd --help"
+"$TENDD" --version | grep -q '^tendd ' || fail "tendd --version"
+set +e
+"$TENDD" >/dev/null 2>"$WORK/err"; rc=$?
+[ $rc -eq 2 ] || fail "tendd without --spec should exit 2, got $rc"
+[ "$(wc -l <"$WORK/err")" -eq 1 ] || fail "usage error should be one line"
+"$TENDD" --spec x --interval 5q >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --interval should exit 2"
+"$TENDD" --spec x --spec-git y >/dev/null 2>&1; [ $? -eq 2 ] || fail "--spec with --spec-git should exit 2"
+"$TENDD" --bogus >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown flag should exit 2"
+"$TENDCTL" --socket "$WORK/none.sock" status >/dev/null 2>"$WORK/err"; rc=$?
+[ $rc -eq 3 ] || fail "tendctl against no daemon should exit 3, got $rc"
+grep -q "$WORK/none.sock" "$WORK/err" || fail "unreachable message should name the address"
+"$TENDCTL" --url http://127.0.0.1:1 status >/dev/null 2>&1; [ $? -eq 3 ] || fail "tendctl --url unreachable should exit 3"
+set -e
+pass "usage and exit codes"
+
+# --- a real daemon with a tiny spec
+SPEC=$WORK/spec
+mkdir -p "$SPEC"
+cat >"$SPEC/environment.yml" <<'YML'
+environment: scripttest
+reconcile: { interval: 1h }
+YML
+PORT=$(free_port)
+SOCK=$WORK/tendd.sock
+echo "s3cr3t-token-for-tests" >"$WORK/token"
+"$TENDD" --spec "$SPEC" --state "$WORK/state/tend.db" --listen 127.0.0.1:$PORT --socket "$SOCK" \
+  --token-file "$WORK/token" --log-format json >"$WORK/tendd.log" 2>&1 &
+TPID=$!
+PIDS+=($TPID)
+wait_for curl -fsS "http://127.0.0.1:$PORT/healthz" || fail "tendd did not come up"
+wait_for curl -fsS "http://127.0.0.1:$PORT/readyz" || fail "tendd never became ready"
+[ "$(stat -c %a "$SOCK")" = 600 ] || fail "socket mode should be 0600"
+curl -fsS "http://127.0.0.1:$PORT/v1/status" | json 'd["spec_error"] is None' | grep -q True || fail "spec_error should be null"
+"$TENDCTL" --socket "$SOCK" status >"$WORK/status.txt" || fail "tendctl status"
+grep -q "revision:" "$WORK/status.txt" || fail "status text"
+"$TENDCTL" --socket "$SOCK" status -o json | json 'd["last_run"]["result"]' >/dev/null || fail "status json"
+"$TENDCTL" --socket "$SOCK" plan >/dev/null || fail "tendctl plan"
+"$TENDCTL" --socket "$SOCK" reconcile --now --wait >"$WORK/rc.txt" || fail "reconcile --wait should succeed: $(cat "$WORK/rc.txt")"
+grep -q "success" "$WORK/rc.txt" || fail "reconcile output"
+TEND_SOCKET=$SOCK "$TENDCTL" events >"$WORK/events.txt" || fail "tendctl events"
+grep -q SpecApplied "$WORK/events.txt" || fail "events should include SpecApplied"
+# TCP: token required
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/v1/reconcile")
+[ "$code" = 401 ] || fail "reconcile without token should be 401, got $code"
+"$TENDCTL" --url "http://127.0.0.1:$PORT" --token-file "$WORK/token" reconcile --now >/dev/null || fail "reconcile with token"
+grep -q "s3cr3t-token-for-tests" "$WORK/tendd.log" && fail "the token leaked into the log"
+pass "daemon serves status, plan, events, reconcile"
+
+# --- invalid edit keeps the last good spec; a valid edit is applied without restart
+REV=$(curl -fsS "http://127.0.0.1:$PORT/v1/status" | json 'd["revision"]')
+echo "bogus_key: 1" >>"$SPEC/environment.yml"
+wait_for sh -c "curl -fsS http://127.0.0.1:$PORT/v1/status | grep -q 'environment.yml:3'" || fail "spec_error should locate the bad key"
+[ "$(curl -fsS "http://127.0.0.1:$PORT/v1/status" | json 'd["revision"]')" = "$REV" ] || fail "revision must stay the last good one"
+curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -q '^tend_spec_load_errors_total 1' || fail "load errors metric"
+printf 'environment: scripttest\nreconcile: { interval: 30m }\n' >"$SPEC/environment.yml.tmp"
+mv "$SPEC/environment.yml.tmp" "$SPEC/environment.yml"
+wait_for sh -c "curl -fsS http://127.0.0.1:$PORT/v1/status | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d[\"spec_error\"] is None and d[\"revision\"] != \"$REV\" else 1)'" \
+  || fail "valid edit should be applied"
+pass "invalid spec kept out, valid edit applied"
+
+# --- SIGHUP reloads, SIGTERM exits 0
+kill -HUP $TPID
+sleep 0.3
+curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null || fail "alive after SIGHUP"
+kill -TERM $TPID
+set +e
+wait $TPID; rc=$?
+set -e
+[ $rc -eq 0 ] || fail "SIGTERM should exit 0, got $rc"
+[ ! -e "$SOCK" ] || fail "socket should be removed on exit"
+pass "SIGHUP and SIGTERM"
+
+# --- --once
+"$TENDD" --spec "$SPEC" --state "$WORK/once.db" --once >"$WORK/once.log" 2>&1 || fail "--once on an empty spec should exit 0"
+set +e
+printf 'environment: [broken\n' >"$SPEC/environment.yml"
+"$TENDD" --spec "$SPEC" --state "$WORK/once.db" --once >"$WORK/once2.log" 2>&1; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "--once on an invalid spec should exit 1, got $rc"
+pass "--once"
