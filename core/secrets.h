@@ -13,14 +13,18 @@ class SecretString {
  public:
   SecretString() = default;
   explicit SecretString(std::string v) : v_(std::move(v)) {}
-  SecretString(const SecretString&) = default;
-  SecretString& operator=(const SecretString&) = default;
-  SecretString(SecretString&&) noexcept = default;
-  SecretString& operator=(SecretString&&) noexcept = default;
+  // Moves copy then wipe the source: a moved-from std::string keeps short (SSO) contents in
+  // its inline buffer, which a later destructor would no longer see.
+  SecretString(const SecretString& o) : v_(o.v_) {}
+  SecretString& operator=(const SecretString& o);
+  SecretString(SecretString&& o) noexcept;
+  SecretString& operator=(SecretString&& o) noexcept;
   ~SecretString();
   const std::string& reveal() const { return v_; }
+  bool empty() const { return v_.empty(); }
 
  private:
+  void wipe() noexcept;
   std::string v_;
 };
 
@@ -36,13 +40,17 @@ class SecretResolver {
 Result<SecretString> substituteSecrets(const std::string& text, const SecretResolver& secrets);
 
 // Redaction for anything that leaves the process (logs, events, status, plan diffs, errors):
-// registered secret values are replaced by "(secret)". Thread-safe, global by design: every
-// sink must pass through it.
+// registered secret values are replaced by "(secret)". A value is also matched in its JSON-
+// escaped form (multi-line keys inside a JSON body) and line by line for multi-line values
+// (lines of 8+ bytes), so a private key quoted partially in an error is still hidden.
+// Thread-safe, global by design: every sink must pass through it.
 class Redactor {
  public:
   static Redactor& instance();
   void add(const std::string& secretValue);  // values shorter than 4 bytes are ignored
   std::string redact(std::string text) const;
+  // True when `text` contains a registered value (for tests and assertions in sinks).
+  bool containsSecret(const std::string& text) const;
   void clear();
 
  private:
