@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <yaml-cpp/yaml.h>
 
 #include "core/secrets.h"
 #include "core/secrets/age.h"
@@ -355,4 +356,57 @@ TEST_CASE("encrypted_regex and mac_only_encrypted are honoured", "[secrets][sops
   // The MAC is seeded differently: flipping the flag breaks verification.
   t = std::regex_replace(*enc, std::regex("mac_only_encrypted: true"), "mac_only_encrypted: false");
   CHECK_FALSE(decryptSops(t, SopsFormat::kYaml, d.ids).ok());
+}
+
+TEST_CASE("files tend writes pass an independent sops checker and the age CLI", "[secrets][sops][cli]") {
+  if (run("python3 -c 'import yaml, cryptography' 2>/dev/null") != 0) {
+    WARN("python3 with PyYAML and cryptography not available; skipping");
+    return;
+  }
+  Demo d;
+  fs::path checker = testdataDir() / "verify_sops.py";
+  auto check = [&](const fs::path& file) {
+    // The real age CLI unwraps the data key from the file's first age stanza.
+    auto doc = YAML::LoadFile(file.string());
+    writeFile(d.tmp.path / "enc.age", doc["sops"]["age"][0]["enc"].as<std::string>());
+    REQUIRE(run("age -d -i " + d.keyFile.string() + " -o " + (d.tmp.path / "dk").string() + " " +
+                (d.tmp.path / "enc.age").string()) == 0);
+    REQUIRE(run("python3 " + checker.string() + " " + file.string() + " " + (d.tmp.path / "dk").string() +
+                " > " + (d.tmp.path / "check.out").string()) == 0);
+    return readFile(d.tmp.path / "check.out");
+  };
+  SECTION("YAML with every type, nesting, lists, multi-line and clear values") {
+    auto enc = sopsEncryptPlain(
+        "s: plain string\nn: 42\nneg: -7\nf: 1234568000.0\nsmall: 0.000001\nb: false\nq: \"007\"\n"
+        "yesword: \"yes\"\nnested:\n  a:\n    b: deep\nlist: [x, 2, true]\n"
+        "key: |\n  -----BEGIN KEY-----\n  abc\n  -----END KEY-----\n"
+        "weird: \"colon: hash # quote \\\" tab\\t\"\nunicode: \"h\\u00e9llo\"\nclear_unencrypted: 12\n",
+        SopsFormat::kYaml, {d.recipient});
+    REQUIRE(enc.ok());
+    writeFile(d.tmp.path / "doc.sops.yaml", *enc);
+    CHECK(check(d.tmp.path / "doc.sops.yaml") == "OK 15\n");
+  }
+  SECTION("after set and replace (reused ciphertexts, new MAC)") {
+    fs::path file = d.tmp.path / "s.sops.yml";
+    REQUIRE(sopsSetValue(file.string(), "one", tend::SecretString("1111"), d.ids, {d.recipient}).ok());
+    REQUIRE(sopsSetValue(file.string(), "two.deep", tend::SecretString("2222"), d.ids, {}).ok());
+    REQUIRE(sopsReplacePlain(file.string(), "one: \"1111\"\ntwo:\n  deep: \"2222\"\nthree: 3.5\n", d.ids).ok());
+    CHECK(check(file) == "OK 3\n");
+  }
+  SECTION("encrypted_regex with mac_only_encrypted") {
+    SopsRules rules;
+    rules.unencryptedSuffix = "";
+    rules.encryptedRegex = "^(password|token)$";
+    rules.macOnlyEncrypted = true;
+    auto enc = sopsEncryptPlain("password: p\nuser: u\ntoken: t\n", SopsFormat::kYaml, {d.recipient}, rules);
+    REQUIRE(enc.ok());
+    writeFile(d.tmp.path / "r.yaml", *enc);
+    CHECK(check(d.tmp.path / "r.yaml") == "OK 2\n");
+  }
+  SECTION("JSON") {
+    auto enc = sopsEncryptPlain(R"({"a": "x", "b": {"c": 1, "d": [1.5, "y"]}})", SopsFormat::kJson, {d.recipient});
+    REQUIRE(enc.ok());
+    writeFile(d.tmp.path / "j.json", *enc);
+    CHECK(check(d.tmp.path / "j.json") == "OK 4\n");
+  }
 }
