@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <ctime>
 #include <fstream>
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "core/log.h"
 #include "providers/bind9/bind9_internal.h"
@@ -87,8 +89,10 @@ class Bind9Provider final : public Provider {
     return settings_.server;
   }
 
+  // wantHash: the desired hash when known; the record list (for plan diffs) is only parsed
+  // when the file's hash differs, which keeps a no-op pass cheap.
   void observeFile(HostIo& io, const std::string& path, const char* prefix, bool isZone,
-                   ObservedResource& o, std::string& err);
+                   const std::string& wantHash, ObservedResource& o, std::string& err);
   ApplyResponse applyZone(const ApplyRequest& req);
   ApplyResponse applyConf(const ApplyRequest& req);
   ApplyResponse deleteFile(const ApplyRequest& req);
@@ -110,6 +114,29 @@ class Bind9Provider final : public Provider {
   std::mutex serialsMu_;
   std::map<std::string, uint32_t> serials_;
   std::atomic<uint64_t> tempCounter_{0};
+
+  // Zone checks, grouped (group commit): while one check runs, zones applied concurrently
+  // queue up and are checked together by the next run. One zone -> named-checkzone; several
+  // -> one named-checkconf -z over a throwaway conf with one view per zone (the same loader
+  // checks named applies). Process start-up dominates the cost, so 10 zones cost ~2 runs.
+  struct CheckItem {
+    std::string zone, file;
+    bool done = false, ok = false;
+    std::string tool, message;
+  };
+  struct CheckQueue {
+    bool running = false;
+    std::vector<std::shared_ptr<CheckItem>> pending;
+  };
+  struct CheckOutcome {
+    bool ok = false;
+    std::string tool, message;
+  };
+  CheckOutcome checkZone(HostIo& io, const std::string& zone, const std::string& file);
+  void runChecks(HostIo& io, const std::vector<std::shared_ptr<CheckItem>>& batch);
+  std::mutex checkMu_;
+  std::condition_variable checkCv_;
+  std::map<HostIo*, CheckQueue> checkQueues_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -154,7 +181,8 @@ void Bind9Provider::saveSerial(const std::string& id, uint32_t serial) {
 // observe
 
 void Bind9Provider::observeFile(HostIo& io, const std::string& path, const char* prefix,
-                                bool isZone, ObservedResource& o, std::string& err) {
+                                bool isZone, const std::string& wantHash, ObservedResource& o,
+                                std::string& err) {
   auto text = io.readFile(path);
   if (!text) {
     err = text.error().message;
@@ -183,7 +211,7 @@ void Bind9Provider::observeFile(HostIo& io, const std::string& path, const char*
       o.state["serial"] = *s;
       o.message += ", serial " + std::to_string(*s);
     }
-    o.state["records"] = parseRecordKeys(h.rest);
+    if (h.hash != wantHash) o.state["records"] = parseRecordKeys(h.rest);
   }
 }
 
@@ -252,10 +280,10 @@ ObserveResponse Bind9Provider::observe(const ObserveRequest& req) {
           o.state["file"] = path;
           o.message = "absent";
         } else {
-          observeFile(h, path, kZonePrefix, true, o, err);
+          observeFile(h, path, kZonePrefix, true, d->hash, o, err);
         }
       } else if (d->kind == "dnsconf") {
-        observeFile(h, confFilePath(target.confDir), kConfPrefix, false, o, err);
+        observeFile(h, confFilePath(target.confDir), kConfPrefix, false, d->hash, o, err);
         seenFiles.insert(confFilePath(target.confDir));
       } else {
         resp.errors[d->id] = makeError("bind9 does not manage kind '" + d->kind + "'", true);
@@ -278,7 +306,7 @@ ObserveResponse Bind9Provider::observe(const ObserveRequest& req) {
     for (const auto& [path, isZone] : candidates) {
       ObservedResource o;
       std::string err;
-      observeFile(h, path, isZone ? kZonePrefix : kConfPrefix, isZone, o, err);
+      observeFile(h, path, isZone ? kZonePrefix : kConfPrefix, isZone, "", o, err);
       if (!err.empty() || !o.exists || !o.owned) continue;
       std::string id = o.state.value("owner_id", "");
       if (id.empty() || resp.observed.count(id) || resp.errors.count(id)) continue;
@@ -424,6 +452,94 @@ ApplyResponse Bind9Provider::deleteFile(const ApplyRequest& req) {
   return resp;
 }
 
+Bind9Provider::CheckOutcome Bind9Provider::checkZone(HostIo& io, const std::string& zone,
+                                                     const std::string& file) {
+  auto item = std::make_shared<CheckItem>();
+  item->zone = zone;
+  item->file = file;
+  std::unique_lock<std::mutex> lk(checkMu_);
+  CheckQueue& q = checkQueues_[&io];
+  q.pending.push_back(item);
+  while (!item->done) {
+    if (!q.running) {
+      q.running = true;
+      // A short gather window so zones applied in the same wave share one run (a process
+      // start costs ~20 ms CPU; 2 ms of waiting costs nothing).
+      lk.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      lk.lock();
+      auto batch = std::move(q.pending);
+      q.pending.clear();
+      lk.unlock();
+      runChecks(io, batch);
+      lk.lock();
+      q.running = false;
+      checkCv_.notify_all();
+    } else {
+      checkCv_.wait(lk);
+    }
+  }
+  return {item->ok, item->tool, item->message};
+}
+
+void Bind9Provider::runChecks(HostIo& io, const std::vector<std::shared_ptr<CheckItem>>& batch) {
+  auto finish = [&](CheckItem& it, bool ok, std::string tool, std::string msg) {
+    std::lock_guard<std::mutex> g(checkMu_);
+    it.ok = ok;
+    it.tool = std::move(tool);
+    it.message = std::move(msg);
+    it.done = true;
+  };
+  if (batch.size() == 1) {
+    CheckItem& it = *batch[0];
+    auto r = io.run({opts_.namedCheckzone, "-k", "fail", it.zone, it.file}, opts_.commandTimeout);
+    if (!r) return finish(it, false, "named-checkzone", r.error().message);
+    return finish(it, r->exitCode == 0, "named-checkzone", r->message());
+  }
+  std::string conf = dirOf(batch[0]->file) + "/.check-" + std::to_string(::getpid()) + "-" +
+                     std::to_string(tempCounter_.fetch_add(1)) + ".conf";
+  std::string text;
+  for (size_t i = 0; i < batch.size(); ++i)
+    text += "view \"b" + std::to_string(i) + "\" { zone \"" + batch[i]->zone +
+            "\" { type primary; file \"" + batch[i]->file + "\"; }; };\n";
+  auto wr = io.writeFile(conf, text, 0600);
+  Result<CommandResult> r = wr ? io.run({opts_.namedCheckconf, "-z", conf}, opts_.commandTimeout)
+                               : Result<CommandResult>(wr.error());
+  io.remove(conf);
+  if (!r) {
+    for (auto& it : batch) finish(*it, false, "named-checkconf", r.error().message);
+    return;
+  }
+  if (r->exitCode == 0) {
+    for (auto& it : batch) finish(*it, true, "named-checkconf", "");
+    return;
+  }
+  // Attribute each output line to its zone: load errors name the (unique) temp file, the
+  // summary lines start with the view name "b<i>/".
+  std::vector<std::string> lines;
+  std::istringstream all(r->err + "\n" + r->out);
+  for (std::string l; std::getline(all, l);)
+    if (!l.empty()) lines.push_back(l);
+  bool anyAttributed = false;
+  std::vector<std::string> msgs(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    std::string view = "b" + std::to_string(i) + "/";
+    std::set<std::string> seen;
+    for (const auto& l : lines) {
+      std::string m;
+      if (l.rfind(view, 0) == 0) m = "zone " + l.substr(view.size());
+      else if (contains(l, batch[i]->file.c_str())) m = l;
+      if (m.empty() || !seen.insert(m).second) continue;
+      msgs[i] += (msgs[i].empty() ? "" : "\n") + m;
+    }
+    anyAttributed = anyAttributed || !msgs[i].empty();
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!anyAttributed) finish(*batch[i], false, "named-checkconf", r->message());
+    else finish(*batch[i], msgs[i].empty(), "named-checkconf", msgs[i]);
+  }
+}
+
 ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
   const DesiredResource& d = *req.desired;
   auto parsed = parseZoneSpec(d.spec);
@@ -469,13 +585,13 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
     h.remove(tmp);
     return failed(wr.error().message);
   }
-  auto check = h.run({opts_.namedCheckzone, "-k", "fail", z.zone, tmp}, opts_.commandTimeout);
-  if (!check || check->exitCode != 0) {
-    std::string msg = check ? check->message() : check.error().message;
+  auto check = checkZone(h, z.zone, tmp);
+  if (!check.ok) {
+    std::string msg = check.message;
     h.remove(tmp);
     // The temp name means nothing to the reader; name the real file instead.
     for (size_t p; (p = msg.find(tmp)) != std::string::npos;) msg.replace(p, tmp.size(), z.file);
-    return failed("named-checkzone rejected " + z.zone + "@" + z.view + ": " + msg, true);
+    return failed(check.tool + " rejected " + z.zone + "@" + z.view + ": " + msg, true);
   }
   bool hadPrev = current->has_value();
   if (hadPrev) {

@@ -182,19 +182,6 @@ int compareLabel(const std::string& a, const std::string& b) {
   return a < b ? -1 : 1;
 }
 
-int compareOwner(const std::string& a, const std::string& b) {
-  if (a == b) return 0;
-  if (a == "@") return -1;
-  if (b == "@") return 1;
-  auto la = labelsReversed(a), lb = labelsReversed(b);
-  for (size_t i = 0; i < std::min(la.size(), lb.size()); ++i) {
-    int c = compareLabel(la[i], lb[i]);
-    if (c != 0) return c;
-  }
-  if (la.size() != lb.size()) return la.size() < lb.size() ? -1 : 1;
-  return 0;
-}
-
 std::vector<std::string> splitWs(const std::string& s) {
   std::vector<std::string> out;
   std::istringstream is(s);
@@ -231,13 +218,27 @@ std::string valueKey(const ZoneRecord& r) {
   return r.rdata;
 }
 
-bool recordLess(const ZoneRecord& a, const ZoneRecord& b) {
-  int c = compareOwner(a.name, b.name);
+int compareLabels(const std::string& a, const std::vector<std::string>& la, const std::string& b,
+                  const std::vector<std::string>& lb) {
+  if (a == b) return 0;
+  if (a == "@") return -1;
+  if (b == "@") return 1;
+  for (size_t i = 0; i < std::min(la.size(), lb.size()); ++i) {
+    int c = compareLabel(la[i], lb[i]);
+    if (c != 0) return c;
+  }
+  if (la.size() != lb.size()) return la.size() < lb.size() ? -1 : 1;
+  return 0;
+}
+
+bool recordLessKeyed(const ZoneRecord& a, const std::vector<std::string>& la,
+                     const std::string& ka, const ZoneRecord& b,
+                     const std::vector<std::string>& lb, const std::string& kb) {
+  int c = compareLabels(a.name, la, b.name, lb);
   if (c != 0) return c < 0;
   int ra = typeRank(a.type), rb = typeRank(b.type);
   if (ra != rb) return ra < rb;
   if (a.type != b.type) return a.type < b.type;
-  std::string ka = valueKey(a), kb = valueKey(b);
   if (ka != kb) return ka < kb;
   if (a.rdata != b.rdata) return a.rdata < b.rdata;
   return a.ttl.value_or(-1) < b.ttl.value_or(-1);
@@ -424,7 +425,24 @@ Result<ZoneSpec> parseZoneSpec(const json& spec) {
       z.records.push_back(std::move(rec.value()));
     }
   }
-  std::sort(z.records.begin(), z.records.end(), recordLess);
+  // Decorate-sort: the value key (address bytes, padded numbers) is computed once per record.
+  {
+    std::vector<std::pair<std::string, size_t>> keys;
+    keys.reserve(z.records.size());
+    for (size_t i = 0; i < z.records.size(); ++i) keys.emplace_back(valueKey(z.records[i]), i);
+    std::vector<size_t> order(z.records.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::vector<std::vector<std::string>> labels(z.records.size());
+    for (size_t i = 0; i < z.records.size(); ++i) labels[i] = labelsReversed(z.records[i].name);
+    std::sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+      return recordLessKeyed(z.records[x], labels[x], keys[x].first, z.records[y], labels[y],
+                             keys[y].first);
+    });
+    std::vector<ZoneRecord> sorted;
+    sorted.reserve(order.size());
+    for (size_t i : order) sorted.push_back(std::move(z.records[i]));
+    z.records = std::move(sorted);
+  }
   z.records.erase(std::unique(z.records.begin(), z.records.end(),
                               [](const ZoneRecord& a, const ZoneRecord& b) {
                                 return a.name == b.name && a.type == b.type && a.rdata == b.rdata &&

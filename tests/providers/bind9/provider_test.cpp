@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "core/clock.h"
 #include "providers/bind9/bind9_internal.h"
@@ -252,4 +253,41 @@ TEST_CASE("a fragment named-checkconf rejects never replaces the old one", "[bin
   CHECK(r.failures["dnsconf/local"].find("named-checkconf rejected") != std::string::npos);
   CHECK(r.failures["dnsconf/local"].find("missing.test") != std::string::npos);
   CHECK(slurp(f) == before);
+}
+
+TEST_CASE("zones applied concurrently are checked together and a bad one fails alone",
+          "[bind9][provider]") {
+  Env e;
+  e.wil.records["5am.cloud"]["external"].push_back(testing::rec("@", "CNAME", "x.test."));
+  e.wil.records["sfc.al"]["internal"].push_back(testing::rec("bad..name", "A", "10.2.20.98"));
+  auto desired = e.wil.resources();
+  desired.pop_back();  // zones only
+  std::vector<ApplyResponse> out(desired.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < desired.size(); ++i)
+    threads.emplace_back([&, i] {
+      ApplyRequest req;
+      req.action.id = desired[i].id;
+      req.action.kind = "zone";
+      req.action.action = Action::Create;
+      req.desired = &desired[i];
+      out[i] = e.provider->apply(req);
+    });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < desired.size(); ++i) {
+    INFO(desired[i].id << ": " << out[i].message);
+    bool zoneFile = fs::exists(e.zfile(desired[i].spec["zone"], desired[i].spec["view"]));
+    if (desired[i].id == "zone/5am.cloud@external") {
+      CHECK(out[i].outcome == Outcome::Failed);
+      CHECK(out[i].message.find("CNAME and other data") != std::string::npos);
+      CHECK_FALSE(zoneFile);
+    } else if (desired[i].id == "zone/sfc.al@internal") {
+      CHECK(out[i].outcome == Outcome::Failed);
+      CHECK(out[i].message.find("empty label") != std::string::npos);
+      CHECK_FALSE(zoneFile);
+    } else {
+      CHECK(out[i].outcome == Outcome::Ok);
+      CHECK(zoneFile);
+    }
+  }
 }
