@@ -2,6 +2,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <set>
 #include <unordered_map>
@@ -308,7 +309,7 @@ struct Expander {
       for (const auto& m : c.volumes) {
         std::string src = str(m.source, a.name);
         if (m.type == "bind") {
-          if (!src.empty() && src[0] != '/' && src[0] != '~') src = joinPath(c.baseDir, src);
+          if (!src.empty() && src[0] != '/' && src[0] != '~') src = std::filesystem::path(joinPath(c.baseDir, src)).lexically_normal().string();
         } else if (m.type == "volume" && !src.empty()) {
           std::string dockerName;
           std::string vid = ensureVol(src, m.loc, dockerName);
@@ -522,7 +523,7 @@ struct Expander {
             addr = e.proxied ? rpIp : backendHost;
             if (e.proxied && !rpId.empty()) deps.push_back(rpId);
           } else {
-            bool include = e.dns == "external" || e.dns == "both" || (e.proxied && e.dns.empty());
+            bool include = e.dns != "internal";
             if (!include) return;
             addr = view.address;
           }
@@ -675,7 +676,12 @@ struct Expander {
             while (st[from].first != w) ++from;
             for (size_t q = from; q < st.size(); ++q) msg += rs[st[q].first].id + " -> ";
             msg += rs[w].id;
-            d.push_back({Severity::Error, rs[w].loc, msg});
+            // One root cause: a cycle validation already named (app or container depends_on)
+            // shows up here again through the derived edges.
+            bool named = std::any_of(d.begin(), d.end(), [](const Diagnostic& x) {
+              return x.message.rfind("dependency cycle:", 0) == 0;
+            });
+            if (!named) d.push_back({Severity::Error, rs[w].loc, msg});
             return false;
           }
         } else {

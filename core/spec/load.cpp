@@ -126,15 +126,15 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     bool missing = false;
     auto env = spec::readYamlFile(shown("environment.yml"), shown("environment.yml"), d, true, &missing);
     if (missing) {
-      d.push_back({Severity::Error, {shown("environment.yml"), 0, 0},
-                   "environment.yml not found: every spec directory needs one"});
+      d.push_back({Severity::Error, {shown("environment.yml"), 1, 1},
+                   "file not found: every spec directory needs an environment.yml"});
     }
     auto hosts = spec::readYamlFile(shown("hosts.yml"), shown("hosts.yml"), d, true);
     auto apps = spec::readYamlFile(shown("apps.yml"), shown("apps.yml"), d, true);
     for (const char* alt : {"environment.yaml", "hosts.yaml", "apps.yaml"}) {
       struct stat st2 {};
       if (::stat(shown(alt).c_str(), &st2) == 0)
-        d.push_back({Severity::Warning, {shown(alt), 0, 0}, std::string("ignored: tend reads '") +
+        d.push_back({Severity::Warning, {shown(alt), 1, 1}, std::string("ignored: tend reads '") +
                                                                 std::string(alt).substr(0, std::string(alt).size() - 5) + ".yml'"});
     }
     if (env) {

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <set>
 #include <unordered_map>
@@ -124,8 +125,11 @@ std::string joinPath(const std::string& dir, const std::string& rel) {
 }
 
 std::string absPath(const Spec& s, const std::string& rel) {
-  if (rel.empty() || rel[0] == '/') return rel;
-  return joinPath(s.absDir, rel);
+  if (rel.empty()) return rel;
+  std::string p = rel[0] == '/' ? rel : joinPath(s.absDir, rel);
+  std::string n = std::filesystem::path(p).lexically_normal().string();
+  if (n.size() > 1 && n.back() == '/') n.pop_back();
+  return n;
 }
 
 std::string interpolate(const Spec& s, const std::string& text, const Location& loc,

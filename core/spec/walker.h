@@ -19,7 +19,7 @@ class Walker {
 
   const std::string& file() const { return file_; }
   Diagnostics& diags() { return diags_; }
-  Location loc(const YNode* n) const { return {file_, n ? n->line : 0, n ? n->col : 0}; }
+  Location loc(const YNode* n) const { return {file_, n ? n->line : 1, n ? n->col : 1}; }
   void err(const YNode* n, std::string msg) { diags_.push_back({Severity::Error, loc(n), std::move(msg)}); }
   void warn(const YNode* n, std::string msg) { diags_.push_back({Severity::Warning, loc(n), std::move(msg)}); }
 

@@ -185,7 +185,7 @@ std::unique_ptr<YDoc> parseYaml(const std::string& text, const std::string& show
     local.push_back({Severity::Error, {shown, e.mark.line + 1, e.mark.column + 1},
                      "invalid YAML: " + e.msg});
   } catch (const std::exception& e) {
-    local.push_back({Severity::Error, {shown, 0, 0}, std::string("invalid YAML: ") + e.what()});
+    local.push_back({Severity::Error, {shown, 1, 1}, std::string("invalid YAML: ") + e.what()});
   }
   if (hasErrors(local)) {
     diags.insert(diags.end(), local.begin(), local.end());
@@ -203,29 +203,29 @@ std::unique_ptr<YDoc> readYamlFile(const std::string& path, const std::string& s
     if (err == ENOENT) {
       if (missing) *missing = true;
       if (missingOk) return nullptr;
-      diags.push_back({Severity::Error, {shown, 0, 0}, "file not found"});
+      diags.push_back({Severity::Error, {shown, 1, 1}, "file not found"});
       return nullptr;
     }
-    diags.push_back({Severity::Error, {shown, 0, 0}, std::string("cannot read: ") + std::strerror(err)});
+    diags.push_back({Severity::Error, {shown, 1, 1}, std::string("cannot read: ") + std::strerror(err)});
     return nullptr;
   }
   if (S_ISDIR(st.st_mode)) {
-    diags.push_back({Severity::Error, {shown, 0, 0}, "cannot read: is a directory"});
+    diags.push_back({Severity::Error, {shown, 1, 1}, "cannot read: is a directory"});
     return nullptr;
   }
   if (!S_ISREG(st.st_mode)) {
-    diags.push_back({Severity::Error, {shown, 0, 0}, "cannot read: not a regular file"});
+    diags.push_back({Severity::Error, {shown, 1, 1}, "cannot read: not a regular file"});
     return nullptr;
   }
   if (static_cast<uint64_t>(st.st_size) > kMaxSpecFileBytes) {
-    diags.push_back({Severity::Error, {shown, 0, 0},
+    diags.push_back({Severity::Error, {shown, 1, 1},
                      "file too large (" + std::to_string(st.st_size) +
                          " bytes; spec files are limited to 4 MiB)"});
     return nullptr;
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    diags.push_back({Severity::Error, {shown, 0, 0}, std::string("cannot read: ") + std::strerror(errno)});
+    diags.push_back({Severity::Error, {shown, 1, 1}, std::string("cannot read: ") + std::strerror(errno)});
     return nullptr;
   }
   std::string text;
@@ -234,7 +234,7 @@ std::unique_ptr<YDoc> readYamlFile(const std::string& path, const std::string& s
   text.resize(static_cast<size_t>(in.gcount()));
   // Guard against a file that grew between stat and read.
   if (in.peek() != std::char_traits<char>::eof()) {
-    diags.push_back({Severity::Error, {shown, 0, 0}, "file changed while being read"});
+    diags.push_back({Severity::Error, {shown, 1, 1}, "file changed while being read"});
     return nullptr;
   }
   return parseYaml(text, shown, diags);
