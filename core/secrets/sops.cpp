@@ -158,8 +158,34 @@ bool parseGoInt(const std::string& s, int64_t& out) {
   return true;
 }
 
+// YAML 1.2 core float: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, plus .inf/.nan.
+bool isYamlFloat(const std::string& s) {
+  size_t i = 0, n = s.size();
+  auto digits = [&] {
+    size_t start = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    return i - start;
+  };
+  if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+  if (i < n && s[i] == '.') {
+    i++;
+    if (digits() == 0) return false;
+  } else {
+    if (digits() == 0) return false;
+    if (i < n && s[i] == '.') {
+      i++;
+      digits();
+    }
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+    if (digits() == 0) return false;
+  }
+  return i == n;
+}
+
 bool parseYamlFloat(const std::string& s, double& out) {
-  static const std::regex kFloat(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
   if (s == ".inf" || s == ".Inf" || s == ".INF" || s == "+.inf" || s == "+.Inf" || s == "+.INF") {
     out = INFINITY;
     return true;
@@ -172,7 +198,7 @@ bool parseYamlFloat(const std::string& s, double& out) {
     out = NAN;
     return true;
   }
-  if (!std::regex_match(s, kFloat)) return false;
+  if (!isYamlFloat(s)) return false;
   out = std::strtod(s.c_str(), nullptr);
   return true;
 }
