@@ -123,16 +123,51 @@ std::string describe(const PlannedAction& a) {
 
 enum class St { Waiting, Queued, Running, Delayed, Ready, Failed, Planned };
 
-bool recordsDiffer(const ResourceRecord& a, const ResourceRecord& b) {
-  return a.kind != b.kind || a.desiredHash != b.desiredHash || a.lastAppliedHash != b.lastAppliedHash ||
-         a.phase != b.phase || a.message != b.message || a.drifted != b.drifted ||
-         a.dependsOn != b.dependsOn;
-}
 
 }  // namespace
 
+// The DAG of one pass as indices: built once per graph for full passes (a no-op pass must not
+// rebuild 10,000 hash entries), per pass for partial ones.
+struct GraphIndex {
+  DesiredGraphPtr graph;
+  std::vector<int> members;                    // node i -> graph->resources index
+  std::unordered_map<std::string, int> index;  // id -> node i
+  std::vector<std::vector<int>> deps;          // node i -> nodes it depends on
+  std::vector<std::vector<int>> dependents;
+  std::vector<std::vector<std::string>> external;  // deps outside the pass (or the graph)
+};
+
+std::shared_ptr<GraphIndex> buildGraphIndex(const DesiredGraphPtr& graph,
+                                            const std::unordered_set<std::string>* selected) {
+  auto gi = std::make_shared<GraphIndex>();
+  gi->graph = graph;
+  for (size_t k = 0; k < graph->resources.size(); ++k) {
+    const auto& r = graph->resources[k];
+    if (selected && !selected->count(r.id)) continue;
+    gi->index.emplace(r.id, static_cast<int>(gi->members.size()));
+    gi->members.push_back(static_cast<int>(k));
+  }
+  size_t n = gi->members.size();
+  gi->deps.resize(n);
+  gi->dependents.resize(n);
+  gi->external.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    for (const auto& d : graph->resources[gi->members[i]].dependsOn) {
+      auto it = gi->index.find(d);
+      if (it == gi->index.end()) {
+        gi->external[i].push_back(d);
+        continue;
+      }
+      gi->deps[i].push_back(it->second);
+      gi->dependents[it->second].push_back(static_cast<int>(i));
+    }
+  }
+  return gi;
+}
+
 struct Node {
   const DesiredResource* res = nullptr;
+  const ResourceRecord* prev = nullptr;  // its entry in persisted_ (looked up once per pass)
   Provider* provider = nullptr;
   bool noneProvider = false;
   std::optional<std::string> unavailable;
@@ -151,8 +186,6 @@ struct Node {
   bool adopted = false;
   bool conflict = false;
   int unready = 0;
-  std::vector<int> deps;
-  std::vector<int> dependents;
   std::vector<std::string> externalUnready;
   bool statusDirty = false;
 };
@@ -183,6 +216,7 @@ struct Completion {
 
 struct RunState {
   DesiredGraphPtr graph;
+  std::shared_ptr<const GraphIndex> gi;  // nodes, their dependency edges (cached per graph)
   RunRequest req;
   bool dryRun = false;
   bool full = true;
@@ -191,7 +225,6 @@ struct RunState {
   std::atomic<bool> cancelRequested{false};  // by cancel(), as opposed to a timeout
   CallContext ctx;
   std::vector<Node> nodes;
-  std::unordered_map<std::string, int> nodeIndex;
   std::vector<PruneNode> prunes;
   std::unordered_map<std::string, int> pruneIndex;
 
@@ -561,8 +594,7 @@ void EngineImpl::publishStatus(RunState& rs, bool final) {
     s.message = n.message;
     s.drifted = n.drifted;
     s.dependsOn = n.res->dependsOn;
-    if (auto it = persisted_.find(n.res->id); it != persisted_.end())
-      s.lastAppliedUnix = it->second.lastAppliedUnix;
+    if (n.prev) s.lastAppliedUnix = n.prev->lastAppliedUnix;
   }
   bool removed = false;
   for (auto& p : rs.prunes) {
@@ -657,39 +689,40 @@ RunResult EngineImpl::execute(const RunRequest& req) {
   }
 
   // ---- nodes -------------------------------------------------------------------------------
-  std::unordered_set<std::string> selected(req.resources.begin(), req.resources.end());
-  rs->nodes.reserve(graph->resources.size());
-  for (const auto& r : graph->resources) {
-    if (!rs->full && !selected.count(r.id)) continue;
-    Node n;
-    n.res = &r;
-    rs->nodeIndex[r.id] = static_cast<int>(rs->nodes.size());
-    rs->nodes.push_back(std::move(n));
+  if (rs->full) {
+    if (!graphIndex_ || graphIndex_->graph != graph) graphIndex_ = buildGraphIndex(graph, nullptr);
+    rs->gi = graphIndex_;
+  } else {
+    std::unordered_set<std::string> selected(req.resources.begin(), req.resources.end());
+    rs->gi = buildGraphIndex(graph, &selected);
   }
-  std::map<std::string, std::string> externalPhase;  // deps outside a partial pass: last known
-  if (!rs->full) {
-    std::lock_guard lk(statusMu_);
-    for (auto& n : rs->nodes)
-      for (auto& d : n.res->dependsOn)
-        if (!rs->nodeIndex.count(d)) {
+  const GraphIndex& gi = *rs->gi;
+  rs->nodes.resize(gi.members.size());
+  for (size_t i = 0; i < gi.members.size(); ++i) {
+    auto& n = rs->nodes[i];
+    n.res = &graph->resources[gi.members[i]];
+    if (auto it = persisted_.find(n.res->id); it != persisted_.end()) n.prev = &it->second;
+    n.unready = static_cast<int>(gi.deps[i].size());
+  }
+  queue_->forgetAll();  // each pass starts with a fresh retry budget
+  // Dependencies outside a partial pass count when their last known phase is ready; ids that
+  // are not in the graph at all never do.
+  {
+    std::unique_lock lk(statusMu_, std::defer_lock);
+    if (!rs->full) lk.lock();
+    for (size_t i = 0; i < gi.external.size(); ++i)
+      for (const auto& d : gi.external[i]) {
+        if (!rs->full && graph->find(d)) {
           auto it = statusById_.find(d);
-          externalPhase[d] = it == statusById_.end() ? "" : it->second.phase;
+          if (it != statusById_.end() && it->second.phase == "ready") continue;
         }
+        rs->nodes[i].externalUnready.push_back(d);
+      }
   }
   std::map<std::string, Provider*> providers;  // by name, for the observe stage
   std::map<std::string, std::vector<int>> byProvider;
   for (int i = 0; i < static_cast<int>(rs->nodes.size()); ++i) {
     auto& n = rs->nodes[i];
-    for (auto& d : n.res->dependsOn) {
-      auto it = rs->nodeIndex.find(d);
-      if (it != rs->nodeIndex.end()) {
-        n.deps.push_back(it->second);
-        rs->nodes[it->second].dependents.push_back(i);
-        n.unready++;
-      } else if (externalPhase[d] != "ready") {
-        n.externalUnready.push_back(d);
-      }
-    }
     const auto& pname = n.res->provider;
     if (pname == "none") {
       n.noneProvider = true;
@@ -703,7 +736,6 @@ RunResult EngineImpl::execute(const RunRequest& req) {
     }
     n.provider = p;
     byProvider[pname].push_back(i);
-    queue_->forget(n.res->id);  // each pass starts with a fresh retry budget
   }
   for (auto it = providers.begin(); it != providers.end();)
     it = it->second ? std::next(it) : providers.erase(it);
@@ -712,7 +744,7 @@ RunResult EngineImpl::execute(const RunRequest& req) {
   // left the spec entirely can still be pruned.
   if (rs->full) {
     for (auto& [id, rec] : persisted_) {
-      if (graph->find(id)) continue;
+      if (gi.index.count(id)) continue;
       auto kp = kindProvider_.find(rec.kind);
       if (kp == kindProvider_.end() || providers.count(kp->second)) continue;
       if (Provider* p = providerFor(kp->second)) {
@@ -733,7 +765,7 @@ RunResult EngineImpl::execute(const RunRequest& req) {
     oreq.ctx = ctx;
     Provider* p = providers[observeOrder[k]];
     std::string pname = observeOrder[k];
-    pool_->submit([rs, k, p, pname, oreq = std::move(oreq), metrics]() {
+    auto task = [rs, k, p, pname, oreq = std::move(oreq), metrics]() {
       auto resp = safeObserve(*p, pname, oreq, metrics);
       {
         std::lock_guard lk(rs->mu);
@@ -741,7 +773,11 @@ RunResult EngineImpl::execute(const RunRequest& req) {
         rs->observesDone++;
       }
       rs->cv.notify_all();
-    });
+    };
+    // The last observe runs on this thread: with one provider a pass needs no thread hand-off
+    // (providers honour ctx.cancelled, so cancel() still ends it promptly).
+    if (k + 1 == observeOrder.size()) task();
+    else pool_->submit(std::move(task));
   }
   {
     std::unique_lock lk(rs->mu);
@@ -775,20 +811,24 @@ RunResult EngineImpl::execute(const RunRequest& req) {
     Provider* p = providers[pname];
     if (!hasErrors(resp.diagnostics) && resp.errors.empty() && returned[k])
       observedOk.insert(pname);
-    for (int i : byProvider[pname]) {
-      auto& n = rs->nodes[i];
-      if (auto e = resp.errors.find(n.res->id); e != resp.errors.end()) {
-        n.observeError = e->second;
+    for (auto& [id, err] : resp.errors)
+      if (auto it = gi.index.find(id); it != gi.index.end() && rs->nodes[it->second].provider == p)
+        rs->nodes[it->second].observeError = err;
+    // One walk over the answer (not a lookup per resource: the answer is an ordered map).
+    for (auto o = resp.observed.begin(); o != resp.observed.end();) {
+      auto it = gi.index.find(o->first);
+      if (it == gi.index.end() || rs->nodes[it->second].provider != p ||
+          rs->nodes[it->second].observeError) {
+        ++o;
         continue;
       }
-      auto o = resp.observed.find(n.res->id);
-      if (o == resp.observed.end()) continue;
+      auto& n = rs->nodes[it->second];
       if (o->second.id != n.res->id) {
         log::warn("provider " + pname + " answered id '" + o->second.id + "' under '" + n.res->id + "'");
         o->second.id = n.res->id;
       }
       n.observed = std::move(o->second);
-      resp.observed.erase(o);
+      o = resp.observed.erase(o);
     }
     if (!rs->full) continue;
     std::set<std::string> kinds;
@@ -800,7 +840,7 @@ RunResult EngineImpl::execute(const RunRequest& req) {
     for (auto& [id, o] : resp.observed) {
       if (!o.exists || id.empty()) continue;
       seenIds.insert(id);
-      if (rs->nodeIndex.count(id) || graph->find(id)) continue;
+      if (gi.index.count(id) || graph->find(id)) continue;
       // Garbage guard: only well-formed, marked objects of this provider's kinds are candidates.
       if (o.id != id || !o.owned || id.find('/') == std::string::npos || !kinds.count(kindOfId(id))) {
         if (o.id != id || id.find('/') == std::string::npos)
@@ -830,11 +870,10 @@ RunResult EngineImpl::execute(const RunRequest& req) {
     }
     // A graph resource that (per its last record) depended on a pruned object is updated
     // first (e.g. dnsconf stops naming a zone before the zone's file goes).
-    for (int i = 0; i < static_cast<int>(rs->nodes.size()); ++i) {
+    for (int i = 0; i < static_cast<int>(rs->nodes.size()) && !rs->prunes.empty(); ++i) {
       auto& n = rs->nodes[i];
-      auto it = persisted_.find(n.res->id);
-      if (it != persisted_.end())
-        for (auto& d : it->second.dependsOn)
+      if (n.prev)
+        for (auto& d : n.prev->dependsOn)
           if (auto p = rs->pruneIndex.find(d); p != rs->pruneIndex.end())
             rs->prunes[p->second].waitGraph.push_back(i);
       if (n.res->kind == "dnsconf")
@@ -863,7 +902,7 @@ RunResult EngineImpl::execute(const RunRequest& req) {
     n.message = redact(std::move(msg));
     n.statusDirty = true;
     queue_->forget(n.res->id);
-    for (int d : n.dependents) {
+    for (int d : gi.dependents[i]) {
       auto& dn = rs->nodes[d];
       if (--dn.unready == 0 && dn.externalUnready.empty() && dn.st == St::Waiting) worklist.push_back(d);
     }
@@ -940,8 +979,7 @@ RunResult EngineImpl::execute(const RunRequest& req) {
     if (n.plan->action == Action::Noop) {
       n.drifted = false;
       if (obs && obs->owned && obs->exists && obs->appliedHash == n.res->hash) {
-        auto it = persisted_.find(n.res->id);
-        if (it == persisted_.end() || it->second.lastAppliedHash != n.res->hash) n.adopted = true;
+        if (!n.prev || n.prev->lastAppliedHash != n.res->hash) n.adopted = true;
       }
       if (obs && obs->exists && !obs->ready)
         return progressing(i, obs->message.empty() ? "waiting to become ready" : obs->message, std::nullopt);
@@ -1013,7 +1051,7 @@ RunResult EngineImpl::execute(const RunRequest& req) {
       in.observed = n.observed;
       in.plan = n.plan;
       in.observeFirst = n.needObserve;
-      if (auto it = persisted_.find(in.id); it != persisted_.end()) in.prev = it->second;
+      if (n.prev) in.prev = *n.prev;
     }
     inflight++;
     providerInflight[in.providerName]++;
@@ -1031,7 +1069,7 @@ RunResult EngineImpl::execute(const RunRequest& req) {
     while (auto key = queue_->tryGet()) {
       bool prune = false;
       int idx = -1;
-      if (auto it = rs->nodeIndex.find(*key); it != rs->nodeIndex.end()) idx = it->second;
+      if (auto it = gi.index.find(*key); it != gi.index.end()) idx = it->second;
       else if (auto pt = rs->pruneIndex.find(*key); pt != rs->pruneIndex.end()) {
         prune = true;
         idx = pt->second;
@@ -1106,7 +1144,9 @@ RunResult EngineImpl::execute(const RunRequest& req) {
     if (c.observedFresh) n.observed = std::move(c.observed);
     n.needObserve = false;
     if (c.recorded) {
-      persisted_[n.res->id] = *c.recorded;
+      auto& slot = persisted_[n.res->id];
+      slot = *c.recorded;
+      n.prev = &slot;
       n.recorded = true;
     }
     if (c.error) return handleFailure(c.idx, *c.error);
@@ -1234,7 +1274,7 @@ RunResult EngineImpl::execute(const RunRequest& req) {
       root = n.externalUnready.front();
     } else {
       int firstBlocked = -1;
-      for (int d : n.deps) {
+      for (int d : gi.deps[i]) {
         auto& dn = rs->nodes[d];
         if (dn.st == St::Ready) continue;
         if (dn.st != St::Waiting) {
@@ -1298,26 +1338,34 @@ RunResult EngineImpl::execute(const RunRequest& req) {
   if (store && !rs->dryRun) {
     for (auto& n : rs->nodes) {
       const auto& id = n.res->id;
-      auto it = persisted_.find(id);
-      const ResourceRecord* old = it == persisted_.end() ? nullptr : &it->second;
-      ResourceRecord rec = old ? *old : ResourceRecord{};
-      rec.id = id;
-      rec.kind = n.res->kind;
-      rec.desiredHash = n.res->hash;
-      rec.phase = n.phase;
-      rec.message = n.message;
-      rec.drifted = n.drifted;
-      rec.dependsOn = n.res->dependsOn;
-      if (n.adopted && n.observed) rec.lastAppliedHash = n.observed->appliedHash;
-      bool differs = !old || recordsDiffer(*old, rec);
+      const ResourceRecord* old = n.prev;
+      std::string appliedHash = old ? old->lastAppliedHash : "";
+      if (n.adopted && n.observed) appliedHash = n.observed->appliedHash;
+      // Compare in place first: copying every record of a no-op pass costs more than the pass.
+      bool differs = !old || old->kind != n.res->kind || old->desiredHash != n.res->hash ||
+                     old->lastAppliedHash != appliedHash || old->phase != n.phase ||
+                     old->message != n.message || old->drifted != n.drifted ||
+                     old->dependsOn != n.res->dependsOn;
+      bool wasFailed = old && old->phase == Phase::Failed;
       if (differs) {
+        ResourceRecord rec = old ? *old : ResourceRecord{};
+        rec.id = id;
+        rec.kind = n.res->kind;
+        rec.desiredHash = n.res->hash;
+        rec.lastAppliedHash = appliedHash;
+        rec.phase = n.phase;
+        rec.message = n.message;
+        rec.drifted = n.drifted;
+        rec.dependsOn = n.res->dependsOn;
         rec.updatedUnix = nowMs / 1000;
         auto r = store->putResource(rec);
         if (!r) log::error("state: " + r.error().message, {{"resource", id}});
+        auto& slot = persisted_[id];
+        slot = std::move(rec);
+        n.prev = &slot;
       }
-      if (n.phase == Phase::Failed && !n.recorded &&
-          (!old || old->phase != Phase::Failed || old->message != rec.message)) {
-        EventRecord ev{0, nowMs, "error", id, n.conflict ? "Conflict" : "Failed", rec.message, rs->runId};
+      if (n.phase == Phase::Failed && !n.recorded && (!wasFailed || differs)) {
+        EventRecord ev{0, nowMs, "error", id, n.conflict ? "Conflict" : "Failed", n.message, rs->runId};
         auto r = store->appendEvent(ev);
         if (!r) log::error("state: " + r.error().message);
       }
@@ -1327,13 +1375,12 @@ RunResult EngineImpl::execute(const RunRequest& req) {
         auto r = store->appendEvent(ev);
         if (!r) log::error("state: " + r.error().message);
       }
-      if (differs) persisted_[id] = std::move(rec);
     }
     // Records of objects that left the spec and are observed gone (or were never ours).
     if (rs->full) {
       std::vector<std::string> stale;
       for (auto& [id, rec] : persisted_) {
-        if (graph->find(id) || rs->pruneIndex.count(id) || seenIds.count(id)) continue;
+        if (gi.index.count(id) || rs->pruneIndex.count(id) || seenIds.count(id)) continue;
         auto kp = kindProvider_.find(rec.kind);
         if (kp != kindProvider_.end() && observedOk.count(kp->second)) stale.push_back(id);
       }

@@ -31,6 +31,7 @@
 namespace tend::engine {
 
 struct RunState;
+struct GraphIndex;
 
 class EngineImpl final : public Engine {
  public:
@@ -80,6 +81,7 @@ class EngineImpl final : public Engine {
   // under runMu_): lets a no-op pass skip every write.
   std::unordered_map<std::string, ResourceRecord> persisted_;
   std::map<std::string, std::string> kindProvider_;  // kind -> provider name (meta)
+  std::shared_ptr<GraphIndex> graphIndex_;           // of the last full pass's graph
 
   // Run serialisation and coalescing.
   mutable std::mutex runMu_;

@@ -132,6 +132,12 @@ void WorkQueue::forget(const std::string& key) {
   terminal_.erase(key);
 }
 
+void WorkQueue::forgetAll() {
+  std::lock_guard lk(mu_);
+  failures_.clear();
+  terminal_.clear();
+}
+
 int WorkQueue::failures(const std::string& key) const {
   std::lock_guard lk(mu_);
   auto it = failures_.find(key);

@@ -67,6 +67,8 @@ class WorkQueue {
   Clock::Duration nextBackoff(const std::string& key) const;
   // Success: reset the key's failure count and terminal mark.
   void forget(const std::string& key);
+  // Reset every key's failure count and terminal mark (a new pass, a new budget).
+  void forgetAll();
   int failures(const std::string& key) const;
 
   // A terminal error: not retried, but visible until forget()/add().
