@@ -425,8 +425,13 @@ ApplyResponse failed(std::string msg, bool terminal = false) {
 
 ApplyResponse Bind9Provider::deleteFile(const ApplyRequest& req) {
   const ObservedResource* o = req.observed;
-  std::string path = o ? o->state.value("file", "") : "";
-  if (path.empty()) return failed(req.action.id + ": no file to delete", true);
+  if (!o || !o->exists) {
+    ApplyResponse r;
+    r.message = "already absent";
+    return r;
+  }
+  std::string path = o->state.value("file", "");
+  if (path.empty()) return failed(req.action.id + ": observed without a file path", true);
   std::string server = settings_.server;
   if (req.desired) server = serverOf(req.desired->spec);
   auto io = hostFor(server);
