@@ -1,6 +1,7 @@
 // bench_http_server: tendd's HTTP side with N resources (fake engine and spec loader from
 // tests/daemon/fixture.h, so the figures measure the daemon, not providers).
 // Usage: bench_http_server N WORKDIR PORTFILE   — runs until SIGTERM.
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 

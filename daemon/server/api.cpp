@@ -143,11 +143,10 @@ awaitable<Response> Api::handle(Request req, Transport t) {
   for (const auto& r : kRoutes)
     if (path == r.path) route = &r;
   if (!route) co_return errorResponse(http::status::not_found, "no route " + path);
-  const bool isHead = req.method() == http::verb::head && route->method == http::verb::get;
-  if (req.method() != route->method && !isHead) {
+  if (req.method() != route->method) {
     auto res = errorResponse(http::status::method_not_allowed,
                              std::string("use ") + std::string(http::to_string(route->method)) + " " + path);
-    res.set(http::field::allow, route->method == http::verb::get ? "GET, HEAD" : "POST");
+    res.set(http::field::allow, route->method == http::verb::get ? "GET" : "POST");
     co_return res;
   }
 
@@ -186,13 +185,6 @@ awaitable<Response> Api::handle(Request req, Transport t) {
   } catch (const std::exception& e) {
     log::error("http: handler failed", {{"path", path}, {"error", e.what()}});
     res = errorResponse(http::status::internal_server_error, "internal error");
-  }
-  if (isHead) {
-    auto len = res.body().size();
-    res.body().clear();
-    res.content_length(len);
-    res.keep_alive(req.keep_alive());
-    co_return res;
   }
   res.keep_alive(req.keep_alive());
   co_return res;

@@ -83,7 +83,6 @@ void Controller::start() { queue_.start(); }
 
 void Controller::submit(Job job) {
   queue_.submit(std::move(job));
-  if (deps_.metrics) deps_.metrics->workqueueDepth(queue_.pending());
 }
 
 void Controller::stopIntake() { queue_.close(); }
@@ -223,7 +222,6 @@ void Controller::refreshResourceMetrics() {
 }
 
 void Controller::execute(Job& job) {
-  if (deps_.metrics) deps_.metrics->workqueueDepth(queue_.pending());
   bool changed = false;
   bool first;
   {

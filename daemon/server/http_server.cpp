@@ -78,6 +78,22 @@ awaitable<void> gracefulClose<TlsStream>(TlsStream& s) {
   co_await s.async_shutdown(asio::redirect_error(use_awaitable, ec));
 }
 
+// After an error answer the client may still be sending (a large body): stop writing, then
+// read and discard for a moment so the close does not reset the connection before the client
+// has read the answer.
+template <class Stream>
+awaitable<void> lingeringClose(Stream& s) {
+  beast::error_code ec;
+  beast::get_lowest_layer(s).socket().shutdown(asio::socket_base::shutdown_send, ec);
+  beast::get_lowest_layer(s).expires_after(std::chrono::seconds(1));
+  static thread_local char scratch[16384];
+  for (int i = 0; i < 256; ++i) {
+    co_await beast::get_lowest_layer(s).async_read_some(asio::buffer(scratch),
+                                                        asio::redirect_error(use_awaitable, ec));
+    if (ec) break;
+  }
+}
+
 template <class Stream>
 awaitable<void> serveConnection(Stream stream, Transport transport,
                                 std::shared_ptr<HttpServer::State> st) {
@@ -116,7 +132,8 @@ awaitable<void> serveConnection(Stream stream, Transport transport,
                             11);
       beast::get_lowest_layer(stream).expires_after(o.writeTimeout);
       co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
-      break;
+      co_await lingeringClose(stream);
+      co_return;
     }
     if (!parser.is_done()) {
       auto& hdr = parser.get();
@@ -135,6 +152,8 @@ awaitable<void> serveConnection(Stream stream, Transport transport,
                                 parser.get().version());
           beast::get_lowest_layer(stream).expires_after(o.writeTimeout);
           co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+          co_await lingeringClose(stream);
+          co_return;
         }
         break;
       }

@@ -82,7 +82,7 @@ TEST_CASE("run queue runs jobs in order and tells waiters on close", "[daemon][q
   first.trigger = "one";
   q.submit(std::move(first));
   for (int i = 0; i < 100 && !q.busy(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  int told = 0;
+  std::atomic<int> told{0};
   for (int i = 0; i < 3; ++i) {
     Job j;
     j.trigger = "two";

@@ -17,6 +17,7 @@
 #include "core/engine.h"
 #include "core/spec.h"
 #include "daemon/server/daemon.h"
+#include "core/log.h"
 #include "daemon/server/http_client.h"
 
 namespace tend::test {
@@ -289,6 +290,7 @@ class RunningDaemon {
   };
 
   explicit RunningDaemon(Setup s) : script(std::make_shared<EngineScript>()) {
+    log::configure(log::Level::Warn, log::Format::Text);
     script->runMillis = s.runMillis;
     specDir = dir.path() + "/spec";
     std::filesystem::create_directories(specDir);
