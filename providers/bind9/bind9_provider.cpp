@@ -763,6 +763,7 @@ ApplyResponse Bind9Provider::apply(const ApplyRequest& req) {
 Result<std::unique_ptr<Provider>> makeBind9ProviderWith(const ProviderConfig& cfg,
                                                         Bind9Options opts) {
   ProviderSettings s;
+  s.confDir = "/etc/bind";
   const json& c = cfg.config;
   if (!c.is_null() && !c.is_object()) return makeError("providers.bind9 must be a mapping", true);
   if (c.is_object()) {
@@ -773,10 +774,14 @@ Result<std::unique_ptr<Provider>> makeBind9ProviderWith(const ProviderConfig& cf
     if (auto it = c.find("reload"); it != c.end() && it->is_string()) s.reload = it->get<std::string>();
     if (s.reload != "rndc" && s.reload != "none")
       return makeError("providers.bind9.reload must be rndc or none", true);
+    // Same defaults as spec expansion puts into the dnsconf payload, so zone reloads and the
+    // fragment's reconfig talk to the same named.
+    s.rndc = {"127.0.0.1", 953, s.confDir + "/rndc.key"};
     if (auto it = c.find("rndc"); it != c.end() && it->is_object()) {
-      s.rndc.server = it->value("server", "");
+      s.rndc.server = it->value("server", s.rndc.server);
       if (auto p = it->find("port"); p != it->end() && p->is_number_integer()) s.rndc.port = p->get<int>();
-      s.rndc.keyFile = absolutize(it->value("key_file", ""), cfg.specDir);
+      if (auto k = it->find("key_file"); k != it->end() && k->is_string())
+        s.rndc.keyFile = absolutize(k->get<std::string>(), cfg.specDir);
     }
   }
   return std::unique_ptr<Provider>(new Bind9Provider(std::move(s), std::move(opts), cfg.stateDir));
