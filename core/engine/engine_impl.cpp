@@ -582,10 +582,13 @@ RunResult EngineImpl::run(const RunRequest& req) {
 }
 
 void EngineImpl::publishStatus(RunState& rs, bool final) {
+  // A spec swapped in during the pass owns the status list: only refresh ids it still has.
+  bool current = desired() == rs.graph;
   std::lock_guard lk(statusMu_);
   for (auto& n : rs.nodes) {
     if (!final && !n.statusDirty) continue;
     n.statusDirty = false;
+    if (!current && !statusById_.count(n.res->id)) continue;
     auto& s = statusById_[n.res->id];
     if (s.id.empty()) statusOrder_.push_back(n.res->id);
     s.id = n.res->id;
