@@ -6,7 +6,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 PKGS=(
   build-essential cmake ccache pkg-config git
   libboost-dev libboost-system-dev libboost-program-options-dev
-  libyaml-cpp-dev nlohmann-json3-dev libssl-dev prometheus-cpp-dev
+  libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libssl-dev prometheus-cpp-dev
   catch2 libssh-dev libsqlite3-dev sqlite3 libcli11-dev libsystemd-dev
   docker.io busybox-static bind9 bind9-utils bind9-dnsutils openssh-server
   prometheus age wrk curl jq iproute2 procps docker-compose systemd python3-yaml

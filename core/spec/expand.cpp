@@ -2,6 +2,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -66,8 +67,9 @@ struct Expander {
     auto it = idx.find(id);
     return it == idx.end() ? nullptr : &g->resources[it->second];
   }
+  // Duplicates are removed once, in sortTopo (a linear check here is quadratic for zones).
   static void dep(DesiredResource* r, const std::string& on) {
-    if (r && std::find(r->dependsOn.begin(), r->dependsOn.end(), on) == r->dependsOn.end()) r->dependsOn.push_back(on);
+    if (r) r->dependsOn.push_back(on);
   }
   void tierMember(int tier, const std::string& id) {
     if (tier < 0) return;
@@ -644,13 +646,16 @@ struct Expander {
     auto& rs = g->resources;
     size_t n = rs.size();
     std::vector<std::vector<size_t>> adj(n);
+    std::vector<size_t> seenAt(n, SIZE_MAX);
     for (size_t i = 0; i < n; ++i) {
       std::vector<std::string> kept;
-      for (const auto& x : rs[i].dependsOn) {
+      for (auto& x : rs[i].dependsOn) {
         auto it = idx.find(x);
         if (it == idx.end()) continue;  // references to things not expanded (validation reported them)
+        if (seenAt[it->second] == i || it->second == i) continue;
+        seenAt[it->second] = i;
         adj[i].push_back(it->second);
-        kept.push_back(x);
+        kept.push_back(std::move(x));
       }
       rs[i].dependsOn = std::move(kept);
     }

@@ -150,6 +150,11 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
       spec::readApps(*apps, *s, d);
     }
     s->buildIndex();
+    // The trees are not needed past this point: free them before expansion to keep peak RSS low.
+    bool haveEnv = env != nullptr;
+    env.reset();
+    hosts.reset();
+    apps.reset();
 
     // Secret names: injected, or the plaintext keys of the SOPS file.
     if (opts.secretNames) {
@@ -171,12 +176,12 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     std::sort(s->secretNamesKnown.begin(), s->secretNamesKnown.end());
 
     std::shared_ptr<DesiredGraph> graph;
-    if (env) {
+    if (haveEnv) {
       spec::validateSpec(*s, d);
       graph = spec::expandSpec(*s, d);
     }
     sortDiags(d);
-    if (hasErrors(d) || !graph || !env) return res;
+    if (hasErrors(d) || !graph || !haveEnv) return res;
     graph->revision = opts.revision.empty() ? computeRevision(*s) : opts.revision;
     res.spec = s;
     res.graph = graph;
