@@ -547,7 +547,38 @@ void Bind9Provider::runChecks(HostIo& io, const std::vector<std::shared_ptr<Chec
 
 ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
   const DesiredResource& d = *req.desired;
-  auto parsed = parseZoneSpec(d.spec);
+  // Record values may name secrets (e.g. a DKIM key kept in SOPS): substituted here, at the
+  // last moment, into a copy; the hash and every message stay symbolic.
+  json spec = d.spec;
+  bool substituted = false;
+  if (auto rit = spec.find("records"); rit != spec.end() && rit->is_array()) {
+    for (auto& r : *rit) {
+      auto v = r.find("value");
+      if (v == r.end()) continue;
+      auto subst = [&](json& x) -> std::optional<std::string> {
+        if (!x.is_string() || x.get<std::string>().find("${secret:") == std::string::npos) return std::nullopt;
+        if (!req.ctx.secrets) return d.id + ": record " + r.value("name", "") + " needs secrets, none available";
+        auto val = substituteSecrets(x.get<std::string>(), *req.ctx.secrets);
+        if (!val) return d.id + ": " + val.error().message;
+        x = val->reveal();
+        substituted = true;
+        return std::nullopt;
+      };
+      if (v->is_array()) {
+        for (auto& x : *v)
+          if (auto e = subst(x)) return failed(*e, true);
+      } else if (auto e = subst(*v)) {
+        return failed(*e, true);
+      }
+    }
+  }
+  auto parsed = parseZoneSpec(spec);
+  if (!parsed && substituted) {
+    // The parser quotes the offending value; with a secret in it, say less.
+    auto symbolic = parseZoneSpec(d.spec);
+    return failed(symbolic ? d.id + ": a record built from a secret is invalid"
+                           : symbolic.error().message, true);
+  }
   if (!parsed) return failed(parsed.error().message, true);
   const ZoneSpec& z = *parsed;
   std::string server = z.server.empty() ? settings_.server : z.server;

@@ -291,3 +291,44 @@ TEST_CASE("zones applied concurrently are checked together and a bad one fails a
     }
   }
 }
+
+namespace {
+class OneSecret final : public SecretResolver {
+ public:
+  std::vector<std::string> names() const override { return {"dkim"}; }
+  Result<SecretString> get(const std::string& name) const override {
+    if (name == "dkim") return SecretString("v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0B");
+    return makeError("no secret " + name);
+  }
+};
+}  // namespace
+
+TEST_CASE("record values naming a secret are substituted at apply, the hash stays symbolic",
+          "[bind9][provider]") {
+  Env e;
+  e.wil.records["sfc.al"]["internal"].push_back(testing::rec("mail._domainkey", "TXT", "${secret:dkim}"));
+  auto desired = e.wil.resources();
+  const DesiredResource* z = nullptr;
+  for (const auto& d : desired)
+    if (d.id == "zone/sfc.al@internal") z = &d;
+  REQUIRE(z);
+  OneSecret secrets;
+  ApplyRequest req;
+  req.action.id = z->id;
+  req.action.kind = "zone";
+  req.action.action = Action::Create;
+  req.desired = z;
+  auto noSecrets = e.provider->apply(req);
+  CHECK(noSecrets.outcome == Outcome::Failed);
+  req.ctx.secrets = &secrets;
+  auto r = e.provider->apply(req);
+  INFO(r.message);
+  REQUIRE(r.outcome == Outcome::Ok);
+  CHECK(r.message.find("DKIM1") == std::string::npos);
+  CHECK(slurp(e.zfile("sfc.al", "internal")).find("\"v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0B\"") != std::string::npos);
+  ObserveRequest oreq;
+  oreq.desired = {z};
+  auto obs = e.provider->observe(oreq);
+  REQUIRE(obs.observed.count(z->id));
+  CHECK(e.provider->plan({z, &obs.observed[z->id]}).action == Action::Noop);
+}
