@@ -29,6 +29,12 @@ std::string jstr(const json& j, const char* key, const std::string& def = "") {
   return it->get<std::string>();
 }
 
+bool jbool(const json& j, const char* key) {
+  if (!j.is_object()) return false;
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
 std::string labelOf(const json& entry, const char* key) {
   auto it = entry.find("Labels");
   if (it == entry.end() || !it->is_object()) return "";
@@ -332,7 +338,7 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
         ObservedResource o;
         o.id = d->id;
         std::string name = jstr(d->spec, "name");
-        bool external = d->spec.value("external", false);
+        bool external = jbool(d->spec, "external");
         o.state = {{"endpoint", ep}, {"name", name}, {"external", external}};
         auto it = idx.find(name);
         if (it == idx.end()) {
@@ -414,7 +420,7 @@ PlannedAction DockerProvider::plan(const PlanRequest& req) const {
       p.reason = "not owned by tend; left alone";
     } else if (p.kind == "image") {
       p.reason = "images are kept (they may be shared); remove with docker image prune";
-    } else if (p.kind == "volume" && !o->state.value("prune_volume", false)) {
+    } else if (p.kind == "volume" && !jbool(o->state, "prune_volume")) {
       p.action = Action::Delete;
       p.reason = "left the spec; volume kept (prune_volumes is false: data is precious)";
     } else {
@@ -429,7 +435,7 @@ PlannedAction DockerProvider::plan(const PlanRequest& req) const {
     if (p.kind == "image") {
       std::string pull = jstr(d->spec, "pull", "missing");
       p.reason = pull == "never" ? "not present (pull: never)" : "not present: pull";
-    } else if (p.kind == "network" && d->spec.value("external", false)) {
+    } else if (p.kind == "network" && jbool(d->spec, "external")) {
       p.reason = "external network absent";
     } else {
       p.reason = "absent";
@@ -437,7 +443,7 @@ PlannedAction DockerProvider::plan(const PlanRequest& req) const {
     return p;
   }
 
-  bool external = (p.kind == "network" || p.kind == "volume") && d->spec.value("external", false);
+  bool external = (p.kind == "network" || p.kind == "volume") && jbool(d->spec, "external");
   if (external) {
     p.reason = "external, present";
     return p;
@@ -452,7 +458,7 @@ PlannedAction DockerProvider::plan(const PlanRequest& req) const {
   }
 
   if (p.kind == "image") {
-    if (o->state.value("pull_due", false)) {
+    if (jbool(o->state, "pull_due")) {
       p.action = Action::Update;
       p.reason = "pull: always — checking the registry for a newer image";
     } else {
@@ -513,6 +519,13 @@ ApplyResponse DockerProvider::apply(const ApplyRequest& req) {
   if (!c) return failed(c.error().message, true);
   const std::string& kind = req.action.kind.empty() ? kindOfId(req.action.id) : req.action.kind;
   if (req.action.conflict) return failed(req.action.reason, true);
+  // Only marked objects are ever changed or removed, whatever the plan says.
+  if (req.observed && req.observed->exists && !req.observed->owned) {
+    if (req.action.action == Action::Delete) return ok("not owned by tend; left alone");
+    if (req.action.action != Action::Noop &&
+        !(req.desired && jbool(req.desired->spec, "external")))
+      return failed("an object not owned by tend holds the name; not touched", true);
+  }
   if (kind == "container") return applyContainer(req, **c);
   if (kind == "network") return applyNetwork(req, **c);
   if (kind == "volume") return applyVolume(req, **c);
@@ -553,7 +566,10 @@ ApplyResponse DockerProvider::applyContainer(const ApplyRequest& req, EngineClie
     std::string g = jstr(o->state, "stop_grace_s");
     if (!g.empty()) grace = std::atoi(g.c_str());
   }
-  if (req.desired) grace = req.desired->spec.value("stop_grace_period_s", grace);
+  if (req.desired && req.desired->spec.is_object() &&
+      req.desired->spec.contains("stop_grace_period_s") &&
+      req.desired->spec["stop_grace_period_s"].is_number())
+    grace = req.desired->spec["stop_grace_period_s"].get<int>();
 
   switch (a.action) {
     case Action::Noop: {
@@ -588,13 +604,27 @@ ApplyResponse DockerProvider::applyContainer(const ApplyRequest& req, EngineClie
   }
   if (!req.desired) return failed("create without a desired spec", true);
   const DesiredResource& d = *req.desired;
+  bool replace = a.action == Action::Replace;
+  if (a.action == Action::Create && o && o->exists && o->owned) {
+    // A repeated create (the object appeared since the plan): converge instead of failing.
+    if (o->appliedHash != d.hash) {
+      replace = true;
+    } else {
+      std::string st = jstr(o->state, "state");
+      if (st == "running" || st == "restarting") return ok("already exists", json{{"container_id", cid}});
+      auto r = call(c, "POST", "/containers/" + cid + "/start", nullptr,
+                    deadlineFor(req.ctx, std::chrono::seconds(60)));
+      if (!r.okOr304()) return failed(r.errorText());
+      return startedOutcome(req, cid, "started");
+    }
+  }
   std::string env = envOf(req.ctx, &d);
   auto built = buildContainerCreate(d, env);
   if (!built) return failed(built.error().message, true);
   json body = std::move(built->body);
   auto sub = substituteSecretsInJson(body, req.ctx.secrets);
   if (!sub) return failed(sub.error().message, sub.error().terminal);
-  if (a.action == Action::Replace && !cid.empty()) {
+  if (replace && !cid.empty()) {
     auto r = removeContainer(c, cid, grace, req.ctx);
     if (!r) return failed("replace: removing the old container failed: " + r.error().message);
   }
@@ -625,7 +655,7 @@ ApplyResponse DockerProvider::applyContainer(const ApplyRequest& req, EngineClie
   auto st = call(c, "POST", "/containers/" + id + "/start", nullptr,
                  deadlineFor(req.ctx, std::chrono::seconds(60)));
   if (!st.okOr304()) return failed("start failed: " + st.errorText());
-  return startedOutcome(req, id, a.action == Action::Replace ? "recreated" : "created");
+  return startedOutcome(req, id, replace ? "recreated" : "created");
 }
 
 ApplyResponse DockerProvider::applyNetwork(const ApplyRequest& req, EngineClient& c) {
@@ -643,12 +673,17 @@ ApplyResponse DockerProvider::applyNetwork(const ApplyRequest& req, EngineClient
   if (!req.desired) return failed("create without a desired spec", true);
   const DesiredResource& d = *req.desired;
   std::string name = jstr(d.spec, "name");
-  if (d.spec.value("external", false))
+  if (jbool(d.spec, "external"))
     return failed("external network '" + name + "' does not exist", true);
 
+  bool replace = a.action == Action::Replace;
+  if (a.action == Action::Create && o && o->exists && o->owned) {
+    if (o->appliedHash == d.hash) return ok("already exists", json{{"network_id", nid}});
+    replace = true;
+  }
   // Replace: remember attached containers (and their aliases), detach, recreate, reattach.
   std::vector<std::pair<std::string, json>> attached;
-  if (a.action == Action::Replace && !nid.empty()) {
+  if (replace && !nid.empty()) {
     auto ins = call(c, "GET", "/networks/" + nid, nullptr, dl());
     if (!ins.ok() && ins.status != 404) return failed("inspect failed: " + ins.errorText());
     auto nj = json::parse(ins.body, nullptr, false);
@@ -680,7 +715,7 @@ ApplyResponse DockerProvider::applyNetwork(const ApplyRequest& req, EngineClient
                   json{{"Container", cid}, {"EndpointConfig", ep}}, dl());
     if (!r.ok()) return failed("reconnecting container " + cid.substr(0, 12) + ": " + r.errorText());
   }
-  return ok(a.action == Action::Replace ? "recreated" : "created", json{{"network_id", id}});
+  return ok(replace ? "recreated" : "created", json{{"network_id", id}});
 }
 
 ApplyResponse DockerProvider::applyVolume(const ApplyRequest& req, EngineClient& c) {
@@ -691,7 +726,7 @@ ApplyResponse DockerProvider::applyVolume(const ApplyRequest& req, EngineClient&
   if (a.action == Action::Delete) {
     std::string name = o ? jstr(o->state, "name") : "";
     if (name.empty()) return ok("already absent");
-    if (!o->state.value("prune_volume", false)) {
+    if (!jbool(o->state, "prune_volume")) {
       log::info("volume kept: prune_volumes is false", {{"resource", a.id}, {"volume", name}});
       return ok("volume '" + name + "' kept (prune_volumes is false: data is precious); "
                 "remove it with: docker volume rm " + name);
@@ -702,8 +737,9 @@ ApplyResponse DockerProvider::applyVolume(const ApplyRequest& req, EngineClient&
   }
   if (!req.desired) return failed("create without a desired spec", true);
   const DesiredResource& d = *req.desired;
-  if (d.spec.value("external", false))
+  if (jbool(d.spec, "external"))
     return failed("external volume '" + jstr(d.spec, "name") + "' does not exist", true);
+  if (o && o->exists && o->owned) return ok("already exists");
   auto r = call(c, "POST", "/volumes/create", buildVolumeCreate(d, envOf(req.ctx, &d)), dl());
   if (!r.ok()) return failed("create failed: " + r.errorText(), r.status == 400);
   return ok("created", json{{"volume_name", jstr(d.spec, "name")}});

@@ -79,7 +79,10 @@ TEST_CASE("first converge creates 3 containers, a network and a volume; a no-op 
   auto desired = app3(run, port);
 
   auto first = pass(*p, desired, run.env);
-  for (auto& [id, a] : first.applies) INFO(id << ": " << a.message), CHECK(a.outcome == Outcome::Ok);
+  for (auto& [id, a] : first.applies) {
+    INFO(id << ": " << a.message);
+    CHECK(a.outcome == Outcome::Ok);
+  }
   CHECK(first.plans["container/" + run.env + "/web"].action == Action::Create);
   CHECK(first.plans["network/local/" + run.env].action == Action::Create);
   CHECK(first.plans["volume/local/" + run.env + "_data"].action == Action::Create);
@@ -105,7 +108,10 @@ TEST_CASE("first converge creates 3 containers, a network and a volume; a no-op 
   auto second = pass(*p, desired, run.env);
   CHECK(second.changed() == 0);
   CHECK(second.applies.empty());
-  for (auto& [id, o] : second.observed.observed) INFO(id), CHECK(o.ready);
+  for (auto& [id, o] : second.observed.observed) {
+    INFO(id);
+    CHECK(o.ready);
+  }
   for (auto s : {"web", "worker", "db"}) {
     CHECK(run.inspect(run.env + "-" + s, "{{.Id}}") == ids[s]);
     CHECK(run.inspect(run.env + "-" + s, "{{.State.StartedAt}}") == started[s]);
@@ -281,7 +287,10 @@ TEST_CASE("a compose-shaped app with 5 services converges and is visible to dock
                                               {"logging", {{"driver", "json-file"}, {"options", {{"max-size", "1m"}}}}}}));
   auto r = settle(*p, d, run.env);
   CHECK(r.changed() == 0);
-  for (auto& [id, o] : r.observed.observed) INFO(id << " " << o.message), CHECK(o.ready);
+  for (auto& [id, o] : r.observed.observed) {
+    INFO(id << " " << o.message);
+    CHECK(o.ready);
+  }
   CHECK(sh("docker ps -q --filter label=com.docker.compose.project=" + run.env + " | wc -l") == "5");
   CHECK(run.inspect(run.env + "-cron", "{{.Config.User}} {{.Config.WorkingDir}}") == "nobody /tmp");
   CHECK(run.inspect(run.env + "-cron", "{{index .HostConfig.LogConfig.Config \"max-size\"}}") == "1m");
