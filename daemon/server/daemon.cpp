@@ -84,7 +84,7 @@ int Daemon::run() {
   raiseFdLimit();
   // --- state
   std::error_code ec;
-  fs::path statePath = fs::absolute(opts_.statePath, ec);
+  fs::path statePath = fs::absolute(opts_.statePath, ec).lexically_normal();
   fs::create_directories(statePath.parent_path(), ec);
   auto store = hooks_.openState(statePath.string());
   if (!store.ok()) {
@@ -189,7 +189,7 @@ int Daemon::run() {
   }
   std::string socketAbs;
   if (!opts_.socketPath.empty()) {
-    socketAbs = fs::absolute(opts_.socketPath, ec).string();
+    socketAbs = fs::absolute(opts_.socketPath, ec).lexically_normal().string();
     fs::create_directories(fs::path(socketAbs).parent_path(), ec);
     if (auto r = server.listenUnix(socketAbs); !r.ok()) {
       log::error(r.error().message);

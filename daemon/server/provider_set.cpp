@@ -57,7 +57,8 @@ void ProviderSet::update(const DesiredGraph& g) {
   // Providers used by resources but without a `providers:` entry get an empty config.
   std::map<std::string, nlohmann::json> wanted = g.providerConfigs;
   for (const auto& r : g.resources)
-    if (!r.provider.empty() && !wanted.count(r.provider)) wanted[r.provider] = nlohmann::json::object();
+    if (!r.provider.empty() && !wanted.count(r.provider) && registry_.has(r.provider))
+      wanted[r.provider] = nlohmann::json::object();
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (!wanted.count(it->first)) it = entries_.erase(it);
     else ++it;
