@@ -256,9 +256,10 @@ int cmdSecretsEdit(const std::string& dir) {
     if (!enc) {
       result = fail(enc.error().message);
     } else {
-      std::ofstream out(*file, std::ios::binary | std::ios::trunc);
-      out << *enc;
-      if (!out) result = fail("cannot write " + *file);
+      int ofd = ::open(file->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      bool ok = ofd >= 0 && ::write(ofd, enc->data(), enc->size()) == static_cast<ssize_t>(enc->size());
+      if (ofd >= 0) ::close(ofd);
+      if (!ok) result = fail("cannot write " + *file);
       else std::cerr << "created " << *file << "\n";
     }
   }
