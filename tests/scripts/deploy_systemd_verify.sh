@@ -7,7 +7,7 @@ set -euo pipefail
 BUILD=${1:?build dir}
 SRC=${2:?source dir}
 UNIT=$SRC/deploy/tend.service
-TENDD=$BUILD/daemon/tendd
+TENDD=$(cd "$BUILD" 2>/dev/null && pwd)/daemon/tendd  # absolute: ExecStart needs it
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
@@ -17,7 +17,12 @@ command -v systemd-analyze >/dev/null ||
 [ -x "$TENDD" ] || fail "$TENDD not built (make tendd): verify needs the ExecStart binary"
 
 WORK=$(mktemp -d /tmp/tend-deploy-systemd-XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+DAEMON_PID=
+cleanup() {
+  if [ -n "$DAEMON_PID" ]; then kill "$DAEMON_PID" 2>/dev/null || true; wait "$DAEMON_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 
 # verify insists the ExecStart binary exists, so check a copy pointed at the built tendd.
 # The unit name must stay tend.service (%N, credentials dir).
@@ -62,6 +67,40 @@ for f in $flags; do
   printf '%s\n' "$help" | grep -q -- "$f" || fail "ExecStart uses $f, which tendd --help does not list"
 done
 pass "ExecStart flags known to tendd: $(echo $flags)"
+
+# Smoke run: the unit's ExecStart command line, with systemd's substitutions done by hand
+# (state/runtime/credentials directories in a temp dir, a free port instead of 9469),
+# starts a working daemon that puts its database and socket where the unit expects.
+cmd=$(sed -n '/^ExecStart=/,/[^\\]$/p' "$UNIT" | sed 's/^ExecStart=//; s/\\$//' | tr '\n' ' ')
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$WORK/state" "$WORK/run" "$WORK/creds" "$WORK/spec"
+printf 'environment: unittest\nreconcile: { interval: 1h }\n' >"$WORK/spec/environment.yml"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/creds/token"
+cmd=${cmd//\$\{STATE_DIRECTORY\}/$WORK/state}
+cmd=${cmd//\$\{RUNTIME_DIRECTORY\}/$WORK/run}
+cmd=${cmd//%d/$WORK/creds}
+cmd=${cmd//\/etc\/tend\/spec/$WORK/spec}
+cmd=${cmd//127.0.0.1:9469/127.0.0.1:$PORT}
+cmd=${cmd//\/usr\/local\/bin\/tendd/$TENDD}
+STATE_DIRECTORY=$WORK/state RUNTIME_DIRECTORY=$WORK/run TEND_AGE_KEY_FILE=$WORK/creds/age.key \
+  $cmd >"$WORK/tendd.log" 2>&1 &
+DAEMON_PID=$!
+ok=
+for _ in $(seq 1 150); do
+  if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then ok=1; break; fi
+  kill -0 "$DAEMON_PID" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$ok" ] || fail "tendd with the unit's ExecStart did not serve /healthz: $(tail -5 "$WORK/tendd.log")"
+[ -S "$WORK/run/tendd.sock" ] || fail "no unix socket at \${RUNTIME_DIRECTORY}/tendd.sock"
+[ -f "$WORK/state/tend.db" ] || fail "no state database at \${STATE_DIRECTORY}/tend.db"
+head -1 "$WORK/tendd.log" | python3 -c 'import json,sys; json.loads(sys.stdin.readline())' 2>/dev/null ||
+  fail "--log-format json did not produce JSON lines: $(head -1 "$WORK/tendd.log")"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID" && rc=0 || rc=$?
+DAEMON_PID=
+[ "$rc" = 0 ] || fail "tendd exited $rc on SIGTERM (systemd would count that as a failure)"
+pass "ExecStart command line runs: /healthz, socket, state db, JSON logs, clean SIGTERM"
 
 # The sysusers snippet the unit's User= relies on parses.
 if [ -f "$SRC/deploy/tend.sysusers.conf" ] && command -v systemd-sysusers >/dev/null; then
