@@ -732,12 +732,14 @@ FileHeader parseHeader(const std::string& text, const std::string& prefix) {
   size_t nl1 = text.find('\n');
   if (nl1 == std::string::npos) return h;
   std::string l1 = text.substr(0, nl1);
-  std::string head = prefix + kMarkPrefix, tail = kMarkSuffix;
-  if (l1.size() <= head.size() + tail.size() || l1.compare(0, head.size(), head) != 0 ||
-      l1.compare(l1.size() - tail.size(), tail.size(), tail) != 0)
-    return h;
+  std::string head = prefix + kMarkPrefix;
+  // The mark is "<prefix> managed by tend: resource <id>" followed by anything (tend writes
+  // " — do not edit"; deploy/quickstart.sh's bootstrap fragment writes another note).
+  if (l1.size() <= head.size() || l1.compare(0, head.size(), head) != 0) return h;
+  size_t idEnd = l1.find_first_of(" \t", head.size());
+  h.id = l1.substr(head.size(), idEnd == std::string::npos ? std::string::npos : idEnd - head.size());
+  if (h.id.empty()) return h;
   h.owned = true;
-  h.id = l1.substr(head.size(), l1.size() - head.size() - tail.size());
   size_t nl2 = text.find('\n', nl1 + 1);
   if (nl2 == std::string::npos) return h;
   std::string l2 = text.substr(nl1 + 1, nl2 - nl1 - 1);

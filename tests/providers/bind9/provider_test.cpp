@@ -332,3 +332,17 @@ TEST_CASE("record values naming a secret are substituted at apply, the hash stay
   REQUIRE(obs.observed.count(z->id));
   CHECK(e.provider->plan({z, &obs.observed[z->id]}).action == Action::Noop);
 }
+
+TEST_CASE("a marked bootstrap fragment (deploy/quickstart.sh) is owned and replaced",
+          "[bind9][provider]") {
+  Env e;
+  fs::create_directories(e.wil.confDir);
+  std::string f = e.wil.confDir + "/named.conf.tend";
+  { std::ofstream(f) << "// managed by tend: resource dnsconf/local (bootstrap, empty until the first pass)\n"; }
+  auto r = testing::converge(*e.provider, e.wil.resources());
+  INFO(json(r.failures).dump());
+  CHECK(r.failures.empty());
+  CHECK(r.plans["dnsconf/local"].action == Action::Update);
+  CHECK_FALSE(r.plans["dnsconf/local"].conflict);
+  CHECK(slurp(f).find("view \"internal\"") != std::string::npos);
+}
