@@ -517,6 +517,7 @@ size_t EngineImpl::waitingRunRequests() const {
 void EngineImpl::cancel() {
   {
     std::lock_guard lk(runMu_);
+    if (running_ && !current_) cancelPending_ = true;  // the pass has not set up its state yet
     if (current_) {
       current_->cancelRequested = true;
       current_->cancelled = true;
@@ -574,6 +575,7 @@ RunResult EngineImpl::run(const RunRequest& req) {
   RunResult r = execute(slot->req);
   lk.lock();
   running_ = false;
+  cancelPending_ = false;
   current_.reset();
   slot->result = r;
   slot->done = true;
@@ -634,6 +636,11 @@ RunResult EngineImpl::execute(const RunRequest& req) {
   {
     std::lock_guard lk(runMu_);
     current_ = rs;
+    if (cancelPending_) {
+      rs->cancelRequested = true;
+      rs->cancelled = true;
+      cancelPending_ = false;
+    }
   }
   if (!graph) {
     result.result = "failed";

@@ -87,6 +87,7 @@ class EngineImpl final : public Engine {
   mutable std::mutex runMu_;
   std::condition_variable runCv_;
   bool running_ = false;
+  bool cancelPending_ = false;  // cancel() arrived between a pass starting and its state existing
   std::shared_ptr<PendingRun> next_;
   size_t waiting_ = 0;
   std::shared_ptr<RunState> current_;
