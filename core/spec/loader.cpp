@@ -539,11 +539,11 @@ bool readSopsKeyNames(const std::string& path, std::vector<std::string>& out, st
   bool missing = false;
   auto doc = readYamlFile(path, path, d, true, &missing);
   if (missing) {
-    err = "secrets file not found";
+    err = "not found";
     return false;
   }
   if (!doc) {
-    err = d.empty() ? "cannot read secrets file" : d.front().message;
+    err = d.empty() ? "cannot read" : d.front().message;
     return false;
   }
   if (!doc->root || !doc->root->isMap()) return true;
