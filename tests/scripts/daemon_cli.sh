@@ -58,7 +58,8 @@ REV=$(curl -fsS "http://127.0.0.1:$PORT/v1/status" | json 'd["revision"]')
 echo "bogus_key: 1" >>"$SPEC/environment.yml"
 wait_for sh -c "curl -fsS http://127.0.0.1:$PORT/v1/status | grep -q 'environment.yml:3'" || fail "spec_error should locate the bad key"
 [ "$(curl -fsS "http://127.0.0.1:$PORT/v1/status" | json 'd["revision"]')" = "$REV" ] || fail "revision must stay the last good one"
-curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -q '^tend_spec_load_errors_total 1' || fail "load errors metric"
+curl -fsS "http://127.0.0.1:$PORT/metrics" >"$WORK/metrics.txt"
+grep -q '^tend_spec_load_errors_total 1' "$WORK/metrics.txt" || fail "load errors metric"
 printf 'environment: scripttest\nreconcile: { interval: 30m }\n' >"$SPEC/environment.yml.tmp"
 mv "$SPEC/environment.yml.tmp" "$SPEC/environment.yml"
 wait_for sh -c "curl -fsS http://127.0.0.1:$PORT/v1/status | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d[\"spec_error\"] is None and d[\"revision\"] != \"$REV\" else 1)'" \
