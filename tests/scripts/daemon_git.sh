@@ -52,7 +52,8 @@ status | json 'd["spec_error"]' | grep -q "environment.yml" || fail "spec_error 
 pass "broken commit kept out"
 
 # webhook: bad signature 401, good GitHub and Gitea signatures 202 and the fix gets applied
-git revert -q --no-edit HEAD && git push -q "$URL" main
+printf 'environment: lab\nreconcile: { interval: 20m }\n' >envs/lab/environment.yml
+git commit -qam fixed && git push -q "$URL" main
 C4=$(git rev-parse HEAD)
 BODY='{"ref":"refs/heads/main"}'
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-Hub-Signature-256: sha256=deadbeef' \

@@ -2,8 +2,8 @@
 # CMake globs *.sh, so this file guards itself).
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then echo "daemon_lib.sh is a helper (nothing to run)"; exit 0; fi
 set -euo pipefail
-BUILD=${1:?build dir}
-SRC=${2:?source dir}
+BUILD=$(cd "${1:?build dir}" && pwd)
+SRC=$(cd "${2:?source dir}" && pwd)
 TENDD=$BUILD/daemon/tendd
 TENDCTL=$BUILD/daemon/tendctl
 WORK=$(mktemp -d /tmp/tend-script-XXXXXX)
