@@ -1,6 +1,7 @@
 #include "providers/docker/engine_client.h"
 
 #include <deque>
+#include <limits>
 #include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
@@ -80,7 +81,7 @@ struct EngineClient::Impl {
     if (ec) co_return false;
 
     http::response_parser<http::string_body> parser;
-    parser.body_limit(boost::none);
+    parser.body_limit((std::numeric_limits<std::uint64_t>::max)());
     if (req.method == "HEAD") parser.skip(true);
     co_await http::async_read_header(conn.stream, conn.buf, parser,
                                      asio::redirect_error(asio::use_awaitable, ec));
