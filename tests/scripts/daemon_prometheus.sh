@@ -29,6 +29,7 @@ else:  # deploy/ not there yet: the same job, minimal
     text = "scrape_configs:\n  - job_name: tend\n    static_configs:\n      - targets: ['127.0.0.1:9469']\n"
 text = re.sub(r"(['\"]?)[A-Za-z0-9_.\-\[\]:]+:9469\1", "'127.0.0.1:%s'" % port, text)
 text = re.sub(r"scrape_interval:\s*\S+", "scrape_interval: 1s", text)
+text = re.sub(r"scrape_timeout:\s*\S+", "scrape_timeout: 1s", text)
 if "scrape_interval" not in text:
     text = "global:\n  scrape_interval: 1s\n" + text
 # rule files are relative to deploy/prometheus; the alert rules are checked elsewhere
