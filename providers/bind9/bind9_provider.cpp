@@ -148,7 +148,8 @@ void Bind9Provider::loadSerials() {
   if (!in) return;
   json j = json::parse(in, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    log::warn("bind9: ignoring unreadable serial state", {{"file", stateDir_ + "/bind9-serials.json"}});
+    log::warn("bind9: ignoring unreadable serial state",
+              {{"file", stateDir_ + "/bind9-serials.json"}});
     return;
   }
   for (const auto& [k, v] : j.items())
@@ -268,7 +269,8 @@ ObserveResponse Bind9Provider::observe(const ObserveRequest& req) {
       if (d->kind == "zone") {
         auto zit = d->spec.find("zone");
         auto vit = d->spec.find("view");
-        if (zit == d->spec.end() || !zit->is_string() || vit == d->spec.end() || !vit->is_string()) {
+        if (zit == d->spec.end() || !zit->is_string() || vit == d->spec.end() ||
+            !vit->is_string()) {
           resp.errors[d->id] = makeError(d->id + ": zone payload needs 'zone' and 'view'", true);
           continue;
         }
@@ -532,16 +534,20 @@ void Bind9Provider::runChecks(HostIo& io, const std::vector<std::shared_ptr<Chec
     std::set<std::string> seen;
     for (const auto& l : lines) {
       std::string m;
-      if (l.rfind(view, 0) == 0) m = "zone " + l.substr(view.size());
-      else if (contains(l, batch[i]->file.c_str())) m = l;
+      if (l.rfind(view, 0) == 0)
+        m = "zone " + l.substr(view.size());
+      else if (contains(l, batch[i]->file.c_str()))
+        m = l;
       if (m.empty() || !seen.insert(m).second) continue;
       msgs[i] += (msgs[i].empty() ? "" : "\n") + m;
     }
     anyAttributed = anyAttributed || !msgs[i].empty();
   }
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (!anyAttributed) finish(*batch[i], false, "named-checkconf", r->message());
-    else finish(*batch[i], msgs[i].empty(), "named-checkconf", msgs[i]);
+    if (!anyAttributed)
+      finish(*batch[i], false, "named-checkconf", r->message());
+    else
+      finish(*batch[i], msgs[i].empty(), "named-checkconf", msgs[i]);
   }
 }
 
@@ -556,8 +562,10 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
       auto v = r.find("value");
       if (v == r.end()) continue;
       auto subst = [&](json& x) -> std::optional<std::string> {
-        if (!x.is_string() || x.get<std::string>().find("${secret:") == std::string::npos) return std::nullopt;
-        if (!req.ctx.secrets) return d.id + ": record " + r.value("name", "") + " needs secrets, none available";
+        if (!x.is_string() || x.get<std::string>().find("${secret:") == std::string::npos)
+          return std::nullopt;
+        if (!req.ctx.secrets)
+          return d.id + ": record " + r.value("name", "") + " needs secrets, none available";
         auto val = substituteSecrets(x.get<std::string>(), *req.ctx.secrets);
         if (!val) return d.id + ": " + val.error().message;
         x = val->reveal();
@@ -576,8 +584,9 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
   if (!parsed && substituted) {
     // The parser quotes the offending value; with a secret in it, say less.
     auto symbolic = parseZoneSpec(d.spec);
-    return failed(symbolic ? d.id + ": a record built from a secret is invalid"
-                           : symbolic.error().message, true);
+    return failed(
+        symbolic ? d.id + ": a record built from a secret is invalid" : symbolic.error().message,
+        true);
   }
   if (!parsed) return failed(parsed.error().message, true);
   const ZoneSpec& z = *parsed;
@@ -666,8 +675,10 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
     return resp;
   }
   // named refused: put the previous file back so what is on disk is what named serves.
-  if (hadPrev) h.rename(z.file + ".prev", z.file);
-  else h.remove(z.file);
+  if (hadPrev)
+    h.rename(z.file + ".prev", z.file);
+  else
+    h.remove(z.file);
   return failed("rndc reload " + z.zone + " IN " + z.view + " failed: " + msg);
 }
 
@@ -759,8 +770,10 @@ ApplyResponse Bind9Provider::applyConf(const ApplyRequest& req) {
     resp.message += ", named not reachable (" + msg + "); read when named starts";
     return resp;
   }
-  if (hadPrev) h.rename(c.file + ".prev", c.file);
-  else h.remove(c.file);
+  if (hadPrev)
+    h.rename(c.file + ".prev", c.file);
+  else
+    h.remove(c.file);
   return failed("rndc reconfig failed: " + msg);
 }
 
@@ -798,11 +811,13 @@ Result<std::unique_ptr<Provider>> makeBind9ProviderWith(const ProviderConfig& cf
   const json& c = cfg.config;
   if (!c.is_null() && !c.is_object()) return makeError("providers.bind9 must be a mapping", true);
   if (c.is_object()) {
-    if (auto it = c.find("server"); it != c.end() && it->is_string()) s.server = it->get<std::string>();
+    if (auto it = c.find("server"); it != c.end() && it->is_string())
+      s.server = it->get<std::string>();
     if (auto it = c.find("conf_dir"); it != c.end() && it->is_string())
       s.confDir = absolutize(it->get<std::string>(), cfg.specDir);
     while (s.confDir.size() > 1 && s.confDir.back() == '/') s.confDir.pop_back();
-    if (auto it = c.find("reload"); it != c.end() && it->is_string()) s.reload = it->get<std::string>();
+    if (auto it = c.find("reload"); it != c.end() && it->is_string())
+      s.reload = it->get<std::string>();
     if (s.reload != "rndc" && s.reload != "none")
       return makeError("providers.bind9.reload must be rndc or none", true);
     // Same defaults as spec expansion puts into the dnsconf payload, so zone reloads and the
@@ -810,7 +825,8 @@ Result<std::unique_ptr<Provider>> makeBind9ProviderWith(const ProviderConfig& cf
     s.rndc = {"127.0.0.1", 953, s.confDir + "/rndc.key"};
     if (auto it = c.find("rndc"); it != c.end() && it->is_object()) {
       s.rndc.server = it->value("server", s.rndc.server);
-      if (auto p = it->find("port"); p != it->end() && p->is_number_integer()) s.rndc.port = p->get<int>();
+      if (auto p = it->find("port"); p != it->end() && p->is_number_integer())
+        s.rndc.port = p->get<int>();
       if (auto k = it->find("key_file"); k != it->end() && k->is_string())
         s.rndc.keyFile = absolutize(k->get<std::string>(), cfg.specDir);
     }

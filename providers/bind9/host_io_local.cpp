@@ -107,7 +107,8 @@ class LocalHostIo final : public HostIo {
   }
 
   Result<void> rename(const std::string& from, const std::string& to) override {
-    if (::rename(from.c_str(), to.c_str()) != 0) return sysError("rename " + from + " ->", to, errno);
+    if (::rename(from.c_str(), to.c_str()) != 0)
+      return sysError("rename " + from + " ->", to, errno);
     return fsyncDir(dirOf(to));
   }
 

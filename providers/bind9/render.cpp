@@ -53,16 +53,19 @@ Result<std::string> getString(const json& j, const char* key, bool required,
     if (required) return makeError(what + ": missing '" + key + "'", true);
     return std::string();
   }
-  if (!it->is_string()) return makeError(what + ": '" + std::string(key) + "' must be a string", true);
+  if (!it->is_string())
+    return makeError(what + ": '" + std::string(key) + "' must be a string", true);
   return it->get<std::string>();
 }
 
 Result<int64_t> getInt(const json& j, const char* key, int64_t def, const std::string& what) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return def;
-  if (!it->is_number_integer()) return makeError(what + ": '" + std::string(key) + "' must be an integer", true);
+  if (!it->is_number_integer())
+    return makeError(what + ": '" + std::string(key) + "' must be an integer", true);
   int64_t v = it->get<int64_t>();
-  if (v < 0 || v > 2147483647) return makeError(what + ": '" + std::string(key) + "' out of range", true);
+  if (v < 0 || v > 2147483647)
+    return makeError(what + ": '" + std::string(key) + "' out of range", true);
   return v;
 }
 
@@ -72,7 +75,8 @@ Result<std::vector<std::string>> getList(const json& j, const char* key, const s
   if (it == j.end() || it->is_null()) return out;
   if (!it->is_array()) return makeError(what + ": '" + std::string(key) + "' must be a list", true);
   for (const auto& e : *it) {
-    if (!e.is_string()) return makeError(what + ": '" + std::string(key) + "' must hold strings", true);
+    if (!e.is_string())
+      return makeError(what + ": '" + std::string(key) + "' must hold strings", true);
     std::string s = e.get<std::string>();
     // An address-match element: "10.0.0.0/8", "!1.2.3.4", "localnets", "key NAME".
     std::string check = s.rfind("key ", 0) == 0 ? s.substr(4) : s;
@@ -139,7 +143,8 @@ std::string quoteTxt(const std::vector<std::string>& parts) {
 // ---- sort keys (pkg/prettyzone/sorting.go order) ----
 
 int typeRank(const std::string& t) {
-  static const std::array<const char*, 8> order = {"SOA", "NS", "CNAME", "A", "AAAA", "MX", "SRV", "TXT"};
+  static const std::array<const char*, 8> order = {"SOA",  "NS", "CNAME", "A",
+                                                   "AAAA", "MX", "SRV",   "TXT"};
   for (size_t i = 0; i < order.size(); ++i)
     if (t == order[i]) return static_cast<int>(i);
   return 100;
@@ -231,9 +236,9 @@ int compareLabels(const std::string& a, const std::vector<std::string>& la, cons
   return 0;
 }
 
-bool recordLessKeyed(const ZoneRecord& a, const std::vector<std::string>& la,
-                     const std::string& ka, const ZoneRecord& b,
-                     const std::vector<std::string>& lb, const std::string& kb) {
+bool recordLessKeyed(const ZoneRecord& a, const std::vector<std::string>& la, const std::string& ka,
+                     const ZoneRecord& b, const std::vector<std::string>& lb,
+                     const std::string& kb) {
   int c = compareLabels(a.name, la, b.name, lb);
   if (c != 0) return c < 0;
   int ra = typeRank(a.type), rb = typeRank(b.type);
@@ -336,9 +341,11 @@ Result<ZoneRecord> parseRecord(const json& r, const std::string& zone, const std
   else if (out.type == "SRV")
     want = 4;
   if (want && fields.size() != want)
-    return makeError(w + ": value '" + v + "' must have " + std::to_string(want) + " field(s)", true);
+    return makeError(w + ": value '" + v + "' must have " + std::to_string(want) + " field(s)",
+                     true);
   if (fields.empty()) return makeError(w + ": empty value", true);
-  if (out.type == "MX" && !isNumber(fields[0])) return makeError(w + ": MX preference must be a number", true);
+  if (out.type == "MX" && !isNumber(fields[0]))
+    return makeError(w + ": MX preference must be a number", true);
   if (out.type == "SRV" && !(isNumber(fields[0]) && isNumber(fields[1]) && isNumber(fields[2])))
     return makeError(w + ": SRV value must be 'PRIORITY WEIGHT PORT TARGET'", true);
   std::string joined;
@@ -388,7 +395,8 @@ Result<ZoneSpec> parseZoneSpec(const json& spec) {
   if (z.confDir.empty() || z.confDir[0] != '/' || hasControl(z.confDir) ||
       z.confDir.find('"') != std::string::npos)
     return makeError(what + ": conf_dir must be an absolute path", true);
-  if (auto it = spec.find("reverse"); it != spec.end() && it->is_boolean()) z.reverse = it->get<bool>();
+  if (auto it = spec.find("reverse"); it != spec.end() && it->is_boolean())
+    z.reverse = it->get<bool>();
   auto ttl = getInt(spec, "ttl", 300, what);
   if (!ttl) return ttl.error();
   z.ttl = *ttl;
@@ -409,8 +417,9 @@ Result<ZoneSpec> parseZoneSpec(const json& spec) {
   }
   if (unsafeToken(z.soa.mname) || unsafeToken(z.soa.rname))
     return makeError(what + ": invalid soa mname/rname", true);
-  for (auto [key, field] : {std::pair{"refresh", &z.soa.refresh}, std::pair{"retry", &z.soa.retry},
-                            std::pair{"expire", &z.soa.expire}, std::pair{"minimum", &z.soa.minimum}}) {
+  for (auto [key, field] :
+       {std::pair{"refresh", &z.soa.refresh}, std::pair{"retry", &z.soa.retry},
+        std::pair{"expire", &z.soa.expire}, std::pair{"minimum", &z.soa.minimum}}) {
     auto v = getInt(*sit, key, *field, what + ": soa");
     if (!v) return v.error();
     *field = *v;
@@ -510,7 +519,8 @@ Result<ConfSpec> parseConfSpec(const json& spec) {
       if (isAddress(t)) c.alsoNotify.push_back(t);
   }
   for (const auto& a : c.alsoNotify)
-    if (!isAddress(a)) return makeError(what + ": also_notify entry '" + a + "' is not an address", true);
+    if (!isAddress(a))
+      return makeError(what + ": also_notify entry '" + a + "' is not an address", true);
   auto notify = getString(spec, "notify", false, what);
   if (!notify) return notify.error();
   // Default "explicit": with split horizon the NS names resolve to internal addresses, so
@@ -539,7 +549,8 @@ Result<ConfSpec> parseConfSpec(const json& spec) {
     auto md = getList(v, "match_destinations", what + ": view " + vs.name);
     if (!md) return md.error();
     vs.matchDestinations = *md;
-    if (auto r = v.find("recursion"); r != v.end() && r->is_boolean()) vs.recursion = r->get<bool>();
+    if (auto r = v.find("recursion"); r != v.end() && r->is_boolean())
+      vs.recursion = r->get<bool>();
     auto zones = getList(v, "zones", what + ": view " + vs.name);
     if (!zones) return zones.error();
     for (auto& z : *zones) z = stripDot(z);
@@ -560,14 +571,16 @@ Result<ConfSpec> parseConfSpec(const json& spec) {
         return makeError(what + ": invalid secondary zone '" + sz.name + "'", true);
       auto prim = getList(s, "primaries", what + ": secondary zone " + sz.name);
       if (!prim) return prim.error();
-      if (prim->empty()) return makeError(what + ": secondary zone " + sz.name + " needs primaries", true);
+      if (prim->empty())
+        return makeError(what + ": secondary zone " + sz.name + " needs primaries", true);
       sz.primaries = *prim;
       auto views = getList(s, "views", what + ": secondary zone " + sz.name);
       if (!views) return views.error();
       sz.views = *views;
       for (const auto& vn : sz.views)
         if (!viewNames.count(vn))
-          return makeError(what + ": secondary zone " + sz.name + " names unknown view '" + vn + "'", true);
+          return makeError(
+              what + ": secondary zone " + sz.name + " names unknown view '" + vn + "'", true);
       c.secondaries.push_back(std::move(sz));
     }
     std::sort(c.secondaries.begin(), c.secondaries.end(),
@@ -675,7 +688,8 @@ std::string renderConfBody(const ConfSpec& c) {
       }
     }
     out += "    allow-transfer ";
-    appendList(out, c.transferClients.empty() ? std::vector<std::string>{"none"} : c.transferClients);
+    appendList(out,
+               c.transferClients.empty() ? std::vector<std::string>{"none"} : c.transferClients);
     out += ";\n";
     out += "    notify " + c.notify + ";\n";
     if (!c.alsoNotify.empty() && c.notify != "no") {
@@ -689,13 +703,15 @@ std::string renderConfBody(const ConfSpec& c) {
     }
     for (size_t i = 0; i < c.secondaries.size(); ++i) {
       const auto& s = c.secondaries[i];
-      bool here = s.views.empty() ? (&v == &c.views.front())
-                                  : std::find(s.views.begin(), s.views.end(), v.name) != s.views.end();
+      bool here = s.views.empty()
+                      ? (&v == &c.views.front())
+                      : std::find(s.views.begin(), s.views.end(), v.name) != s.views.end();
       if (!here) continue;
       out += "\n    zone \"" + s.name + "\" {\n        type secondary;\n        primaries ";
       appendList(out, s.primaries);
       // One writable file per zone and view: named refuses a shared one.
-      out += ";\n        file \"" + c.secondaryDir + "/" + v.name + "/" + s.name + ".zone\";\n    };\n";
+      out += ";\n        file \"" + c.secondaryDir + "/" + v.name + "/" + s.name +
+             ".zone\";\n    };\n";
     }
     out += "};\n";
   }
@@ -718,9 +734,8 @@ std::string sha256Hex(const std::string& data) {
   return out;
 }
 
-std::string composeFile(const std::string& prefix, const std::string& id,
-                        const std::string& hash, const std::string& bodyHash,
-                        const std::string& rest) {
+std::string composeFile(const std::string& prefix, const std::string& id, const std::string& hash,
+                        const std::string& bodyHash, const std::string& rest) {
   std::string out = prefix + kMarkPrefix + id + kMarkSuffix + "\n";
   out += prefix + " tend: hash=" + hash + " body=" + bodyHash + " sha256=" + sha256Hex(rest) + "\n";
   out += rest;
@@ -737,7 +752,8 @@ FileHeader parseHeader(const std::string& text, const std::string& prefix) {
   // " — do not edit"; deploy/quickstart.sh's bootstrap fragment writes another note).
   if (l1.size() <= head.size() || l1.compare(0, head.size(), head) != 0) return h;
   size_t idEnd = l1.find_first_of(" \t", head.size());
-  h.id = l1.substr(head.size(), idEnd == std::string::npos ? std::string::npos : idEnd - head.size());
+  h.id =
+      l1.substr(head.size(), idEnd == std::string::npos ? std::string::npos : idEnd - head.size());
   if (h.id.empty()) return h;
   h.owned = true;
   size_t nl2 = text.find('\n', nl1 + 1);
@@ -789,8 +805,10 @@ std::vector<std::string> parseRecordKeys(const std::string& rest) {
     bool blankOwner = line[0] == ' ' || line[0] == '\t';
     std::istringstream ls(line);
     std::string owner, tok;
-    if (!blankOwner) ls >> owner;
-    else owner = prevOwner;
+    if (!blankOwner)
+      ls >> owner;
+    else
+      owner = prevOwner;
     ls >> tok;
     std::string ttl = "-";
     if (isNumber(tok)) {

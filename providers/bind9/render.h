@@ -3,11 +3,10 @@
 // validation, DNSControl record order, serial arithmetic, and the ownership header.
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/result.h"
 
@@ -106,9 +105,8 @@ struct FileHeader {
   std::string rest;     // content below the header
 };
 
-std::string composeFile(const std::string& prefix, const std::string& id,
-                        const std::string& hash, const std::string& bodyHash,
-                        const std::string& rest);
+std::string composeFile(const std::string& prefix, const std::string& id, const std::string& hash,
+                        const std::string& bodyHash, const std::string& rest);
 FileHeader parseHeader(const std::string& text, const std::string& prefix);
 std::optional<uint32_t> parseSoaSerial(const std::string& text);
 // Canonical record keys parsed back from a zone file tend wrote (for plan diffs).

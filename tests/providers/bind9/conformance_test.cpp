@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 
@@ -25,17 +24,22 @@ TEST_CASE("bind9 provider passes the conformance suite", "[bind9][conformance]")
 
   // A zone, and a dnsconf that names only that zone (the fragment is checked with -z, so the
   // zone file must exist first: samples are applied in order).
-  auto zone = testing::makeResource("zone/sfc.al@internal", "zone", wil.zoneSpec("sfc.al", "internal"));
+  auto zone =
+      testing::makeResource("zone/sfc.al@internal", "zone", wil.zoneSpec("sfc.al", "internal"));
   auto confSpec = wil.confSpec();
-  confSpec["views"] = nlohmann::json::array(
-      {{{"name", "internal"}, {"match_clients", {"trusted"}}, {"recursion", true}, {"zones", {"sfc.al"}}}});
+  confSpec["views"] = nlohmann::json::array({{{"name", "internal"},
+                                              {"match_clients", {"trusted"}},
+                                              {"recursion", true},
+                                              {"zones", {"sfc.al"}}}});
   auto conf = testing::makeResource("dnsconf/local", "dnsconf", confSpec);
 
   testing::ConformanceOptions o;
   o.changed = [](const DesiredResource& r) {
     DesiredResource c = r;
-    if (c.kind == "zone") c.spec["records"].push_back(testing::rec("new", "A", "10.2.20.77"));
-    else c.spec["forwarders"].push_back("127.0.0.2");
+    if (c.kind == "zone")
+      c.spec["records"].push_back(testing::rec("new", "A", "10.2.20.77"));
+    else
+      c.spec["forwarders"].push_back("127.0.0.2");
     testing::rehash(c);
     return c;
   };

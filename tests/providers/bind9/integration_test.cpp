@@ -1,9 +1,8 @@
 // Against a real named started as a child on 127.0.0.1 (two views: 127.0.0.1 -> internal,
 // anything else -> external, selected with dig -b 127.0.0.2). All traffic stays on loopback.
-#include <catch2/catch.hpp>
-
 #include <sys/stat.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -76,8 +75,8 @@ TEST_CASE("bind9 converges the wil zones into a real named with split horizon",
   wil.rndcPort = named.rndcPort();
   wil.keyFile = named.keyFile();
   ProviderConfig cfg;
-  cfg.config = {{"server", "local"}, {"conf_dir", wil.confDir}, {"reload", "rndc"},
-                {"rndc", wil.rndc()}};
+  cfg.config = {
+      {"server", "local"}, {"conf_dir", wil.confDir}, {"reload", "rndc"}, {"rndc", wil.rndc()}};
   cfg.stateDir = dir + "/state";
   auto made = makeBind9Provider(cfg);
   REQUIRE(made.ok());
@@ -121,7 +120,8 @@ TEST_CASE("bind9 converges the wil zones into a real named with split horizon",
   // 3. A no-op pass: nothing planned, no file touched, serials unchanged.
   std::map<std::string, int64_t> mtimes;
   for (const auto& d : desired)
-    if (d.kind == "zone") mtimes[d.id] = mtimeNs(zoneFilePath(wil.confDir, d.spec["view"], d.spec["zone"]));
+    if (d.kind == "zone")
+      mtimes[d.id] = mtimeNs(zoneFilePath(wil.confDir, d.spec["view"], d.spec["zone"]));
   mtimes["conf"] = mtimeNs(wil.confDir + "/named.conf.tend");
   std::map<std::string, std::string> serials;
   for (const auto& z : wil.domains) {
@@ -193,13 +193,15 @@ TEST_CASE("bind9 converges the wil zones into a real named with split horizon",
   // 8. A new zone while named runs: the zone's reload finds no zone yet (fine), dnsconf's
   //    reconfig loads it.
   wil.records["21.2.10.in-addr.arpa"]["internal"] =
-      json::array({testing::rec("@", "NS", "ns.wil.5am.cloud."), testing::rec("7", "PTR", "vm.wil.5am.cloud.")});
+      json::array({testing::rec("@", "NS", "ns.wil.5am.cloud."),
+                   testing::rec("7", "PTR", "vm.wil.5am.cloud.")});
   desired = wil.resources();
   auto r7 = testing::converge(p, desired);
   INFO(json(r7.failures).dump());
   CHECK(r7.failures.empty());
   CHECK(r7.applied.size() == 2);
-  CHECK(digUntil(named, "7.21.2.10.in-addr.arpa", "PTR", "vm.wil.5am.cloud.") == "vm.wil.5am.cloud.");
+  CHECK(digUntil(named, "7.21.2.10.in-addr.arpa", "PTR", "vm.wil.5am.cloud.") ==
+        "vm.wil.5am.cloud.");
 
   // 9. A zone leaving the spec: dnsconf drops it (reconfig), its file is pruned.
   wil.records["ext.5am.cloud"].erase("external");

@@ -1,9 +1,8 @@
 // Provider behaviour on local files with the real named-checkzone/named-checkconf, without a
 // running named (reload: none). The tests against a running named are in integration_test.cpp.
-#include <catch2/catch.hpp>
-
 #include <sys/stat.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -83,13 +82,16 @@ TEST_CASE("bind9 provider is named bind9 and manages zone and dnsconf", "[bind9]
 TEST_CASE("a server other than local asks for the ssh provider", "[bind9][provider]") {
   Env e;
   auto d = testing::makeResource("zone/a.test@internal", "zone",
-                                 {{"zone", "a.test"}, {"view", "internal"}, {"server", "networking"},
+                                 {{"zone", "a.test"},
+                                  {"view", "internal"},
+                                  {"server", "networking"},
                                   {"conf_dir", e.wil.confDir}});
   ObserveRequest req;
   req.desired = {&d};
   auto obs = e.provider->observe(req);
   REQUIRE(obs.errors.count(d.id));
-  CHECK(obs.errors[d.id].message == "bind9 server 'networking' needs the ssh provider (not built yet)");
+  CHECK(obs.errors[d.id].message ==
+        "bind9 server 'networking' needs the ssh provider (not built yet)");
   CHECK(obs.errors[d.id].terminal);
 }
 
@@ -104,7 +106,8 @@ TEST_CASE("converging wil writes every zone once, then a second pass is a no-op"
   std::string text = slurp(f);
   CHECK(text.rfind("; managed by tend: resource zone/wil.5am.cloud@internal", 0) == 0);
   CHECK(text.find("2026112500 ; serial") != std::string::npos);
-  CHECK(slurp(e.wil.confDir + "/named.conf.tend").rfind("// managed by tend: resource dnsconf/local", 0) == 0);
+  CHECK(slurp(e.wil.confDir + "/named.conf.tend")
+            .rfind("// managed by tend: resource dnsconf/local", 0) == 0);
   auto m = mtimeNs(f);
 
   auto r2 = testing::converge(*e.provider, desired);
@@ -125,9 +128,12 @@ TEST_CASE("adding a record bumps exactly that zone's serial and keeps the rest b
   auto desired = e.wil.resources();
   testing::converge(*e.provider, desired);
   std::map<std::string, std::string> before;
-  for (const auto& d : desired) before[d.id] = slurp(d.kind == "zone" ? e.zfile(d.spec["zone"], d.spec["view"]) : e.wil.confDir + "/named.conf.tend");
+  for (const auto& d : desired)
+    before[d.id] = slurp(d.kind == "zone" ? e.zfile(d.spec["zone"], d.spec["view"])
+                                          : e.wil.confDir + "/named.conf.tend");
 
-  e.wil.records["5am.video"]["internal"].push_back(testing::rec("audiobookshelf", "A", "10.2.20.53"));
+  e.wil.records["5am.video"]["internal"].push_back(
+      testing::rec("audiobookshelf", "A", "10.2.20.53"));
   auto desired2 = e.wil.resources();
   auto r = testing::converge(*e.provider, desired2);
   REQUIRE(r.failures.empty());
@@ -135,7 +141,8 @@ TEST_CASE("adding a record bumps exactly that zone's serial and keeps the rest b
   CHECK(r.plans["zone/5am.video@internal"].diff["records"]["added"] ==
         json::array({"audiobookshelf - A 10.2.20.53"}));
   for (const auto& d : desired2) {
-    std::string now = slurp(d.kind == "zone" ? e.zfile(d.spec["zone"], d.spec["view"]) : e.wil.confDir + "/named.conf.tend");
+    std::string now = slurp(d.kind == "zone" ? e.zfile(d.spec["zone"], d.spec["view"])
+                                             : e.wil.confDir + "/named.conf.tend");
     if (d.id == "zone/5am.video@internal") {
       CHECK(now.find("2026112501 ; serial") != std::string::npos);
       CHECK(now.find("audiobookshelf") != std::string::npos);
@@ -306,7 +313,8 @@ class OneSecret final : public SecretResolver {
 TEST_CASE("record values naming a secret are substituted at apply, the hash stays symbolic",
           "[bind9][provider]") {
   Env e;
-  e.wil.records["sfc.al"]["internal"].push_back(testing::rec("mail._domainkey", "TXT", "${secret:dkim}"));
+  e.wil.records["sfc.al"]["internal"].push_back(
+      testing::rec("mail._domainkey", "TXT", "${secret:dkim}"));
   auto desired = e.wil.resources();
   const DesiredResource* z = nullptr;
   for (const auto& d : desired)
@@ -325,7 +333,8 @@ TEST_CASE("record values naming a secret are substituted at apply, the hash stay
   INFO(r.message);
   REQUIRE(r.outcome == Outcome::Ok);
   CHECK(r.message.find("DKIM1") == std::string::npos);
-  CHECK(slurp(e.zfile("sfc.al", "internal")).find("\"v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0B\"") != std::string::npos);
+  CHECK(slurp(e.zfile("sfc.al", "internal")).find("\"v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0B\"") !=
+        std::string::npos);
   ObserveRequest oreq;
   oreq.desired = {z};
   auto obs = e.provider->observe(oreq);
@@ -338,7 +347,10 @@ TEST_CASE("a marked bootstrap fragment (deploy/quickstart.sh) is owned and repla
   Env e;
   fs::create_directories(e.wil.confDir);
   std::string f = e.wil.confDir + "/named.conf.tend";
-  { std::ofstream(f) << "// managed by tend: resource dnsconf/local (bootstrap, empty until the first pass)\n"; }
+  {
+    std::ofstream(f)
+        << "// managed by tend: resource dnsconf/local (bootstrap, empty until the first pass)\n";
+  }
   auto r = testing::converge(*e.provider, e.wil.resources());
   INFO(json(r.failures).dump());
   CHECK(r.failures.empty());

@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
+#include "providers/bind9/render.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <random>
 
-#include "providers/bind9/render.h"
 #include "tests/providers/bind9/wil_zones.h"
 
 using namespace tend;
@@ -31,7 +31,7 @@ TEST_CASE("serial arithmetic follows RFC 1982 around the 2^32 wrap", "[bind9][se
   // A serial far ahead of today (e.g. an epoch-seconds serial from the seed's templates, or a
   // value that wrapped) is only incremented, never reset.
   CHECK(nextSerial(4000000000u, 20261125) == 4000000001u);
-  CHECK(nextSerial(0xffffffffu, 30000101) == 1u);  // wraps, never 0
+  CHECK(nextSerial(0xffffffffu, 30000101) == 1u);           // wraps, never 0
   CHECK(nextSerial(0xffffffffu, 20261125) == 2026112500u);  // today is ahead of 2^32-1
 }
 
@@ -56,23 +56,33 @@ TEST_CASE("zone rendering is deterministic whatever the record order", "[bind9][
 
 TEST_CASE("records sort apex first, then by name, type order SOA NS CNAME A AAAA MX SRV TXT",
           "[bind9][render]") {
-  json spec = {{"zone", "example.test"}, {"view", "internal"}, {"conf_dir", "/etc/bind"},
-               {"soa", {{"mname", "ns.example.test."}, {"rname", "admin@example.test"}}},
-               {"records", json::array({
-                   testing::rec("b", "A", "10.0.0.2"), testing::rec("@", "TXT", "x"),
-                   testing::rec("a", "A", "10.0.0.10"), testing::rec("a", "A", "10.0.0.9"),
-                   testing::rec("@", "MX", "20 b.example.test."),
-                   testing::rec("@", "MX", "10 z.example.test."),
-                   testing::rec("@", "NS", "ns.example.test."), testing::rec("x.a", "A", "10.0.0.1"),
-                   testing::rec("10", "PTR", "h."), testing::rec("9", "PTR", "h."),
-                   testing::rec("*", "A", "10.0.0.3"), testing::rec("b", "A", "10.0.0.2")})}};
+  json spec = {
+      {"zone", "example.test"},
+      {"view", "internal"},
+      {"conf_dir", "/etc/bind"},
+      {"soa", {{"mname", "ns.example.test."}, {"rname", "admin@example.test"}}},
+      {"records",
+       json::array({testing::rec("b", "A", "10.0.0.2"), testing::rec("@", "TXT", "x"),
+                    testing::rec("a", "A", "10.0.0.10"), testing::rec("a", "A", "10.0.0.9"),
+                    testing::rec("@", "MX", "20 b.example.test."),
+                    testing::rec("@", "MX", "10 z.example.test."),
+                    testing::rec("@", "NS", "ns.example.test."),
+                    testing::rec("x.a", "A", "10.0.0.1"), testing::rec("10", "PTR", "h."),
+                    testing::rec("9", "PTR", "h."), testing::rec("*", "A", "10.0.0.3"),
+                    testing::rec("b", "A", "10.0.0.2")})}};
   auto z = parseZoneSpec(spec);
   REQUIRE(z.ok());
-  std::vector<std::string> want = {
-      "@ - NS ns.example.test.", "@ - MX 10 z.example.test.", "@ - MX 20 b.example.test.",
-      "@ - TXT \"x\"",           "* - A 10.0.0.3",            "9 - PTR h.",
-      "10 - PTR h.",             "a - A 10.0.0.9",            "a - A 10.0.0.10",
-      "x.a - A 10.0.0.1",        "b - A 10.0.0.2"};
+  std::vector<std::string> want = {"@ - NS ns.example.test.",
+                                   "@ - MX 10 z.example.test.",
+                                   "@ - MX 20 b.example.test.",
+                                   "@ - TXT \"x\"",
+                                   "* - A 10.0.0.3",
+                                   "9 - PTR h.",
+                                   "10 - PTR h.",
+                                   "a - A 10.0.0.9",
+                                   "a - A 10.0.0.10",
+                                   "x.a - A 10.0.0.1",
+                                   "b - A 10.0.0.2"};
   CHECK(recordKeys(*z) == want);  // duplicate b A collapsed
   // RFC 5322 mailbox converted to the SOA form.
   CHECK(z->soa.rname == "admin.example.test.");
@@ -81,7 +91,9 @@ TEST_CASE("records sort apex first, then by name, type order SOA NS CNAME A AAAA
 }
 
 TEST_CASE("TXT values are quoted, escaped and split into 255-byte strings", "[bind9][render]") {
-  json spec = {{"zone", "example.test"}, {"view", "v"}, {"conf_dir", "/x"},
+  json spec = {{"zone", "example.test"},
+               {"view", "v"},
+               {"conf_dir", "/x"},
                {"soa", {{"mname", "ns."}, {"rname", "h."}}},
                {"records", json::array({testing::rec("t", "TXT", std::string(300, 'a') + "\"\\"),
                                         testing::rec("u", "TXT", json::array({"one", "two"}))})}};
@@ -95,8 +107,11 @@ TEST_CASE("TXT values are quoted, escaped and split into 255-byte strings", "[bi
 TEST_CASE("values that would change zone-file syntax are rejected before rendering",
           "[bind9][render]") {
   auto bad = [](json r) {
-    json spec = {{"zone", "example.test"}, {"view", "v"}, {"conf_dir", "/x"},
-                 {"soa", {{"mname", "ns."}, {"rname", "h."}}}, {"records", json::array({r})}};
+    json spec = {{"zone", "example.test"},
+                 {"view", "v"},
+                 {"conf_dir", "/x"},
+                 {"soa", {{"mname", "ns."}, {"rname", "h."}}},
+                 {"records", json::array({r})}};
     return parseZoneSpec(spec);
   };
   CHECK_FALSE(bad(testing::rec("a", "A", "10.0.0.1\n$INCLUDE /etc/shadow")).ok());
@@ -110,10 +125,11 @@ TEST_CASE("values that would change zone-file syntax are rejected before renderi
         "0 issue \"letsencrypt.org\"");
 }
 
-TEST_CASE("the ownership header detects a hand edit without the desired spec",
-          "[bind9][render]") {
-  std::string text = composeFile(";", "zone/a.test@internal", "h1", "b1", "$TTL 300\n@ IN A 1.2.3.4\n");
-  CHECK(text.rfind("; managed by tend: resource zone/a.test@internal \xE2\x80\x94 do not edit\n", 0) == 0);
+TEST_CASE("the ownership header detects a hand edit without the desired spec", "[bind9][render]") {
+  std::string text =
+      composeFile(";", "zone/a.test@internal", "h1", "b1", "$TTL 300\n@ IN A 1.2.3.4\n");
+  CHECK(text.rfind("; managed by tend: resource zone/a.test@internal \xE2\x80\x94 do not edit\n",
+                   0) == 0);
   auto h = parseHeader(text, ";");
   CHECK(h.owned);
   CHECK(h.intact);

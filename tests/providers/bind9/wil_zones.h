@@ -5,10 +5,9 @@
 // would talk to (forwarders, primaries, notify targets) is on 127.0.0.0/8.
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/provider.h"
 #include "providers/bind9/render.h"
@@ -17,8 +16,7 @@ namespace tend::testing {
 
 using nlohmann::json;
 
-inline json rec(const std::string& name, const std::string& type, json value,
-                json ttl = nullptr) {
+inline json rec(const std::string& name, const std::string& type, json value, json ttl = nullptr) {
   return {{"name", name}, {"type", type}, {"value", std::move(value)}, {"ttl", std::move(ttl)}};
 }
 
@@ -49,15 +47,24 @@ struct WilDns {
   WilDns() {
     const std::string proxy = "10.2.20.53", pub = "203.0.113.10";
     for (const auto& d : domains) {
-      records[d]["internal"] = json::array({rec("@", "NS", "ns." + d + "."), rec("ns", "A", proxy)});
+      records[d]["internal"] =
+          json::array({rec("@", "NS", "ns." + d + "."), rec("ns", "A", proxy)});
       records[d]["external"] = json::array({rec("@", "NS", "ns." + d + "."), rec("ns", "A", pub)});
     }
     auto& wi = records["wil.5am.cloud"]["internal"];
-    for (auto [n, ip] : std::vector<std::pair<std::string, std::string>>{
-             {"dns", "10.2.20.53"}, {"ca", "10.2.20.9"}, {"time", "10.2.20.123"},
-             {"monitoring", "10.2.20.30"}, {"web", "10.2.20.45"}, {"work", "10.2.20.60"},
-             {"bookstack", proxy}, {"grafana", proxy}, {"vm", proxy}, {"cyberchef", proxy},
-             {"hmg", "10.2.20.186"}, {"mail", "10.2.20.60"}})
+    for (auto [n, ip] :
+         std::vector<std::pair<std::string, std::string>>{{"dns", "10.2.20.53"},
+                                                          {"ca", "10.2.20.9"},
+                                                          {"time", "10.2.20.123"},
+                                                          {"monitoring", "10.2.20.30"},
+                                                          {"web", "10.2.20.45"},
+                                                          {"work", "10.2.20.60"},
+                                                          {"bookstack", proxy},
+                                                          {"grafana", proxy},
+                                                          {"vm", proxy},
+                                                          {"cyberchef", proxy},
+                                                          {"hmg", "10.2.20.186"},
+                                                          {"mail", "10.2.20.60"}})
       wi.push_back(rec(n, "A", ip));
     wi.push_back(rec("ns", "AAAA", "fd00:2:20::53"));
     wi.push_back(rec("@", "MX", "10 mail.wil.5am.cloud.", 3600));
@@ -78,22 +85,32 @@ struct WilDns {
     records["ext.5am.cloud"]["internal"].push_back(rec("status", "A", proxy));
     records["ext.5am.cloud"]["external"].push_back(rec("status", "A", pub));
     records[reverse]["internal"] = json::array({rec("@", "NS", "ns.wil.5am.cloud.")});
-    for (auto [o, n] : std::vector<std::pair<std::string, std::string>>{
-             {"9", "ca"}, {"53", "dns"}, {"123", "time"}, {"30", "monitoring"}, {"45", "web"},
-             {"60", "work"}})
+    for (auto [o, n] : std::vector<std::pair<std::string, std::string>>{{"9", "ca"},
+                                                                        {"53", "dns"},
+                                                                        {"123", "time"},
+                                                                        {"30", "monitoring"},
+                                                                        {"45", "web"},
+                                                                        {"60", "work"}})
       records[reverse]["internal"].push_back(rec(o, "PTR", n + ".wil.5am.cloud."));
   }
 
-  json rndc() const {
-    return {{"server", rndcServer}, {"port", rndcPort}, {"key_file", keyFile}};
-  }
+  json rndc() const { return {{"server", rndcServer}, {"port", rndcPort}, {"key_file", keyFile}}; }
 
   json zoneSpec(const std::string& zone, const std::string& view) const {
     std::string soaBase = zone == reverse ? "wil.5am.cloud" : zone;
-    return {{"zone", zone}, {"view", view}, {"server", "local"}, {"conf_dir", confDir},
-            {"reverse", zone == reverse}, {"ttl", 300},
-            {"soa", {{"mname", "ns." + soaBase + "."}, {"rname", "hostmaster." + soaBase + "."},
-                     {"refresh", 3600}, {"retry", 600}, {"expire", 604800}, {"minimum", 300}}},
+    return {{"zone", zone},
+            {"view", view},
+            {"server", "local"},
+            {"conf_dir", confDir},
+            {"reverse", zone == reverse},
+            {"ttl", 300},
+            {"soa",
+             {{"mname", "ns." + soaBase + "."},
+              {"rname", "hostmaster." + soaBase + "."},
+              {"refresh", 3600},
+              {"retry", 600},
+              {"expire", 604800},
+              {"minimum", 300}}},
             {"records", records.at(zone).at(view)}};
   }
 
@@ -103,17 +120,21 @@ struct WilDns {
       json zones = json::array();
       for (const auto& [z, byView] : records)
         if (byView.count(v)) zones.push_back(z);
-      views.push_back({{"name", v},
-                       {"match_clients", v == "internal" ? json::array({"trusted"}) : json::array({"any"})},
-                       {"recursion", v == "internal"},
-                       {"zones", zones}});
+      views.push_back(
+          {{"name", v},
+           {"match_clients", v == "internal" ? json::array({"trusted"}) : json::array({"any"})},
+           {"recursion", v == "internal"},
+           {"zones", zones}});
     }
-    return {{"server", "local"}, {"conf_dir", confDir}, {"rndc", rndc()},
+    return {{"server", "local"},
+            {"conf_dir", confDir},
+            {"rndc", rndc()},
             {"acls", {{"trusted", {"127.0.0.1", "10.2.0.0/16", "10.3.0.0/16", "100.64.0.0/10"}}}},
             {"forwarders", {"127.0.0.1"}},
             {"transfer_clients", {"127.0.0.3", "100.64.0.0/10"}},
             {"views", views},
-            {"secondary_zones", json::array({{{"name", "ldn.5am.cloud"}, {"primaries", {"127.0.0.4"}}}})}};
+            {"secondary_zones",
+             json::array({{{"name", "ldn.5am.cloud"}, {"primaries", {"127.0.0.4"}}}})}};
   }
 
   // Zones first, dnsconf last (the engine orders by dependsOn the same way).
@@ -130,8 +151,8 @@ struct WilDns {
 };
 
 struct ConvergeResult {
-  std::vector<std::string> applied;               // ids with a non-noop action that succeeded
-  std::map<std::string, std::string> failures;    // id -> message
+  std::vector<std::string> applied;             // ids with a non-noop action that succeeded
+  std::map<std::string, std::string> failures;  // id -> message
   std::map<std::string, PlannedAction> plans;
 };
 
@@ -172,8 +193,10 @@ inline ConvergeResult converge(Provider& p, const std::vector<DesiredResource>& 
     auto it = obs.observed.find(a.id);
     areq.observed = it == obs.observed.end() ? nullptr : &it->second;
     auto r = p.apply(areq);
-    if (r.outcome == Outcome::Ok) res.applied.push_back(a.id);
-    else res.failures[a.id] = r.message;
+    if (r.outcome == Outcome::Ok)
+      res.applied.push_back(a.id);
+    else
+      res.failures[a.id] = r.message;
   }
   return res;
 }
