@@ -67,10 +67,10 @@ int run(const std::string& label, const std::string& path, int n, bool fullSync)
   double read = msSince(t0);
   if (!page) return 1;
 
-  std::printf("%-22s recordApply %7.1f us/op (%6.0f/s) | appendEvent %6.1f us/op | "
-              "loadResources(%d) %6.1f ms | eventsSince 1000 %5.2f ms\n",
-              label.c_str(), apply * 1000 / n, n / (apply / 1000), events * 1000 / (2 * n), n,
-              load, read);
+  std::printf(
+      "%-22s recordApply %7.1f us/op (%6.0f/s) | appendEvent %6.1f us/op | "
+      "loadResources(%d) %6.1f ms | eventsSince 1000 %5.2f ms\n",
+      label.c_str(), apply * 1000 / n, n / (apply / 1000), events * 1000 / (2 * n), n, load, read);
   return 0;
 }
 

@@ -181,12 +181,11 @@ Result<void> makeParentDirs(const std::filesystem::path& file) {
   for (const auto& part : parent) {
     cur /= part;
     if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) {
-      return makeError("cannot create state directory " + cur.string() + ": " +
-                           std::strerror(errno),
-                       true);
+      return makeError(
+          "cannot create state directory " + cur.string() + ": " + std::strerror(errno), true);
     }
   }
-  struct stat st{};
+  struct stat st {};
   if (::stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return makeError("cannot use state directory " + parent.string() + ": it is not a directory",
                      true);
@@ -202,7 +201,7 @@ Result<void> prepareDbFile(const std::string& path) {
   if (fd < 0) {
     return makeError("cannot open state database " + path + ": " + std::strerror(errno), true);
   }
-  struct stat st{};
+  struct stat st {};
   int rc = ::fstat(fd, &st);
   int err = errno;
   if (rc == 0 && (st.st_mode & 077) != 0 && st.st_uid == ::geteuid()) {
@@ -212,8 +211,7 @@ Result<void> prepareDbFile(const std::string& path) {
   }
   ::close(fd);
   if (rc != 0) {
-    return makeError("cannot set mode 0600 on state database " + path + ": " +
-                         std::strerror(err),
+    return makeError("cannot set mode 0600 on state database " + path + ": " + std::strerror(err),
                      true);
   }
   if (!S_ISREG(st.st_mode)) {
@@ -241,8 +239,9 @@ struct SqliteStateStore::Impl {
     msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     int primary = rc & 0xff;
     if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
-      msg += " (the file is not a tend state database or is corrupt; move it aside and "
-             "restart: tend rebuilds state from what providers observe)";
+      msg +=
+          " (the file is not a tend state database or is corrupt; move it aside and "
+          "restart: tend rebuilds state from what providers observe)";
     } else if (primary == SQLITE_READONLY) {
       msg += " (the file or its directory is not writable by this user)";
     } else if (primary == SQLITE_BUSY) {
@@ -332,13 +331,11 @@ struct SqliteStateStore::Impl {
       if (!cur) return cur.error();
       if (*cur >= m.version) continue;
       if (*cur != m.version - 1) {
-        return makeError("state database " + path + ": schema version " +
-                             std::to_string(*cur) + " has no migration to " +
-                             std::to_string(m.version),
+        return makeError("state database " + path + ": schema version " + std::to_string(*cur) +
+                             " has no migration to " + std::to_string(m.version),
                          true);
       }
-      if (auto r = exec(m.sql, ("migration to schema v" + std::to_string(m.version)).c_str());
-          !r) {
+      if (auto r = exec(m.sql, ("migration to schema v" + std::to_string(m.version)).c_str()); !r) {
         return r;
       }
       std::string rec = "INSERT INTO schema_version (version, applied_unix, description) VALUES (" +
@@ -438,15 +435,13 @@ struct SqliteStateStore::Impl {
     r.updatedUnix = st.i64(8);
     r.ownerData = nlohmann::json::parse(st.text(9), nullptr, false);
     if (r.ownerData.is_discarded()) {
-      return makeError("state database " + path + ": resource " + r.id +
-                           " has unreadable owner_data",
-                       true);
+      return makeError(
+          "state database " + path + ": resource " + r.id + " has unreadable owner_data", true);
     }
     auto deps = nlohmann::json::parse(st.text(10), nullptr, false);
     if (deps.is_discarded() || !deps.is_array()) {
-      return makeError("state database " + path + ": resource " + r.id +
-                           " has unreadable depends_on",
-                       true);
+      return makeError(
+          "state database " + path + ": resource " + r.id + " has unreadable depends_on", true);
     }
     for (const auto& d : deps) {
       if (d.is_string()) r.dependsOn.push_back(d.get<std::string>());
@@ -504,15 +499,16 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(const std::stri
   impl->path = path;
   impl->opts = opts;
   // NOMUTEX: our own mutex serialises every call; SQLite's would only add a second lock.
-  int rc = sqlite3_open_v2(path.c_str(), &impl->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &impl->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) return impl->dbError("open", rc);
   sqlite3_extended_result_codes(impl->db, 1);
   sqlite3_busy_timeout(impl->db, opts.busyTimeoutMs);
   if (!memory && sqlite3_db_readonly(impl->db, "main") == 1) {
-    return makeError("state database " + path +
-                         " is read-only for this user; tend needs to write its state",
-                     true);
+    return makeError(
+        "state database " + path + " is read-only for this user; tend needs to write its state",
+        true);
   }
 
   // The first read of the header tells a garbage file apart (SQLITE_NOTADB) before we write.
@@ -529,8 +525,8 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(const std::stri
     auto mode = impl->pragmaText("PRAGMA journal_mode=WAL");
     if (!mode) return mode.error();
     if (*mode != "wal") {
-      return makeError("state database " + path + ": cannot enable WAL (journal_mode is " +
-                           *mode + "); is it on a network filesystem?",
+      return makeError("state database " + path + ": cannot enable WAL (journal_mode is " + *mode +
+                           "); is it on a network filesystem?",
                        true);
     }
   }

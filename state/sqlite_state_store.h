@@ -66,8 +66,8 @@ class SqliteStateStore final : public StateStore {
 
   // Beyond the interface: for status pages, diagnostics and tests.
   Result<std::vector<RunRecord>> recentRuns(int limit);  // newest first
-  Result<std::string> integrityCheck();                   // "ok" when healthy
-  Result<std::string> journalMode();                      // "wal" for a file database
+  Result<std::string> integrityCheck();                  // "ok" when healthy
+  Result<std::string> journalMode();                     // "wal" for a file database
   Result<int> schemaVersion();
   const std::string& path() const;
 

@@ -273,8 +273,7 @@ TEST_CASE("meta keys upsert and read back", "[state][meta]") {
   CHECK(**store->getMeta("zone_serial/lab@int") == "2026112501");
 }
 
-TEST_CASE("a v1 database migrates to the current schema keeping its data",
-          "[state][migrations]") {
+TEST_CASE("a v1 database migrates to the current schema keeping its data", "[state][migrations]") {
   TempDir dir;
   const std::string path = dir.file("old.db");
   const auto& steps = sqliteStateMigrations();
@@ -340,7 +339,7 @@ TEST_CASE("a file database uses WAL, foreign keys and mode 0600", "[state][files
   CHECK(*store->journalMode() == "wal");
   CHECK(*store->integrityCheck() == "ok");
   REQUIRE(store->putResource(sampleRecord("vm/a")).ok());
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   REQUIRE(::stat((path + "-wal").c_str(), &st) == 0);
@@ -357,8 +356,7 @@ TEST_CASE("a file database uses WAL, foreign keys and mode 0600", "[state][files
   CHECK((st.st_mode & 0777) == 0600);
 }
 
-TEST_CASE("concurrent writers on threads and on two connections all land",
-          "[state][concurrency]") {
+TEST_CASE("concurrent writers on threads and on two connections all land", "[state][concurrency]") {
   TempDir dir;
   const std::string path = dir.file("tend.db");
   auto a = mustOpen(path);
@@ -463,7 +461,8 @@ TEST_CASE("a garbage or truncated file gives a clear error, not a crash", "[stat
   const std::string damaged = dir.file("damaged.db");
   {
     auto s = mustOpen(damaged);
-    for (int i = 0; i < 300; ++i) REQUIRE(s->putResource(sampleRecord("vm/" + std::to_string(i))).ok());
+    for (int i = 0; i < 300; ++i)
+      REQUIRE(s->putResource(sampleRecord("vm/" + std::to_string(i))).ok());
   }
   rawExec(damaged, "PRAGMA wal_checkpoint(TRUNCATE)");
   {
