@@ -666,7 +666,10 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
     return resp;
   }
   std::string msg = rl ? rl->message() : rl.error().message;
-  if (rl && contains(msg, "no matching zone")) {
+  // A zone (or its whole view) named has not heard of yet: the dnsconf resource's reconfig,
+  // which runs after the zones, loads it. On first start named has tend's bootstrap fragment
+  // and no views at all, hence "no matching view".
+  if (rl && (contains(msg, "no matching zone") || contains(msg, "no matching view"))) {
     resp.message += ", named does not serve it yet (dnsconf's reconfig loads it)";
     return resp;
   }
