@@ -14,6 +14,8 @@ MODE="${1:-}"
 shift || true
 BUILD="${TEND_BUILD_DIR:-$ROOT/build}"
 JOBS="${TEND_JOBS:-2}"
+# ccache hits across clones in different folders (CI builds a fresh clone elsewhere).
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
