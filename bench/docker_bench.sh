@@ -46,7 +46,9 @@ raw_list_ms() {  # median of 15 raw GET /containers/json?all=1&filters=label (ti
   done | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]*1000}'
 }
 
-rows=()
+header='| containers | tend converge | compose converge | speed-up | tend no-op pass | compose no-op (up -d) | speed-up | raw GET /containers/json | tend / raw |'
+echo "$header"
+echo "|---|---|---|---|---|---|---|---|---|"
 for n in "${sizes[@]}"; do
   tenv=tb${id}n$n
   cproj=cb${id}n$n
@@ -57,7 +59,7 @@ for n in "${sizes[@]}"; do
   echo "== $n containers: converge" >&2
   tconv=$("$drv" converge "$tenv" "$n" "$image" 8 | awk '/^converge_s/ {print $2}')
   t0=$(now)
-  (cd "$work/$cproj" && docker-compose -p "$cproj" up -d >/dev/null 2>&1)
+  (cd "$work/$cproj" && timeout 900 docker-compose -p "$cproj" up -d >/dev/null 2>&1)
   cconv=$(echo "$(now) - $t0" | bc -l)
 
   echo "== $n containers: no-op" >&2
@@ -67,16 +69,12 @@ for n in "${sizes[@]}"; do
   cnoop=$(echo "($(now) - $t0) * 1000" | bc -l)
   raw=$(raw_list_ms "$tenv")
 
-  rows+=("$(printf '| %d | %.2f s | %.2f s | %.1fx | %.1f ms | %.0f ms | %.0fx | %.2f ms | %.1fx |' \
+  (printf '| %d | %.2f s | %.2f s | %.1fx | %.1f ms | %.0f ms | %.0fx | %.2f ms | %.1fx |' \
     "$n" "$tconv" "$cconv" "$(echo "$cconv / $tconv" | bc -l)" \
-    "$tnoop" "$cnoop" "$(echo "$cnoop / $tnoop" | bc -l)" "$raw" "$(echo "$tnoop / $raw" | bc -l)")")
+    "$tnoop" "$cnoop" "$(echo "$cnoop / $tnoop" | bc -l)" "$raw" "$(echo "$tnoop / $raw" | bc -l)"; echo)
 
   echo "== $n containers: down" >&2
   "$drv" down "$tenv" "$n" "$image" >/dev/null
   (cd "$work/$cproj" && docker-compose -p "$cproj" down -t 1 >/dev/null 2>&1) || true
 done
 
-echo
-echo "| containers | tend converge | compose converge | speed-up | tend no-op pass | compose no-op (up -d) | speed-up | raw GET /containers/json | tend / raw |"
-echo "|---|---|---|---|---|---|---|---|---|"
-printf '%s\n' "${rows[@]}"
