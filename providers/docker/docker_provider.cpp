@@ -198,11 +198,6 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
     };
     json ownedFilter = {{"label", {std::string(kLabelEnvironment) + "=" + g.env}}};
     g.owned = send("/containers/json?all=1&filters=" + urlEncode(ownedFilter.dump()));
-    if (!g.containers.empty()) {
-      json names = json::array();
-      for (auto* d : g.containers) names.push_back(exactNameFilter(jstr(d->spec, "name")));
-      g.byName = send("/containers/json?all=1&filters=" + urlEncode(json{{"name", names}}.dump()));
-    }
     if (!g.networks.empty() || req.includeOwned) g.networksF = send("/networks");
     if (!g.volumes.empty() || req.includeOwned) g.volumesF = send("/volumes");
     if (!g.images.empty() || !g.containers.empty()) g.imagesF = send("/images/json");
@@ -226,7 +221,33 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
       if (j.is_discarded() && failure.empty()) failure = "docker: unparsable list response";
       return j;
     };
-    json owned = take(g.owned), byName = take(g.byName), nets = take(g.networksF),
+    json owned = take(g.owned);
+    // Desired names not among the owned containers: one more list by name (unowned conflicts,
+    // other environments). In a steady state every name is owned and this call is skipped —
+    // the daemon compiles each name regexp per container, which is slow for many names.
+    if (failure.empty() && !g.containers.empty()) {
+      std::set<std::string> ownedNames;
+      if (owned.is_array())
+        for (auto& e : owned)
+          if (e.contains("Names") && e["Names"].is_array())
+            for (auto& n : e["Names"])
+              if (n.is_string()) ownedNames.insert(n.get<std::string>().substr(1));
+      std::string alt;
+      for (auto* d : g.containers) {
+        std::string n = jstr(d->spec, "name");
+        if (ownedNames.count(n)) continue;
+        std::string re = exactNameFilter(n);  // ^/name$
+        alt += (alt.empty() ? "" : "|") + re.substr(2, re.size() - 3);
+      }
+      if (!alt.empty()) {
+        ApiRequest r;
+        r.target = "/containers/json?all=1&filters=" +
+                   urlEncode(json{{"name", {"^/(" + alt + ")$"}}}.dump());
+        r.deadline = deadline;
+        g.byName = g.client->send(std::move(r));
+      }
+    }
+    json byName = take(g.byName), nets = take(g.networksF),
          vols = take(g.volumesF), imgs = take(g.imagesF);
     if (!failure.empty()) {
       for (auto* d : g.all) out.errors[d->id] = makeError(redact(failure));
