@@ -360,7 +360,7 @@ TEST_CASE("dockerd stopped mid-pass: resources fail with the reason, the process
   // The next observation reports every resource failed with the reason.
   auto down = pass(*p, {c, c2}, run.env);
   REQUIRE(down.observed.errors.size() == 2);
-  CHECK(down.observed.errors[c.id].message.find("cannot connect") != std::string::npos);
+  CHECK(down.observed.errors[c.id].message.find("unix:" + sock) != std::string::npos);
 
   REQUIRE(start());
   auto up = settle(*p, {c, c2}, run.env);
