@@ -1,4 +1,5 @@
 #pragma once
+#include "core/hash.h"
 // Internal interfaces between the spec loader stages (load -> validate -> expand).
 #include <string>
 
@@ -27,7 +28,7 @@ std::string interpolate(const Spec& s, const std::string& text, const Location& 
 // Stage 3: the desired-resource DAG. Reports cycles into `d` (then returns null).
 std::shared_ptr<DesiredGraph> expandSpec(const Spec& s, Diagnostics& d);
 
-std::string sha256Hex(const std::string& data);
+using ::tend::sha256Hex;  // core/hash.h
 std::string joinPath(const std::string& dir, const std::string& rel);
 // Absolute path of `rel` relative to the spec dir (or already absolute).
 std::string absPath(const Spec& s, const std::string& rel);

@@ -1,4 +1,5 @@
 #pragma once
+#include "core/hash.h"
 // Pure rendering of zone files and the named.conf fragment (no I/O): payload parsing and
 // validation, DNSControl record order, serial arithmetic, and the ownership header.
 #include <cstdint>
@@ -112,7 +113,7 @@ std::optional<uint32_t> parseSoaSerial(const std::string& text);
 // Canonical record keys parsed back from a zone file tend wrote (for plan diffs).
 std::vector<std::string> parseRecordKeys(const std::string& rest);
 
-std::string sha256Hex(const std::string& data);
+using ::tend::sha256Hex;  // core/hash.h
 
 // ---- serials (RFC 1982, SERIAL_BITS = 32) ----
 bool serialLess(uint32_t a, uint32_t b);
