@@ -52,11 +52,12 @@ pass "canary encrypted into a SOPS file and read back"
 port=$(free_port)
 sock="$WORK/var/tendd.sock"
 for fmt in json text; do
+  rm -f "$sock"
   "$TENDD" --spec "$spec" --state "$WORK/var/tend.db" --socket "$sock" --listen "127.0.0.1:$port" \
     --log-format "$fmt" --log-level debug >"$WORK/tendd-$fmt.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
-  wait_for test -S "$sock" || fail "tendd ($fmt logs) did not open its socket"
+  wait_for curl -sf --unix-socket "$sock" http://tend/healthz || fail "tendd ($fmt logs) did not answer on its socket"
   "$TENDCTL" --socket "$sock" reconcile --now --wait >>"$WORK/ctl.log" 2>&1 \
     || fail "reconcile --wait did not succeed ($fmt logs)"
   for route in /v1/status /v1/plan "/v1/events?since=0" /metrics /readyz; do
