@@ -430,17 +430,7 @@ struct Expander {
     bool operator==(const Rec& o) const { return name == o.name && type == o.type && value == o.value; }
   };
 
-  std::string domainOf(const std::string& fqdn) const {
-    std::string best;
-    for (const auto& dm : s.dns.domains) {
-      const std::string& x = dm.v;
-      if ((fqdn == x || (fqdn.size() > x.size() && fqdn.compare(fqdn.size() - x.size(), x.size(), x) == 0 &&
-                         fqdn[fqdn.size() - x.size() - 1] == '.')) &&
-          x.size() > best.size())
-        best = x;
-    }
-    return best;
-  }
+  std::string domainOf(const std::string& fqdn) const { return spec::domainOf(s, fqdn); }
   static std::string rel(const std::string& fqdn, const std::string& zone) {
     if (fqdn == zone) return "@";
     return fqdn.substr(0, fqdn.size() - zone.size() - 1);

@@ -1,8 +1,8 @@
 #pragma once
-#include "core/hash.h"
 // Internal interfaces between the spec loader stages (load -> validate -> expand).
 #include <string>
 
+#include "core/hash.h"
 #include "core/resource.h"
 #include "core/spec/model.h"
 #include "core/spec/ytree.h"
@@ -32,6 +32,8 @@ using ::tend::sha256Hex;  // core/hash.h
 std::string joinPath(const std::string& dir, const std::string& rel);
 // Absolute path of `rel` relative to the spec dir (or already absolute).
 std::string absPath(const Spec& s, const std::string& rel);
+// The domain of an fqdn among dns.domains (longest suffix match), "" when none.
+std::string domainOf(const Spec& s, const std::string& fqdn);
 bool isIpv4(const std::string& s);
 bool isIp(const std::string& s);
 // "10.2.20.0/24" -> network/prefix; false when invalid.

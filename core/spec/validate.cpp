@@ -61,6 +61,19 @@ int Spec::tierIndex(const std::string& t) const {
 
 namespace spec {
 
+std::string domainOf(const Spec& s, const std::string& fqdn) {
+  std::string best;
+  for (const auto& dm : s.dns.domains) {
+    const std::string& x = dm.v;
+    bool under = fqdn.size() > x.size() &&
+                 fqdn.compare(fqdn.size() - x.size(), x.size(), x) == 0 &&
+                 fqdn[fqdn.size() - x.size() - 1] == '.';
+    if ((fqdn == x || under) && x.size() > best.size()) best = x;
+  }
+  return best;
+}
+
+
 bool ipv4ToU32(const std::string& s, uint32_t& out) {
   in_addr a{};
   if (inet_pton(AF_INET, s.c_str(), &a) != 1) return false;
@@ -246,17 +259,7 @@ struct V {
   bool machineExists(const std::string& n) const { return s.vm(n) || s.host(n); }
 
   // The domain of an fqdn among dns.domains (longest suffix), "" when none.
-  std::string domainOf(const std::string& fqdn) const {
-    std::string best;
-    for (const auto& dm : s.dns.domains) {
-      const std::string& x = dm.v;
-      if ((fqdn == x || (fqdn.size() > x.size() && fqdn.compare(fqdn.size() - x.size(), x.size(), x) == 0 &&
-                         fqdn[fqdn.size() - x.size() - 1] == '.')) &&
-          x.size() > best.size())
-        best = x;
-    }
-    return best;
-  }
+  std::string domainOf(const std::string& fqdn) const { return spec::domainOf(s, fqdn); }
   bool knownDomain(const std::string& dm) const {
     for (const auto& x : s.dns.domains)
       if (x.v == dm) return true;
