@@ -22,6 +22,9 @@ struct Bind9Options {
   std::string namedCheckconf = "named-checkconf";
   std::string rndc = "rndc";
   std::chrono::milliseconds commandTimeout{30000};
+  // A temp file of another process is a crash leftover once older than this (0 = 4 x
+  // commandTimeout: longer than any write, check and rename can take).
+  std::chrono::milliseconds staleTempAge{0};
 };
 
 Result<std::unique_ptr<Provider>> makeBind9ProviderWith(const ProviderConfig& cfg,

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "providers/bind9/bind9_internal.h"
 #include "providers/bind9/render.h"
+#include "providers/bind9/temp_files.h"
 
 namespace tend::bind9 {
 
@@ -34,7 +35,6 @@ std::string absolutize(const std::string& p, const std::string& base) {
 }
 
 std::string dirOf(const std::string& path) { return path.substr(0, path.rfind('/')); }
-std::string baseOf(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
 uint32_t utcDate(std::chrono::system_clock::time_point t) {
   std::time_t tt = std::chrono::system_clock::to_time_t(t);
@@ -99,7 +99,35 @@ class Bind9Provider final : public Provider {
   std::vector<std::string> rndcArgs(const std::optional<RndcSpec>& override) const;
   Result<CommandResult> rndcRun(HostIo& io, const std::optional<RndcSpec>& override,
                                 const std::vector<std::string>& cmd);
-  std::string tempPath(const std::string& target);
+  // A temp file this process writes: registered before it is created and forgotten once it is
+  // renamed or removed, so the sweep of crash leftovers never races a write in flight.
+  class Temp {
+   public:
+    Temp(Bind9Provider& p, std::string path) : p_(p), path_(std::move(path)) {
+      std::lock_guard<std::mutex> lk(p_.tempMu_);
+      p_.inflight_.insert(path_);
+    }
+    ~Temp() {
+      std::lock_guard<std::mutex> lk(p_.tempMu_);
+      p_.inflight_.erase(path_);
+    }
+    Temp(const Temp&) = delete;
+    Temp& operator=(const Temp&) = delete;
+    const std::string& path() const { return path_; }
+
+   private:
+    Bind9Provider& p_;
+    std::string path_;
+  };
+  std::string nextTempPath(const std::string& target) {
+    return tempFileName(target, ::getpid(), tempCounter_.fetch_add(1));
+  }
+  // Removes temp files an interrupted write left in `dir` (entries from its listing).
+  void sweepTemps(HostIo& io, const std::string& confDir, const std::string& dir,
+                  const std::vector<DirEntry>& entries);
+  std::chrono::milliseconds staleTempAge() const {
+    return opts_.staleTempAge.count() > 0 ? opts_.staleTempAge : 4 * opts_.commandTimeout;
+  }
 
   // Serial state: id -> last serial written. Survives restarts next to the zone files' own SOA.
   void loadSerials();
@@ -114,6 +142,8 @@ class Bind9Provider final : public Provider {
   std::mutex serialsMu_;
   std::map<std::string, uint32_t> serials_;
   std::atomic<uint64_t> tempCounter_{0};
+  std::mutex tempMu_;
+  std::set<std::string> inflight_;
 
   // Zone checks, grouped (group commit): while one check runs, zones applied concurrently
   // queue up and are checked together by the next run. One zone -> named-checkzone; several
@@ -259,7 +289,11 @@ ObserveResponse Bind9Provider::observe(const ObserveRequest& req) {
         if (!f.isDir && f.name.size() > 5 && f.name.compare(f.name.size() - 5, 5, ".zone") == 0 &&
             f.name[0] != '.')
           zoneFiles.insert(zonesDir + "/" + v.name + "/" + f.name);
+      sweepTemps(h, target.confDir, zonesDir + "/" + v.name, *files);
     }
+    // The fragment's temp files live in conf_dir itself. A listing error there is left to the
+    // fragment's own read below.
+    if (auto top = h.listDir(target.confDir)) sweepTemps(h, target.confDir, target.confDir, *top);
 
     std::set<std::string> seenFiles;
     for (const auto* d : desired) {
@@ -387,9 +421,42 @@ PlannedAction Bind9Provider::plan(const PlanRequest& req) const {
 // ---------------------------------------------------------------------------------------------
 // apply
 
-std::string Bind9Provider::tempPath(const std::string& target) {
-  return dirOf(target) + "/." + baseOf(target) + ".tmp-" + std::to_string(::getpid()) + "-" +
-         std::to_string(tempCounter_.fetch_add(1));
+void Bind9Provider::sweepTemps(HostIo& io, const std::string& confDir, const std::string& dir,
+                               const std::vector<DirEntry>& entries) {
+  for (const auto& e : entries) {
+    if (e.isDir) continue;
+    auto t = parseTempName(e.name);
+    // Each directory holds only its own kind of temp: the fragment's in conf_dir, zones' and
+    // batch checks' in the view directories.
+    if (!t || (t->target == "named.conf.tend") != (dir == confDir)) continue;
+    std::string path = dir + "/" + e.name;
+    std::string writer = path;  // the wrapper belongs to the fragment's temp file
+    const std::string wrap = kCheckWrapperSuffix;
+    if (writer.size() > wrap.size() &&
+        writer.compare(writer.size() - wrap.size(), wrap.size(), wrap) == 0)
+      writer.resize(writer.size() - wrap.size());
+    {
+      std::lock_guard<std::mutex> lk(tempMu_);
+      if (inflight_.count(writer)) continue;
+    }
+    if (t->pid != ::getpid()) {
+      // Another process's temp (a second tend on the same directory may be mid-write): only
+      // once it is older than any write can take. The same pid after a restart is ours: what
+      // we are not writing right now is a leftover. Wall time, not the injected clock: the
+      // comparison is with the file system's mtime.
+      auto st = io.stat(path);
+      if (!st || !st->has_value()) continue;
+      auto nowNs = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+      if (nowNs - (*st)->mtimeNs < std::chrono::nanoseconds(staleTempAge()).count()) continue;
+    }
+    auto r = io.remove(path);
+    if (r)
+      log::info("bind9: removed a temp file an interrupted write left behind", {{"file", path}});
+    else
+      log::warn("bind9: cannot remove a leftover temp file: " + r.error().message);
+  }
 }
 
 std::vector<std::string> Bind9Provider::rndcArgs(const std::optional<RndcSpec>& override) const {
@@ -503,8 +570,9 @@ void Bind9Provider::runChecks(HostIo& io, const std::vector<std::shared_ptr<Chec
     if (!r) return finish(it, false, "named-checkzone", r.error().message);
     return finish(it, r->exitCode == 0, "named-checkzone", r->message());
   }
-  std::string conf = dirOf(batch[0]->file) + "/.check-" + std::to_string(::getpid()) + "-" +
-                     std::to_string(tempCounter_.fetch_add(1)) + ".conf";
+  Temp temp(*this,
+            batchCheckConfName(dirOf(batch[0]->file), ::getpid(), tempCounter_.fetch_add(1)));
+  const std::string& conf = temp.path();
   std::string text;
   for (size_t i = 0; i < batch.size(); ++i)
     text += "view \"b" + std::to_string(i) + "\" { zone \"" + batch[i]->zone +
@@ -624,7 +692,8 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
   if (req.ctx.isCancelled()) return failed("cancelled");
   auto mk = h.makeDirs(dirOf(z.file), 0755);
   if (!mk) return failed(mk.error().message);
-  std::string tmp = tempPath(z.file);
+  Temp temp(*this, nextTempPath(z.file));
+  const std::string& tmp = temp.path();
   auto wr = h.writeFile(tmp, text, 0644);
   if (!wr) {
     h.remove(tmp);
@@ -725,8 +794,9 @@ ApplyResponse Bind9Provider::applyConf(const ApplyRequest& req) {
         if (!r) return failed(r.error().message);
       }
 
-  std::string tmp = tempPath(c.file);
-  std::string wrapper = tmp + ".check.conf";
+  Temp temp(*this, nextTempPath(c.file));
+  const std::string& tmp = temp.path();
+  std::string wrapper = tmp + kCheckWrapperSuffix;
   auto cleanup = [&] {
     h.remove(tmp);
     h.remove(wrapper);

@@ -720,7 +720,6 @@ std::string renderConfBody(const ConfSpec& c) {
 
 // ---- header ----
 
-
 std::string composeFile(const std::string& prefix, const std::string& id, const std::string& hash,
                         const std::string& bodyHash, const std::string& rest) {
   std::string out = prefix + kMarkPrefix + id + kMarkSuffix + "\n";

@@ -10,27 +10,16 @@
 #include "providers/bind9/bind9_internal.h"
 #include "providers/bind9/bind9_provider.h"
 #include "tests/fixtures/bind9/named_fixture.h"
-#include "tests/providers/bind9/wil_zones.h"
+#include "tests/providers/bind9/test_env.h"
 
 using namespace tend;
 using namespace tend::bind9;
 using nlohmann::json;
+using testing::mtimeNs;
+using testing::slurp;
 namespace fs = std::filesystem;
 
 namespace {
-
-int64_t mtimeNs(const std::string& p) {
-  struct stat st {};
-  ::stat(p.c_str(), &st);
-  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
-}
-
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // SOA serial as named serves it (3rd field of +short SOA).
 std::string servedSerial(const testing::NamedFixture& n, const std::string& zone,

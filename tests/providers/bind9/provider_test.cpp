@@ -1,76 +1,20 @@
 // Provider behaviour on local files with the real named-checkzone/named-checkconf, without a
 // running named (reload: none). The tests against a running named are in integration_test.cpp.
-#include <sys/stat.h>
-
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
-#include "core/clock.h"
-#include "providers/bind9/bind9_internal.h"
-#include "providers/bind9/bind9_provider.h"
-#include "tests/fixtures/bind9/named_fixture.h"
-#include "tests/providers/bind9/wil_zones.h"
+#include "tests/providers/bind9/test_env.h"
 
 using namespace tend;
 using namespace tend::bind9;
 using nlohmann::json;
+using testing::day;
+using testing::Env;
+using testing::mtimeNs;
+using testing::slurp;
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-int64_t mtimeNs(const std::string& p) {
-  struct stat st {};
-  ::stat(p.c_str(), &st);
-  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
-}
-
-std::chrono::system_clock::time_point day(int y, int m, int d) {
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = m - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = 12;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
-
-struct Env {
-  std::string dir = testing::makeTempDir("tend-bind9-unit-");
-  testing::WilDns wil;
-  FakeClock clock;
-  std::unique_ptr<Provider> provider;
-  Env() {
-    wil.confDir = dir + "/bind";
-    wil.rndcPort = 1;  // never used: reload none
-    clock.setWall(day(2026, 11, 25));
-    provider = make();
-  }
-  ~Env() { fs::remove_all(dir); }
-  std::unique_ptr<Provider> make() {
-    ProviderConfig cfg;
-    cfg.config = {{"server", "local"}, {"conf_dir", wil.confDir}, {"reload", "none"}};
-    cfg.stateDir = dir + "/state";
-    Bind9Options o;
-    o.clock = &clock;
-    auto p = makeBind9ProviderWith(cfg, o);
-    REQUIRE(p.ok());
-    return std::move(p.value());
-  }
-  std::string zfile(const std::string& z, const std::string& v) {
-    return zoneFilePath(wil.confDir, v, z);
-  }
-};
-
-}  // namespace
 
 TEST_CASE("bind9 provider is named bind9 and manages zone and dnsconf", "[bind9][provider]") {
   auto p = makeBind9Provider(ProviderConfig{});

@@ -1,0 +1,76 @@
+#pragma once
+// Shared by the bind9 test files: file helpers and Env, a provider over a temp conf_dir with
+// the real named-checkzone/named-checkconf, a fake clock and no running named (reload: none).
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+
+#include "core/clock.h"
+#include "providers/bind9/bind9_internal.h"
+#include "providers/bind9/bind9_provider.h"
+#include "tests/fixtures/bind9/named_fixture.h"
+#include "tests/providers/bind9/wil_zones.h"
+
+namespace tend::testing {
+
+inline std::string slurp(const std::string& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+inline int64_t mtimeNs(const std::string& p) {
+  struct stat st {};
+  ::stat(p.c_str(), &st);
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+}
+
+// Noon UTC of a day: serial dates are UTC.
+inline std::chrono::system_clock::time_point day(int y, int m, int d) {
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = m - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = 12;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+struct Env {
+  std::string dir = makeTempDir("tend-bind9-unit-");
+  WilDns wil;
+  FakeClock clock;
+  // Applied to the options of every provider make() builds (tests add seams here).
+  std::function<void(bind9::Bind9Options&)> tune;
+  std::unique_ptr<Provider> provider;
+  Env() {
+    wil.confDir = dir + "/bind";
+    wil.rndcPort = 1;  // never used: reload none
+    clock.setWall(day(2026, 11, 25));
+    provider = make();
+  }
+  ~Env() { std::filesystem::remove_all(dir); }
+  std::unique_ptr<Provider> make() {
+    ProviderConfig cfg;
+    cfg.config = {{"server", "local"}, {"conf_dir", wil.confDir}, {"reload", "none"}};
+    cfg.stateDir = dir + "/state";
+    bind9::Bind9Options o;
+    o.clock = &clock;
+    if (tune) tune(o);
+    auto p = bind9::makeBind9ProviderWith(cfg, o);
+    REQUIRE(p.ok());
+    return std::move(p.value());
+  }
+  std::string zfile(const std::string& z, const std::string& v) const {
+    return bind9::zoneFilePath(wil.confDir, v, z);
+  }
+};
+
+}  // namespace tend::testing
