@@ -25,6 +25,12 @@ struct Bind9Options {
   // A temp file of another process is a crash leftover once older than this (0 = 4 x
   // commandTimeout: longer than any write, check and rename can take).
   std::chrono::milliseconds staleTempAge{0};
+  // `rndc reload` only queues the load. After it, tend polls `rndc zonestatus` until named
+  // serves the new serial, for at most this long; then the zone is failed and rolled back.
+  std::chrono::milliseconds loadTimeout{5000};
+  // named's log file on the DNS server, read for named's reason when a load fails. Empty:
+  // the journal (`journalctl -u named -u bind9`) is asked instead.
+  std::string namedLog;
 };
 
 Result<std::unique_ptr<Provider>> makeBind9ProviderWith(const ProviderConfig& cfg,

@@ -96,6 +96,15 @@ class Bind9Provider final : public Provider {
   ApplyResponse applyZone(const ApplyRequest& req);
   ApplyResponse applyConf(const ApplyRequest& req);
   ApplyResponse deleteFile(const ApplyRequest& req);
+  // After `rndc reload`: waits until named serves `serial`. "" when it does (or named cannot
+  // be asked), else why not, with named's own words from its log when they can be found.
+  std::string awaitLoaded(HostIo& io, const ZoneSpec& z, uint32_t serial,
+                          const std::optional<uint64_t>& logMark,
+                          std::chrono::system_clock::time_point reloadAt);
+  std::optional<uint64_t> namedLogSize(HostIo& io);
+  std::vector<std::string> namedReason(HostIo& io, const ZoneSpec& z,
+                                       const std::optional<uint64_t>& logMark,
+                                       std::chrono::system_clock::time_point reloadAt);
   std::vector<std::string> rndcArgs(const std::optional<RndcSpec>& override) const;
   Result<CommandResult> rndcRun(HostIo& io, const std::optional<RndcSpec>& override,
                                 const std::vector<std::string>& cmd);
@@ -729,12 +738,30 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
     if (!contentSame) resp.message += " (reload: none)";
     return resp;
   }
+  // named did not take the new file: put the previous one back so what is on disk is what named
+  // serves, and the next pass sees the difference and tries again (a fixed cause then heals
+  // without a hand).
+  auto putBack = [&] {
+    if (hadPrev)
+      h.rename(z.file + ".prev", z.file);
+    else
+      h.remove(z.file);
+  };
+  auto logMark = namedLogSize(h);
+  auto reloadAt = std::chrono::system_clock::now();
   auto rl = rndcRun(h, z.rndc, {"reload", z.zone, "IN", z.view});
-  if (rl && rl->exitCode == 0) {
-    resp.message += ", " + rl->message();
-    return resp;
-  }
   std::string msg = rl ? rl->message() : rl.error().message;
+  if (rl && rl->exitCode == 0) {
+    // "zone reload queued" is not "loaded": named may still refuse the file (its own options,
+    // permissions) after named-checkzone passed. Only the served serial says it worked.
+    std::string notLoaded = awaitLoaded(h, z, serial, logMark, reloadAt);
+    if (notLoaded.empty()) {
+      resp.message += ", " + msg;
+      return resp;
+    }
+    putBack();
+    return failed(notLoaded + (hadPrev ? " (previous file put back)" : ""));
+  }
   // A zone (or its whole view) named has not heard of yet: the dnsconf resource's reconfig,
   // which runs after the zones, loads it. On first start named has tend's bootstrap fragment
   // and no views at all, hence "no matching view".
@@ -746,12 +773,72 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
     resp.message += ", named not reachable (" + msg + "); loaded when named starts";
     return resp;
   }
-  // named refused: put the previous file back so what is on disk is what named serves.
-  if (hadPrev)
-    h.rename(z.file + ".prev", z.file);
-  else
-    h.remove(z.file);
+  putBack();
   return failed("rndc reload " + z.zone + " IN " + z.view + " failed: " + msg);
+}
+
+std::optional<uint64_t> Bind9Provider::namedLogSize(HostIo& io) {
+  if (opts_.namedLog.empty()) return std::nullopt;
+  auto st = io.stat(opts_.namedLog);
+  if (!st || !st->has_value()) return std::nullopt;
+  return (*st)->size;
+}
+
+std::vector<std::string> Bind9Provider::namedReason(
+    HostIo& io, const ZoneSpec& z, const std::optional<uint64_t>& logMark,
+    std::chrono::system_clock::time_point reloadAt) {
+  // Only what named logged since the reload: an old failure must not explain a new one.
+  std::vector<std::string> cmd;
+  if (!opts_.namedLog.empty()) {
+    cmd = {"tail", "-c", "+" + std::to_string(logMark.value_or(0) + 1), opts_.namedLog};
+  } else {
+    auto since = std::chrono::duration_cast<std::chrono::seconds>(reloadAt.time_since_epoch());
+    cmd = {"journalctl",
+           "--no-pager",
+           "-q",
+           "-o",
+           "cat",
+           "--since",
+           "@" + std::to_string(since.count() - 1),
+           "-u",
+           "named",
+           "-u",
+           "bind9"};
+  }
+  auto out = io.run(cmd, std::chrono::seconds(5));
+  if (!out || out->exitCode != 0) return {};
+  return namedLogReason(out->out, z.zone, z.view, z.file);
+}
+
+std::string Bind9Provider::awaitLoaded(HostIo& io, const ZoneSpec& z, uint32_t serial,
+                                       const std::optional<uint64_t>& logMark,
+                                       std::chrono::system_clock::time_point reloadAt) {
+  auto deadline = std::chrono::steady_clock::now() + opts_.loadTimeout;
+  auto pause = std::chrono::milliseconds(10);
+  std::string seen;
+  for (;;) {
+    auto st = rndcRun(io, z.rndc, {"zonestatus", z.zone, "IN", z.view});
+    if (st && st->exitCode == 0) {
+      auto served = parseZoneStatusSerial(st->out);
+      if (served && *served == serial) return "";
+      seen = served ? "still serves serial " + std::to_string(*served) : "reports no serial";
+    } else if (st && rndcUnreachable(*st)) {
+      return "";  // named went away after the reload: it reads the checked file when it starts
+    } else {
+      seen = "rndc zonestatus: " + (st ? st->message() : st.error().message);
+    }
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::milliseconds(0)) break;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, left));
+    pause = std::min(pause * 2, std::chrono::milliseconds(200));
+  }
+  std::string msg = "named did not load serial " + std::to_string(serial) + " of " + z.zone + "@" +
+                    z.view + " after rndc reload (" + seen + ")";
+  auto why = namedReason(io, z, logMark, reloadAt);
+  if (why.empty()) return msg + "; named's log has the reason";
+  msg += ": named says: ";
+  for (size_t i = 0; i < why.size(); ++i) msg += (i ? "; " : "") + why[i];
+  return msg;
 }
 
 ApplyResponse Bind9Provider::applyConf(const ApplyRequest& req) {

@@ -777,6 +777,44 @@ std::optional<uint32_t> parseSoaSerial(const std::string& text) {
   return static_cast<uint32_t>(v);
 }
 
+std::optional<uint32_t> parseZoneStatusSerial(const std::string& out) {
+  std::istringstream is(out);
+  for (std::string line; std::getline(is, line);) {
+    if (line.rfind("serial: ", 0) != 0) continue;
+    std::string num = line.substr(8);
+    while (!num.empty() && (num.back() == '\r' || num.back() == ' ')) num.pop_back();
+    if (!isNumber(num) || num.size() > 10) return std::nullopt;
+    unsigned long long v = std::stoull(num);
+    if (v > 0xffffffffULL) return std::nullopt;
+    return static_cast<uint32_t>(v);
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> namedLogReason(const std::string& log, const std::string& zone,
+                                        const std::string& view, const std::string& file,
+                                        size_t max) {
+  std::string tag = "zone " + zone + "/IN/" + view + ":";
+  std::vector<std::string> out;
+  std::istringstream is(log);
+  for (std::string line; std::getline(is, line);) {
+    size_t at = line.find(tag);
+    if (at == std::string::npos) {
+      // dns_master_load names the file, not the zone: "dns_master_load: F:2: out of range".
+      if (file.empty() || line.find(file + ":") == std::string::npos) continue;
+      at = line.find("dns_master_load:");
+      if (at == std::string::npos) at = line.find(file);
+    }
+    std::string m = line.substr(at);
+    while (!m.empty() && (m.back() == '\r' || m.back() == ' ')) m.pop_back();
+    // The success lines are not a reason.
+    if (m.find(": loaded serial ") != std::string::npos) continue;
+    if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+  }
+  if (out.size() > max) out.erase(out.begin(), out.end() - static_cast<long>(max));
+  return out;
+}
+
 std::vector<std::string> parseRecordKeys(const std::string& rest) {
   std::vector<std::string> out;
   std::istringstream is(rest);

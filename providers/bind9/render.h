@@ -110,6 +110,13 @@ std::string composeFile(const std::string& prefix, const std::string& id, const 
                         const std::string& bodyHash, const std::string& rest);
 FileHeader parseHeader(const std::string& text, const std::string& prefix);
 std::optional<uint32_t> parseSoaSerial(const std::string& text);
+// The "serial: N" line of `rndc zonestatus` (the serial named serves).
+std::optional<uint32_t> parseZoneStatusSerial(const std::string& out);
+// named's log lines about one zone (by "zone Z/IN/V:" or its file name), newest last, without
+// the timestamp, deduplicated, at most `max` of them: why named did not load it.
+std::vector<std::string> namedLogReason(const std::string& log, const std::string& zone,
+                                        const std::string& view, const std::string& file,
+                                        size_t max = 4);
 // Canonical record keys parsed back from a zone file tend wrote (for plan diffs).
 std::vector<std::string> parseRecordKeys(const std::string& rest);
 
