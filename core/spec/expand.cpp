@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/spec/json_hash.h"
 #include "core/spec/loader.h"
 
 namespace tend::spec {
@@ -82,6 +83,15 @@ struct Expander {
     if (auto* h = s.host(m); h && h->sshPort.set) return static_cast<int>(h->sshPort.v);
     if (auto* p = providerCfg("ssh"); p && p->contains("port")) return (*p)["port"].get<int>();
     return 22;
+  }
+
+  // One endpoint per machine, computed once: every image, network, volume and container of
+  // a host carries it.
+  std::unordered_map<std::string, std::string> endpoints;
+  const std::string& dockerEndpointCached(const std::string& machine) {
+    auto it = endpoints.find(machine);
+    if (it == endpoints.end()) it = endpoints.emplace(machine, dockerEndpoint(machine)).first;
+    return it->second;
   }
 
   std::string dockerEndpoint(const std::string& machine) const {
@@ -203,7 +213,11 @@ struct Expander {
   std::unordered_map<std::string, std::vector<std::string>> appContainers;
 
   json dockerCommon(const std::string& host) {
-    return {{"endpoint", dockerEndpoint(host)}, {"environment", s.environment.v}, {"host", host}};
+    json j = json::object();
+    j["endpoint"] = dockerEndpointCached(host);
+    j["environment"] = s.environment.v;
+    j["host"] = host;
+    return j;
   }
 
   void app(const AppSpec& a) {
@@ -230,9 +244,12 @@ struct Expander {
       for (const auto& n : a.networks)
         if (n.key == key) decl = &n;
       json j = dockerCommon(host);
-      j.update(json{{"name", netDocker[key]}, {"driver", decl ? decl->driver : "bridge"}, {"app", a.name},
-                    {"labels", labelsFor("network", key)}, {"external", false}});
-      auto* r = add(id, "network", "docker", host, j, decl ? decl->loc : a.loc, tier);
+      j["name"] = netDocker[key];
+      j["driver"] = decl ? decl->driver : "bridge";
+      j["app"] = a.name;
+      j["labels"] = labelsFor("network", key);
+      j["external"] = false;
+      auto* r = add(id, "network", "docker", host, std::move(j), decl ? decl->loc : a.loc, tier);
       dep(r, hostId);
       if (a.tier.set || true) bindTier(id, tier);
       return id;
@@ -250,10 +267,13 @@ struct Expander {
       std::string id = "volume/" + host + "/" + a.name + "_" + key;
       if (get(id)) return id;
       json j = dockerCommon(host);
-      j.update(json{{"name", dockerName}, {"driver", decl ? decl->driver : "local"}, {"app", a.name},
-                    {"labels", labelsFor("volume", key)}, {"prune_volumes", false}});
+      j["name"] = dockerName;
+      j["driver"] = decl ? decl->driver : "local";
+      j["app"] = a.name;
+      j["labels"] = labelsFor("volume", key);
+      j["prune_volumes"] = false;
       if (decl && !decl->driverOpts.empty()) j["driver_opts"] = decl->driverOpts;
-      auto* r = add(id, "volume", "docker", host, j, decl ? decl->loc : loc, tier);
+      auto* r = add(id, "volume", "docker", host, std::move(j), decl ? decl->loc : loc, tier);
       dep(r, hostId);
       bindTier(id, tier);
       return id;
@@ -269,8 +289,9 @@ struct Expander {
       std::string imageId = "image/" + host + "/" + image;
       if (!get(imageId)) {
         json j = dockerCommon(host);
-        j.update(json{{"ref", image}, {"pull", pull}});
-        auto* r = add(imageId, "image", "docker", host, j, c.image.loc, tier);
+        j["ref"] = image;
+        j["pull"] = pull;
+        auto* r = add(imageId, "image", "docker", host, std::move(j), c.image.loc, tier);
         dep(r, hostId);
       }
       json j = dockerCommon(host);
@@ -288,11 +309,11 @@ struct Expander {
       j["entrypoint"] = cmd(c.entrypoint);
       json env = json::object();
       for (const auto& [k, v] : c.environment) env[k] = str(v, a.name);
-      j["environment"] = env;
+      j["environment"] = std::move(env);
       json ports = json::array();
       for (const auto& p : c.ports)
         ports.push_back({{"host_ip", p.hostIp}, {"published", p.published}, {"target", p.target}, {"protocol", p.protocol}});
-      j["ports"] = ports;
+      j["ports"] = std::move(ports);
       std::vector<std::string> deps = {imageId};
       json vols = json::array();
       for (const auto& m : c.volumes) {
@@ -307,7 +328,7 @@ struct Expander {
         }
         vols.push_back({{"type", m.type}, {"source", src}, {"target", m.target}, {"read_only", m.readOnly}});
       }
-      j["volumes"] = vols;
+      j["volumes"] = std::move(vols);
       json nets = json::object();
       if (c.networkMode.v.empty()) {
         std::vector<std::pair<std::string, std::vector<std::string>>> use;
@@ -325,7 +346,7 @@ struct Expander {
           nets[netDocker[key]] = {{"aliases", aliases}};
         }
       }
-      j["networks"] = nets;
+      j["networks"] = std::move(nets);
       j["network_mode"] = c.networkMode.v.rfind("service:", 0) == 0
                               ? "container:" + (byName.count(c.networkMode.v.substr(8))
                                                     ? (byName[c.networkMode.v.substr(8)]->containerName.set
@@ -337,7 +358,7 @@ struct Expander {
       j["restart"] = c.restart.set ? c.restart.v : "no";
       json labels = {{"com.docker.compose.project", a.name}, {"com.docker.compose.service", c.name}};
       for (const auto& [k, v] : c.labels) labels[k] = str(v, a.name);
-      j["labels"] = labels;
+      j["labels"] = std::move(labels);
       j["user"] = str(c.user, a.name);
       j["working_dir"] = str(c.workingDir, a.name);
       j["hostname"] = str(c.hostname, a.name);
@@ -379,7 +400,7 @@ struct Expander {
         dependsOn[dpn.service.v] = {{"condition", cond}, {"id", did}};
         deps.push_back(did);
       }
-      j["depends_on"] = dependsOn;
+      j["depends_on"] = std::move(dependsOn);
       j["privileged"] = c.privileged;
       j["shm_size"] = c.shmSize;
       j["mem_limit"] = c.memLimit;
@@ -673,10 +694,24 @@ struct Expander {
         }
       }
     }
-    std::vector<DesiredResource> sorted;
-    sorted.reserve(n);
-    for (size_t i : order) sorted.push_back(std::move(rs[i]));
-    rs = std::move(sorted);
+    // Permute in place (new position i takes old order[i]), following cycles: a second vector
+    // of every resource would be the peak of a large spec's memory.
+    std::vector<bool> placed(n, false);
+    for (size_t i = 0; i < n; ++i) {
+      if (placed[i]) continue;
+      DesiredResource tmp = std::move(rs[i]);
+      size_t j = i;
+      while (true) {
+        placed[j] = true;
+        size_t k = order[j];
+        if (k == i) {
+          rs[j] = std::move(tmp);
+          break;
+        }
+        rs[j] = std::move(rs[k]);
+        j = k;
+      }
+    }
     return true;
   }
 
@@ -706,6 +741,13 @@ struct Expander {
   }
 
   std::shared_ptr<DesiredGraph> run() {
+    // Resources are moved, not copied, while the vector grows; reserving avoids holding two
+    // copies of the vector at once (the peak of a large spec). Per app: containers, their
+    // images, and a network or volume or two.
+    size_t expected = s.templates.size() + 2 * s.vms.size() + s.hosts.size() + 8;
+    for (const auto& a : s.apps) expected += 2 * a.containers.size() + a.volumes.size() + a.networks.size() + 1;
+    g->resources.reserve(expected);
+    idx.reserve(expected);
     templates();
     vms();
     hosts();
@@ -717,7 +759,7 @@ struct Expander {
     size_t before = d.size();
     if (!sortTopo()) return nullptr;
     (void)before;
-    for (auto& r : g->resources) r.hash = sha256Hex(r.spec.dump());
+    for (auto& r : g->resources) r.hash = jsonSha256Hex(r.spec);
     g->reindex();
     g->environment = s.environment.v;
     g->prune = s.prune.set ? s.prune.v : true;

@@ -1,5 +1,7 @@
 // loadSpecDir: read -> validate -> expand; revision from git or a content hash.
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,6 +10,8 @@
 #include <climits>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
+#include <stdexcept>
 #include <sstream>
 
 #include "core/spec.h"
@@ -19,29 +23,27 @@ namespace tend {
 namespace {
 
 // Runs argv (no shell) and returns its stdout; nullopt when it could not run or exited non-zero.
+// posix_spawn, not fork: forking copies the page tables of a process that may hold a large
+// model, which cost more than the git command itself.
 std::optional<std::string> runCapture(const std::vector<std::string>& argv) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
-  pid_t pid = ::fork();
-  if (pid < 0) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(fds[1]);
+  if (rc != 0) {
     ::close(fds[0]);
-    ::close(fds[1]);
     return std::nullopt;
   }
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    int devnull = ::open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 2);
-    }
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
   std::string out;
   char buf[4096];
   while (true) {
@@ -71,18 +73,42 @@ std::string computeRevision(const Spec& s) {
     if (st && !trim(*st).empty()) rev += "-dirty";
     return rev;
   }
-  // Not a git work tree: a hash over the files read (names and contents).
-  std::string all;
+  // Not a git work tree: a hash over the files read (names and contents), streamed so that
+  // no copy of the spec text is held: sha256 of name \0 size \0 content, per file, sorted.
   std::vector<std::string> files = s.files;
   std::sort(files.begin(), files.end());
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) throw std::runtime_error("sha256 unavailable");
   for (const auto& f : files) {
     std::ifstream in(f, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    std::string name = f.substr(f.rfind('/') == std::string::npos ? 0 : f.rfind('/') + 1);
-    all += name + '\0' + std::to_string(ss.str().size()) + '\0' + ss.str();
+    std::string content;
+    if (in) {
+      in.seekg(0, std::ios::end);
+      auto size = in.tellg();
+      in.seekg(0, std::ios::beg);
+      if (size > 0) {
+        content.resize(static_cast<size_t>(size));
+        in.read(content.data(), size);
+        content.resize(static_cast<size_t>(in.gcount()));
+      }
+    }
+    std::string head = f.substr(f.rfind('/') == std::string::npos ? 0 : f.rfind('/') + 1);
+    head += '\0';
+    head += std::to_string(content.size());
+    head += '\0';
+    EVP_DigestUpdate(ctx.get(), head.data(), head.size());
+    EVP_DigestUpdate(ctx.get(), content.data(), content.size());
   }
-  return "sha256:" + spec::sha256Hex(all).substr(0, 12);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(ctx.get(), md, &n);
+  static const char* digits = "0123456789abcdef";
+  std::string hex;
+  for (unsigned i = 0; i < 6 && i < n; ++i) {
+    hex += digits[md[i] >> 4];
+    hex += digits[md[i] & 15];
+  }
+  return "sha256:" + hex;
 }
 
 std::string absolute(const std::string& dir) {
