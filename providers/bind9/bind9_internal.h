@@ -15,8 +15,8 @@ namespace tend::bind9 {
 struct Bind9Options {
   const Clock* clock = nullptr;  // null = system clock; serial dates are UTC
   // The HostIo for a DNS server name. Null = built-in: "local" -> this machine; any other
-  // server -> "bind9 server 'X' needs the ssh provider (not built yet)". The SSH provider
-  // will plug in here. The returned pointer must outlive the provider.
+  // server -> "bind9 server 'X' is another machine: ... needs the ssh provider ...". The SSH
+  // provider will plug in here. The returned pointer must outlive the provider.
   std::function<Result<HostIo*>(const std::string& server)> hostFor;
   std::string namedCheckzone = "named-checkzone";
   std::string namedCheckconf = "named-checkconf";

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/spec.h"
 #include "tests/providers/bind9/test_env.h"
 
 using namespace tend;
@@ -35,8 +36,58 @@ TEST_CASE("a server other than local asks for the ssh provider", "[bind9][provid
   auto obs = e.provider->observe(req);
   REQUIRE(obs.errors.count(d.id));
   CHECK(obs.errors[d.id].message ==
-        "bind9 server 'networking' needs the ssh provider (not built yet)");
+        "bind9 server 'networking' is another machine: writing its zone files and running rndc "
+        "there needs the ssh provider, which tend does not have yet (only "
+        "providers.bind9.server: local works)");
   CHECK(obs.errors[d.id].terminal);
+}
+
+TEST_CASE(
+    "the wil spec puts named on the networking VM: every bind9 resource fails naming the "
+    "missing ssh provider, nothing is written",
+    "[bind9][provider][spec]") {
+  auto loaded = loadSpecDir(std::string(TEND_SOURCE_DIR) + "/specs/wil");
+  INFO(json(loaded.diagnostics.size()).dump());
+  REQUIRE(loaded.ok());
+  const DesiredGraph& g = *loaded.graph;
+  REQUIRE(g.providerConfigs.count("bind9"));
+  Env e;
+  ProviderConfig cfg;
+  cfg.config = g.providerConfigs.at("bind9");
+  cfg.specDir = g.specDir;
+  cfg.stateDir = e.dir + "/state";
+  REQUIRE(cfg.config.value("server", "") == "networking");
+  auto made = makeBind9Provider(cfg);
+  REQUIRE(made.ok());
+  std::vector<DesiredResource> mine;
+  for (const auto& r : g.resources)
+    if (r.provider == "bind9") mine.push_back(r);
+  REQUIRE(mine.size() > 5);  // the five domains' zones per view, the reverse zone, dnsconf
+
+  auto existed = [](const std::string& p) { return fs::exists(p); };
+  std::string confDir = cfg.config.value("conf_dir", "");
+  bool fragBefore = existed(confDir + "/named.conf.tend");
+  bool zonesBefore = existed(confDir + "/zones");
+  const std::string want = "needs the ssh provider, which tend does not have yet";
+  auto r = testing::converge(**made, mine);
+  for (const auto& d : mine) {
+    INFO(d.id);
+    REQUIRE(r.failures.count(d.id));
+    CHECK(r.failures[d.id].find("bind9 server 'networking' is another machine") == 0);
+    CHECK(r.failures[d.id].find(want) != std::string::npos);
+  }
+  // An apply reached directly (a plan made elsewhere) says the same, terminally.
+  ApplyRequest req;
+  req.action.id = mine.front().id;
+  req.action.kind = mine.front().kind;
+  req.action.action = Action::Create;
+  req.desired = &mine.front();
+  auto a = (*made)->apply(req);
+  CHECK(a.outcome == Outcome::Failed);
+  CHECK(a.terminal);
+  CHECK(a.message.find(want) != std::string::npos);
+  CHECK(existed(confDir + "/named.conf.tend") == fragBefore);
+  CHECK(existed(confDir + "/zones") == zonesBefore);
 }
 
 TEST_CASE("converging wil writes every zone once, then a second pass is a no-op",
