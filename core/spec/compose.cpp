@@ -636,6 +636,8 @@ void readComposeFile(Walker& w, const YDoc& doc, const std::string& baseDir,
       doc.root, "compose file",
       {{"services", [&](const YNode* x) {
           sawServices = true;
+          // Exact capacity: a ContainerSpec is large and a spec may hold thousands.
+          if (x->isMap()) app.containers.reserve(app.containers.size() + x->pairs.size());
           w.entries(x, "services", [&](const YNode* k, const YNode* s) {
             ContainerSpec c;
             readContainer(w, k, s, baseDir, baseDirShown, c);

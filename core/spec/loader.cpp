@@ -480,6 +480,7 @@ void readApps(const YDoc& doc, Spec& s, Diagnostics& diags) {
   }
   w.fields(doc.root, "apps.yml", {{"apps", [&](const YNode* x) {
     if (x->isNull()) return;
+    if (x->isMap()) s.apps.reserve(s.apps.size() + x->pairs.size());
     w.entries(x, "apps", [&](const YNode* k, const YNode* av) {
       AppSpec a;
       a.name = k->value;
@@ -496,6 +497,8 @@ void readApps(const YDoc& doc, Spec& s, Diagnostics& diags) {
                  }},
                 {"containers", [&](const YNode* y) {
                    hasContainers = true;
+                   // Exact capacity: a ContainerSpec is large and a spec may hold thousands.
+                   if (y->isMap()) a.containers.reserve(a.containers.size() + y->pairs.size());
                    w.entries(y, "containers", [&](const YNode* ck, const YNode* cv) {
                      ContainerSpec c;
                      readContainer(w, ck, cv, s.absDir, s.dir, c);
