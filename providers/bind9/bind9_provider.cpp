@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "core/provider_plan.h"
 #include "providers/bind9/bind9_internal.h"
 #include "providers/bind9/render.h"
 #include "providers/bind9/temp_files.h"
@@ -374,56 +375,45 @@ ObserveResponse Bind9Provider::observe(const ObserveRequest& req) {
 // ---------------------------------------------------------------------------------------------
 // plan (pure)
 
+// Which records a spec change adds and removes, from the keys observe parsed back out of the
+// file (only parsed when the hash differs).
+void addRecordDiff(const DesiredResource& d, const ObservedResource& o, PlannedAction& a) {
+  auto z = parseZoneSpec(d.spec);
+  if (!z || !o.state.contains("records")) return;
+  auto want = recordKeys(*z);
+  std::set<std::string> have, wantSet(want.begin(), want.end());
+  for (const auto& r : o.state["records"]) have.insert(r.get<std::string>());
+  json added = json::array(), removed = json::array();
+  for (const auto& r : want)
+    if (!have.count(r)) added.push_back(r);
+  for (const auto& r : have)
+    if (!wantSet.count(r)) removed.push_back(r);
+  if (added.empty() && removed.empty()) return;
+  a.diff["records"] = {{"added", added}, {"removed", removed}};
+  a.reason =
+      "records changed: +" + std::to_string(added.size()) + " -" + std::to_string(removed.size());
+}
+
 PlannedAction Bind9Provider::plan(const PlanRequest& req) const {
-  PlannedAction a;
+  PlanWords words;
+  words.conflictAction = Action::Noop;
+  PlanStart start = startPlan(req, words);
+  PlannedAction& a = start.action;
   const DesiredResource* d = req.desired;
   const ObservedResource* o = req.observed;
-  a.id = d ? d->id : (o ? o->id : "");
-  a.kind = kindOfId(a.id);
   std::string what = a.kind == "zone" ? "zone file" : "named.conf.tend";
-  if (!d) {
-    if (o && o->exists && o->owned) {
-      a.action = Action::Delete;
-      a.reason = "left the spec";
-    } else {
-      a.reason = "absent";
-    }
-    return a;
-  }
-  if (!o || !o->exists) {
-    a.action = Action::Create;
-    a.reason = "absent";
-    return a;
-  }
-  if (!o->owned) {
-    a.conflict = true;
-    a.action = Action::Noop;
-    a.reason = "conflict: " + o->state.value("file", what) + " exists without tend's mark";
-    return a;
-  }
-  if (o->appliedHash != d->hash) {
-    a.action = Action::Update;
-    a.reason = "spec changed";
-    if (a.kind == "zone") {
-      auto z = parseZoneSpec(d->spec);
-      if (z && o->state.contains("records")) {
-        auto want = recordKeys(*z);
-        std::set<std::string> have, wantSet(want.begin(), want.end());
-        for (const auto& r : o->state["records"]) have.insert(r.get<std::string>());
-        json added = json::array(), removed = json::array();
-        for (const auto& r : want)
-          if (!have.count(r)) added.push_back(r);
-        for (const auto& r : have)
-          if (!wantSet.count(r)) removed.push_back(r);
-        if (!added.empty() || !removed.empty()) {
-          a.diff["records"] = {{"added", added}, {"removed", removed}};
-          a.reason = "records changed: +" + std::to_string(added.size()) + " -" +
-                     std::to_string(removed.size());
-        }
-      }
-    }
-    a.diff["hash"] = {{"from", o->appliedHash}, {"to", d->hash}};
-    return a;
+  switch (start.which) {
+    case PlanCase::LeftSpec:
+    case PlanCase::Absent:
+      return a;
+    case PlanCase::Conflict:
+      a.reason = "conflict: " + o->state.value("file", what) + " exists without tend's mark";
+      return a;
+    case PlanCase::SpecChanged:
+      if (a.kind == "zone") addRecordDiff(*d, *o, a);
+      return a;
+    case PlanCase::Unchanged:
+      break;
   }
   if (!o->state.value("intact", false)) {
     a.action = Action::Update;

@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include "core/provider_plan.h"
+
 namespace fs = std::filesystem;
 
 namespace tend::testing {
@@ -99,30 +101,11 @@ ObserveResponse FileProvider::observe(const ObserveRequest& req) {
 }
 
 PlannedAction FileProvider::plan(const PlanRequest& req) const {
-  PlannedAction a;
-  const auto* d = req.desired;
-  const auto* o = req.observed;
-  a.id = d ? d->id : (o ? o->id : "");
-  a.kind = kindOfId(a.id);
-  if (!d) {
-    if (o && o->exists && o->owned) {
-      a.action = Action::Delete;
-      a.reason = "not in the spec";
-    }
-    return a;
-  }
-  if (!o || !o->exists) {
-    a.action = Action::Create;
-    a.reason = "absent";
-  } else if (!o->owned) {
-    a.action = Action::Create;
-    a.conflict = true;
-    a.reason = "conflict: an unmarked object holds " + d->id;
-  } else if (o->appliedHash != d->hash) {
-    a.action = Action::Update;
-    a.reason = "spec changed";
-  }
-  return a;
+  PlanWords words;
+  words.leftSpec = "not in the spec";
+  words.nothingThere = "";
+  words.conflict = "conflict: an unmarked object holds {id}";
+  return startPlan(req, words).action;  // the same hash is all there is to compare
 }
 
 ApplyResponse FileProvider::apply(const ApplyRequest& req) {
@@ -134,8 +117,10 @@ ApplyResponse FileProvider::apply(const ApplyRequest& req) {
   bool unowned = false;
   for (auto& o : objs)
     if (o.doc.value("resource", "") == id) {
-      if (o.doc.value("owned", false)) mine.push_back(&o);
-      else unowned = true;
+      if (o.doc.value("owned", false))
+        mine.push_back(&o);
+      else
+        unowned = true;
     }
   if (unowned && req.action.action != Action::Delete) {
     resp.outcome = Outcome::Failed;

@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/provider_plan.h"
+
 namespace tend::testing {
 
 void waitUntilCancelled(const CallContext& ctx) {
@@ -147,43 +149,17 @@ ObserveResponse MemoryProvider::observe(const ObserveRequest& req) {
 }
 
 PlannedAction MemoryProvider::plan(const PlanRequest& req) const {
-  PlannedAction a;
-  const auto* d = req.desired;
+  PlanWords words;
+  words.leftSpec = "not in the spec";
+  PlanStart start = startPlan(req, words);
+  PlannedAction& a = start.action;
+  if (start.decided()) return a;
   const auto* o = req.observed;
-  a.id = d ? d->id : (o ? o->id : "");
-  a.kind = kindOfId(a.id);
-  if (!d) {  // left the spec
-    if (o && o->exists && o->owned) {
-      a.action = Action::Delete;
-      a.reason = "not in the spec";
-    } else {
-      a.reason = "absent";
-    }
-    return a;
-  }
-  if (!o || !o->exists) {
-    a.action = Action::Create;
-    a.reason = "absent";
-    return a;
-  }
-  if (!o->owned) {
-    a.conflict = true;
-    a.action = Action::Create;
-    a.reason = "conflict: " + d->id + " exists and is not managed by tend";
-    return a;
-  }
-  if (o->appliedHash != d->hash) {
-    a.action = Action::Update;
-    a.reason = "spec changed";
-    a.diff = {{"hash", {{"from", o->appliedHash}, {"to", d->hash}}}};
-    return a;
-  }
   // Malformed state (garbage) is tolerated: it only matters when it is an object.
   if (o->state.is_object() && o->state.value("drift", false)) {
     a.action = Action::Update;
     a.drift = true;
     a.reason = "drift: modified outside tend";
-    return a;
   }
   return a;
 }
