@@ -7,6 +7,8 @@
 //   desired, owned, hash moved -> Update "spec changed", diff.hash {from, to}
 //   desired, owned, same hash  -> undecided: the provider compares further (drift, health)
 //
+// Also the failed ApplyResponse every provider builds.
+//
 // Providers word their reasons differently ("left the spec" / "not in the spec", a conflict
 // naming the file or the container); PlanWords carries those words. Pure and header-only.
 #include <string>
@@ -75,6 +77,15 @@ inline PlanStart startPlan(const PlanRequest& req, const PlanWords& w = {}) {
     return s;
   }
   return s;
+}
+
+// A failed apply; `message` must already be free of secrets. Terminal: retrying cannot help.
+inline ApplyResponse applyFailed(std::string message, bool terminal = false) {
+  ApplyResponse r;
+  r.outcome = Outcome::Failed;
+  r.message = std::move(message);
+  r.terminal = terminal;
+  return r;
 }
 
 }  // namespace tend

@@ -492,11 +492,44 @@ bool rndcUnreachable(const CommandResult& r) {
 }
 
 ApplyResponse failed(std::string msg, bool terminal = false) {
-  ApplyResponse r;
-  r.outcome = Outcome::Failed;
-  r.message = std::move(msg);
-  r.terminal = terminal;
-  return r;
+  return applyFailed(std::move(msg), terminal);
+}
+
+// A target file as apply finds it: tend's header when it exists. Anything without tend's mark
+// for this very resource is a conflict and never touched.
+struct Existing {
+  bool exists = false;
+  FileHeader hd;
+};
+Result<Existing> readOwned(HostIo& h, const std::string& file, const char* prefix,
+                           const std::string& id) {
+  auto text = h.readFile(file);
+  if (!text) return text.error();
+  Existing e;
+  if (!text->has_value()) return e;
+  e.exists = true;
+  e.hd = parseHeader(**text, prefix);
+  if (!e.hd.owned) return makeError("conflict: " + file + " exists without tend's mark", true);
+  if (e.hd.id != id) return makeError("conflict: " + file + " belongs to " + e.hd.id, true);
+  return e;
+}
+
+// The checked temp file becomes the target: the previous one stays as <file>.prev (a hard
+// link, so the target never goes missing) for putBack().
+Result<void> install(HostIo& h, const std::string& tmp, const std::string& file, bool hadPrev) {
+  if (hadPrev)
+    if (auto ln = h.link(file, file + ".prev"); !ln) return ln;
+  return h.rename(tmp, file);
+}
+
+// named did not take the new file: the previous one goes back, so what is on disk is what named
+// serves and the next pass sees the difference and tries again (a fixed cause then heals
+// without a hand).
+void putBack(HostIo& h, const std::string& file, bool hadPrev) {
+  if (hadPrev)
+    h.rename(file + ".prev", file);
+  else
+    h.remove(file);
 }
 
 ApplyResponse Bind9Provider::deleteFile(const ApplyRequest& req) {
@@ -514,16 +547,14 @@ ApplyResponse Bind9Provider::deleteFile(const ApplyRequest& req) {
   if (!io) return failed(io.error().message, true);
   HostIo& h = **io;
   // Re-check the mark right before removing: never delete a file tend does not own.
-  auto text = h.readFile(path);
-  if (!text) return failed(text.error().message);
+  auto current =
+      readOwned(h, path, req.action.kind == "zone" ? kZonePrefix : kConfPrefix, req.action.id);
+  if (!current) return failed(current.error().message, current.error().terminal);
   ApplyResponse resp;
-  if (!text->has_value()) {
+  if (!current->exists) {
     resp.message = "already absent";
     return resp;
   }
-  FileHeader hd = parseHeader(**text, req.action.kind == "zone" ? kZonePrefix : kConfPrefix);
-  if (!hd.owned || hd.id != req.action.id)
-    return failed("conflict: " + path + " is not owned by " + req.action.id, true);
   for (const std::string& p : {path, path + ".prev", path + ".jnl"}) {
     auto r = h.remove(p);
     if (!r) return failed(r.error().message);
@@ -670,16 +701,12 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
   if (!io) return failed(io.error().message, true);
   HostIo& h = **io;
 
-  auto current = h.readFile(z.file);
-  if (!current) return failed(current.error().message);
-  FileHeader hd;
+  auto current = readOwned(h, z.file, kZonePrefix, d.id);
+  if (!current) return failed(current.error().message, current.error().terminal);
+  const FileHeader& hd = current->hd;
+  bool hadPrev = current->exists;
   std::optional<uint32_t> fileSerial;
-  if (current->has_value()) {
-    hd = parseHeader(**current, kZonePrefix);
-    if (!hd.owned) return failed("conflict: " + z.file + " exists without tend's mark", true);
-    if (hd.id != d.id) return failed("conflict: " + z.file + " belongs to " + hd.id, true);
-    fileSerial = parseSoaSerial(hd.rest);
-  }
+  if (hadPrev) fileSerial = parseSoaSerial(hd.rest);
   std::string bodyHash = sha256Hex(renderZoneBody(z, 0));
   if (hd.intact && hd.hash == d.hash && hd.body == bodyHash) {
     ApplyResponse r;
@@ -714,18 +741,9 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
     for (size_t p; (p = msg.find(tmp)) != std::string::npos;) msg.replace(p, tmp.size(), z.file);
     return failed(check.tool + " rejected " + z.zone + "@" + z.view + ": " + msg, true);
   }
-  bool hadPrev = current->has_value();
-  if (hadPrev) {
-    auto ln = h.link(z.file, z.file + ".prev");
-    if (!ln) {
-      h.remove(tmp);
-      return failed(ln.error().message);
-    }
-  }
-  auto rn = h.rename(tmp, z.file);
-  if (!rn) {
+  if (auto in = install(h, tmp, z.file, hadPrev); !in) {
     h.remove(tmp);
-    return failed(rn.error().message);
+    return failed(in.error().message);
   }
   saveSerial(d.id, serial);
 
@@ -736,15 +754,6 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
     if (!contentSame) resp.message += " (reload: none)";
     return resp;
   }
-  // named did not take the new file: put the previous one back so what is on disk is what named
-  // serves, and the next pass sees the difference and tries again (a fixed cause then heals
-  // without a hand).
-  auto putBack = [&] {
-    if (hadPrev)
-      h.rename(z.file + ".prev", z.file);
-    else
-      h.remove(z.file);
-  };
   auto logMark = namedLogSize(h);
   auto reloadAt = std::chrono::system_clock::now();
   auto rl = rndcRun(h, z.rndc, {"reload", z.zone, "IN", z.view});
@@ -757,7 +766,7 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
       resp.message += ", " + msg;
       return resp;
     }
-    putBack();
+    putBack(h, z.file, hadPrev);
     return failed(notLoaded + (hadPrev ? " (previous file put back)" : ""));
   }
   // A zone (or its whole view) named has not heard of yet: the dnsconf resource's reconfig,
@@ -771,7 +780,7 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
     resp.message += ", named not reachable (" + msg + "); loaded when named starts";
     return resp;
   }
-  putBack();
+  putBack(h, z.file, hadPrev);
   return failed("rndc reload " + z.zone + " IN " + z.view + " failed: " + msg);
 }
 
@@ -849,14 +858,10 @@ ApplyResponse Bind9Provider::applyConf(const ApplyRequest& req) {
   if (!io) return failed(io.error().message, true);
   HostIo& h = **io;
 
-  auto current = h.readFile(c.file);
-  if (!current) return failed(current.error().message);
-  FileHeader hd;
-  if (current->has_value()) {
-    hd = parseHeader(**current, kConfPrefix);
-    if (!hd.owned) return failed("conflict: " + c.file + " exists without tend's mark", true);
-    if (hd.id != d.id) return failed("conflict: " + c.file + " belongs to " + hd.id, true);
-  }
+  auto current = readOwned(h, c.file, kConfPrefix, d.id);
+  if (!current) return failed(current.error().message, current.error().terminal);
+  const FileHeader& hd = current->hd;
+  bool hadPrev = current->exists;
   std::string body = renderConfBody(c);
   std::string bodyHash = sha256Hex(body);
   if (hd.intact && hd.hash == d.hash && hd.body == bodyHash) {
@@ -902,18 +907,9 @@ ApplyResponse Bind9Provider::applyConf(const ApplyRequest& req) {
     return failed("named-checkconf rejected " + c.file + ": " + msg, true);
   }
   h.remove(wrapper);
-  bool hadPrev = current->has_value();
-  if (hadPrev) {
-    auto ln = h.link(c.file, c.file + ".prev");
-    if (!ln) {
-      cleanup();
-      return failed(ln.error().message);
-    }
-  }
-  auto rn = h.rename(tmp, c.file);
-  if (!rn) {
+  if (auto in = install(h, tmp, c.file, hadPrev); !in) {
     cleanup();
-    return failed(rn.error().message);
+    return failed(in.error().message);
   }
   ApplyResponse resp;
   resp.message = "written " + c.file;
@@ -928,10 +924,7 @@ ApplyResponse Bind9Provider::applyConf(const ApplyRequest& req) {
     resp.message += ", named not reachable (" + msg + "); read when named starts";
     return resp;
   }
-  if (hadPrev)
-    h.rename(c.file + ".prev", c.file);
-  else
-    h.remove(c.file);
+  putBack(h, c.file, hadPrev);
   return failed("rndc reconfig failed: " + msg);
 }
 

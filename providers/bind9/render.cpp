@@ -370,6 +370,23 @@ std::string zoneId(const std::string& zone, const std::string& view) {
   return "zone/" + zone + "@" + view;
 }
 
+// Where a payload's files go: the DNS server's name and conf_dir (absolute, no trailing slash,
+// nothing that would break out of a quoted named.conf string).
+static Result<void> parsePlacement(const json& spec, const std::string& what, std::string& server,
+                                   std::string& confDir) {
+  auto sv = getString(spec, "server", false, what);
+  if (!sv) return sv.error();
+  server = *sv;
+  auto cd = getString(spec, "conf_dir", true, what);
+  if (!cd) return cd.error();
+  confDir = *cd;
+  while (confDir.size() > 1 && confDir.back() == '/') confDir.pop_back();
+  if (confDir.empty() || confDir[0] != '/' || hasControl(confDir) ||
+      confDir.find('"') != std::string::npos)
+    return makeError(what + ": conf_dir must be an absolute path", true);
+  return {};
+}
+
 Result<ZoneSpec> parseZoneSpec(const json& spec) {
   if (!spec.is_object()) return makeError("zone payload must be a mapping", true);
   ZoneSpec z;
@@ -385,16 +402,7 @@ Result<ZoneSpec> parseZoneSpec(const json& spec) {
   if (unsafeToken(z.view) || z.view.find('/') != std::string::npos || z.view[0] == '.')
     return makeError(what + ": invalid view name '" + z.view + "'", true);
   what += "@" + z.view;
-  auto server = getString(spec, "server", false, what);
-  if (!server) return server.error();
-  z.server = *server;
-  auto confDir = getString(spec, "conf_dir", true, what);
-  if (!confDir) return confDir.error();
-  z.confDir = *confDir;
-  while (z.confDir.size() > 1 && z.confDir.back() == '/') z.confDir.pop_back();
-  if (z.confDir.empty() || z.confDir[0] != '/' || hasControl(z.confDir) ||
-      z.confDir.find('"') != std::string::npos)
-    return makeError(what + ": conf_dir must be an absolute path", true);
+  if (auto r = parsePlacement(spec, what, z.server, z.confDir); !r) return r.error();
   if (auto it = spec.find("reverse"); it != spec.end() && it->is_boolean())
     z.reverse = it->get<bool>();
   auto ttl = getInt(spec, "ttl", 300, what);
@@ -469,16 +477,7 @@ Result<ConfSpec> parseConfSpec(const json& spec) {
   if (!spec.is_object()) return makeError("dnsconf payload must be a mapping", true);
   ConfSpec c;
   std::string what = "dnsconf";
-  auto server = getString(spec, "server", false, what);
-  if (!server) return server.error();
-  c.server = *server;
-  auto confDir = getString(spec, "conf_dir", true, what);
-  if (!confDir) return confDir.error();
-  c.confDir = *confDir;
-  while (c.confDir.size() > 1 && c.confDir.back() == '/') c.confDir.pop_back();
-  if (c.confDir.empty() || c.confDir[0] != '/' || hasControl(c.confDir) ||
-      c.confDir.find('"') != std::string::npos)
-    return makeError(what + ": conf_dir must be an absolute path", true);
+  if (auto r = parsePlacement(spec, what, c.server, c.confDir); !r) return r.error();
   auto sdir = getString(spec, "secondary_dir", false, what);
   if (!sdir) return sdir.error();
   c.secondaryDir = sdir->empty() ? c.confDir + "/secondary" : *sdir;

@@ -122,12 +122,8 @@ ApplyResponse FileProvider::apply(const ApplyRequest& req) {
       else
         unowned = true;
     }
-  if (unowned && req.action.action != Action::Delete) {
-    resp.outcome = Outcome::Failed;
-    resp.terminal = true;
-    resp.message = "refusing to touch " + id + ": not managed by tend";
-    return resp;
-  }
+  if (unowned && req.action.action != Action::Delete)
+    return applyFailed("refusing to touch " + id + ": not managed by tend", true);
   switch (req.action.action) {
     case Action::Noop:
       return resp;
@@ -138,11 +134,7 @@ ApplyResponse FileProvider::apply(const ApplyRequest& req) {
     case Action::Create:
     case Action::Update:
     case Action::Replace: {
-      if (!req.desired) {
-        resp.outcome = Outcome::Failed;
-        resp.message = "no desired resource";
-        return resp;
-      }
+      if (!req.desired) return applyFailed("no desired resource");
       nlohmann::json doc = {{"resource", id},
                             {"owned", true},
                             {"hash", req.desired->hash},

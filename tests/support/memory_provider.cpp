@@ -200,20 +200,13 @@ ApplyResponse MemoryProvider::apply(const ApplyRequest& req) {
     return resp;
   }
   if (f.throwOnApply) throw std::runtime_error("provider bug: threw from apply");
-  if (f.failNthApply == n || f.failApplyIds.count(id)) {
-    resp.outcome = Outcome::Failed;
-    resp.terminal = f.failTerminal;
-    resp.message = f.failMessage.empty() ? "injected apply failure for " + id : f.failMessage;
-    return resp;
-  }
+  if (f.failNthApply == n || f.failApplyIds.count(id))
+    return applyFailed(f.failMessage.empty() ? "injected apply failure for " + id : f.failMessage,
+                       f.failTerminal);
   std::lock_guard lk(mu_);
   auto it = objects_.find(id);
-  if (it != objects_.end() && !it->second.owned) {
-    resp.outcome = Outcome::Failed;
-    resp.terminal = true;
-    resp.message = "refusing to touch " + id + ": not managed by tend";
-    return resp;
-  }
+  if (it != objects_.end() && !it->second.owned)
+    return applyFailed("refusing to touch " + id + ": not managed by tend", true);
   switch (req.action.action) {
     case Action::Noop:
       break;
@@ -224,11 +217,7 @@ ApplyResponse MemoryProvider::apply(const ApplyRequest& req) {
     case Action::Create:
     case Action::Update:
     case Action::Replace: {
-      if (!req.desired) {
-        resp.outcome = Outcome::Failed;
-        resp.message = "no desired resource";
-        return resp;
-      }
+      if (!req.desired) return applyFailed("no desired resource");
       Object o;
       o.id = id;
       o.owned = true;

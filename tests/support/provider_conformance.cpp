@@ -7,7 +7,8 @@ namespace tend::testing {
 
 namespace {
 
-std::optional<ObservedResource> observeOne(Provider& p, const DesiredResource& r, const CallContext& ctx) {
+std::optional<ObservedResource> observeOne(Provider& p, const DesiredResource& r,
+                                           const CallContext& ctx) {
   ObserveRequest req;
   req.desired = {&r};
   req.includeOwned = false;
