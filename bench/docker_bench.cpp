@@ -16,7 +16,11 @@
 
 #include <openssl/evp.h>
 
+#include "core/engine.h"
 #include "providers/docker/docker_provider.h"
+#include "state/sqlite_state_store.h"
+#include "providers/docker/engine_client.h"
+#include "providers/docker/payload.h"
 
 using namespace tend;
 using nlohmann::json;
@@ -126,6 +130,86 @@ int pass(Provider& p, const std::vector<DesiredResource>& d, const std::string& 
   }
   return changed;
 }
+
+// Lower bound: raw POST /containers/create + /start for N containers with PARALLEL requests
+// in flight on the provider's client (no tend logic), then removal. Same body shape as tend.
+double rawConverge(const std::string& env, int n, const std::string& image, int parallel) {
+  auto ep = docker::parseEndpoint("unix:/var/run/docker.sock");
+  docker::EngineClient c(*ep);
+  auto d = desired(env, n, image);
+  auto call = [&](const std::string& m, const std::string& t, const std::string& body) {
+    docker::ApiRequest r;
+    r.method = m;
+    r.target = t;
+    r.body = body;
+    r.deadline = Clk::now() + std::chrono::seconds(300);
+    return c.call(std::move(r));
+  };
+  auto net = call("POST", "/networks/create", docker::buildNetworkCreate(d[0], env).dump());
+  if (!net.ok()) {
+    std::cerr << net.errorText() << "\n";
+    std::exit(1);
+  }
+  auto t0 = Clk::now();
+  std::atomic<size_t> next{1};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < parallel; ++t)
+    ts.emplace_back([&] {
+      for (size_t i; (i = next++) < d.size();) {
+        auto b = docker::buildContainerCreate(d[i], env);
+        auto cr = call("POST", "/containers/create?name=" + d[i].spec["name"].get<std::string>(),
+                       b->body.dump());
+        auto id = json::parse(cr.body, nullptr, false).value("Id", "");
+        auto st = call("POST", "/containers/" + id + "/start", "");
+        if (!st.okOr304()) std::cerr << "raw start: " << st.errorText() << "\n";
+      }
+    });
+  for (auto& t : ts) t.join();
+  return std::chrono::duration<double>(Clk::now() - t0).count();
+}
+
+// The same through the real engine (what tendd and `tend apply --once` run): dependency waves,
+// per-provider parallelism (the provider's declared default unless PARALLEL > 0), the global
+// rate limit, state records. Returns seconds per run; prints each.
+int engineMode(const std::string& mode, const std::string& env, int n, const std::string& image,
+               int parallel, int repeat) {
+  auto prov = docker::makeDockerProvider(ProviderConfig{json::object(), "", "", env});
+  auto store = openSqliteStateStore(":memory:");
+  if (!prov || !store) return 1;
+  auto g = std::make_shared<DesiredGraph>();
+  g->environment = env;
+  g->revision = "bench";
+  g->resources = desired(env, n, image);
+  if (parallel > 0) g->parallelism["docker"] = parallel;
+  g->reindex();
+  EngineDeps deps;
+  deps.state = store->get();
+  Provider* p = prov->get();
+  deps.providerFor = [p](const std::string& name) -> Provider* { return name == "docker" ? p : nullptr; };
+  EngineOptions opts;
+  opts.environment = env;
+  auto engine = makeEngine(deps, opts);
+  engine->setDesired(g);
+  std::vector<double> ms;
+  for (int i = 0; i < (mode == "engine-noop" ? repeat + 1 : 1); ++i) {
+    RunRequest rq;
+    rq.trigger = "bench";
+    auto t0 = Clk::now();
+    auto r = engine->run(rq);
+    double t = std::chrono::duration<double, std::milli>(Clk::now() - t0).count();
+    if (r.result != "success") {
+      std::cerr << "engine run: " << r.result << " (" << r.failed << " failed)\n";
+      return 1;
+    }
+    if (mode == "engine-noop" && i == 0) continue;  // warm-up: pool, API version, state
+    ms.push_back(t);
+    if (mode == "engine-noop" && r.changed != 0) std::cout << "noop_changed " << r.changed << "\n";
+  }
+  std::sort(ms.begin(), ms.end());
+  if (mode == "engine-converge") std::cout << "converge_s " << ms[0] / 1000 << "\n";
+  else std::cout << "noop_ms_median " << ms[ms.size() / 2] << "\nnoop_ms_min " << ms.front() << "\n";
+  return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -145,6 +229,7 @@ int main(int argc, char** argv) {
   }
   Provider& p = **prov;
   auto d = desired(env, n, image);
+  if (mode.rfind("engine-", 0) == 0) return engineMode(mode, env, n, image, extra, 20);
   if (mode == "converge") {
     auto t0 = Clk::now();
     int changed = pass(p, d, env, extra > 0 ? extra : 8, false);
@@ -163,6 +248,8 @@ int main(int argc, char** argv) {
     std::sort(ms.begin(), ms.end());
     std::cout << "noop_ms_median " << ms[ms.size() / 2] << "\nnoop_ms_min " << ms.front()
               << "\nnoop_changed " << changed << "\n";
+  } else if (mode == "raw") {
+    std::cout << "raw_converge_s " << rawConverge(env, n, image, extra > 0 ? extra : 8) << "\n";
   } else if (mode == "down") {
     auto t0 = Clk::now();
     pass(p, {}, env, 8, true);

@@ -44,6 +44,9 @@ struct ObservedResource {
   bool ready = false;        // exists and is healthy/running as desired
   std::string message;       // human summary ("running", "exited (137)", "unhealthy", ...)
   nlohmann::json state;      // provider-specific details used by plan (and shown in diffs)
+  // Not ready yet but started (a container running while its health check is pending):
+  // dependents for which Provider::startedSuffices() holds may go on (service_started).
+  bool started = false;
 };
 
 struct ObserveRequest {
@@ -105,6 +108,7 @@ struct ApplyResponse {
   bool terminal = false;             // failed and retrying will not help
   nlohmann::json ownerData;          // e.g. {"container_id": "..."}; stored in state
   std::optional<std::chrono::seconds> requeueAfter;  // e.g. waiting for health
+  bool started = false;              // with Progressing: see ObservedResource::started
   Diagnostics diagnostics;
 };
 
@@ -117,6 +121,16 @@ class Provider {
   // Pure: no I/O. Same code path for dry-run, tendctl plan, metrics and apply.
   virtual PlannedAction plan(const PlanRequest& req) const = 0;
   virtual ApplyResponse apply(const ApplyRequest& req) = 0;
+  // True when `dependent` (one of this provider's resources) needs its dependency
+  // `dependencyId` only started, not ready (Compose's depends_on condition: service_started).
+  virtual bool startedSuffices(const DesiredResource& dependent, const std::string& dependencyId) const {
+    (void)dependent;
+    (void)dependencyId;
+    return false;
+  }
+  // Concurrent applies this provider handles well when the spec's reconcile.parallelism does
+  // not say (0 = the engine's default).
+  virtual int defaultParallelism() const { return 0; }
 };
 
 // Built from the spec's `providers:` section (already parsed to JSON) and the spec dir.

@@ -186,6 +186,7 @@ struct Node {
   bool adopted = false;
   bool conflict = false;
   int unready = 0;
+  std::set<int> startedDeps;  // deps counted as satisfied while only started (service_started)
   std::vector<std::string> externalUnready;
   bool statusDirty = false;
 };
@@ -901,7 +902,13 @@ RunResult EngineImpl::execute(const RunRequest& req) {
   int changed = 0;
   auto parallelismOf = [&](const std::string& pname) {
     auto it = graph->parallelism.find(pname);
-    int n = it == graph->parallelism.end() ? 4 : it->second;
+    int n = 4;
+    if (it != graph->parallelism.end()) {
+      n = it->second;
+    } else if (auto p = providers.find(pname); p != providers.end() && p->second &&
+                                                 p->second->defaultParallelism() > 0) {
+      n = p->second->defaultParallelism();
+    }
     return std::max(1, n);
   };
 
@@ -914,6 +921,17 @@ RunResult EngineImpl::execute(const RunRequest& req) {
     queue_->forget(n.res->id);
     for (int d : gi.dependents[i]) {
       auto& dn = rs->nodes[d];
+      if (dn.startedDeps.count(i)) continue;  // already released when it started
+      if (--dn.unready == 0 && dn.externalUnready.empty() && dn.st == St::Waiting) worklist.push_back(d);
+    }
+  };
+  // A dependency that is started but not ready releases the dependents that need no more.
+  auto releaseStarted = [&](int i) {
+    for (int d : gi.dependents[i]) {
+      auto& dn = rs->nodes[d];
+      if (dn.startedDeps.count(i) || !dn.provider || !dn.provider->startedSuffices(*dn.res, rs->nodes[i].res->id))
+        continue;
+      dn.startedDeps.insert(i);
       if (--dn.unready == 0 && dn.externalUnready.empty() && dn.st == St::Waiting) worklist.push_back(d);
     }
   };
@@ -924,8 +942,10 @@ RunResult EngineImpl::execute(const RunRequest& req) {
     n.message = redact(std::move(msg));
     n.statusDirty = true;
   };
-  auto progressing = [&](int i, std::string msg, std::optional<Clock::Duration> after) {
+  auto progressing = [&](int i, std::string msg, std::optional<Clock::Duration> after,
+                         bool started = false) {
     auto& n = rs->nodes[i];
+    if (started) releaseStarted(i);
     n.phase = Phase::Progressing;
     n.message = redact(std::move(msg));
     n.statusDirty = true;
@@ -992,7 +1012,8 @@ RunResult EngineImpl::execute(const RunRequest& req) {
         if (!n.prev || n.prev->lastAppliedHash != n.res->hash) n.adopted = true;
       }
       if (obs && obs->exists && !obs->ready)
-        return progressing(i, obs->message.empty() ? "waiting to become ready" : obs->message, std::nullopt);
+        return progressing(i, obs->message.empty() ? "waiting to become ready" : obs->message, std::nullopt,
+                           obs->started);
       return settleReady(i, obs && !obs->message.empty() ? obs->message : "up to date");
     }
     if (rs->dryRun) {
@@ -1171,7 +1192,7 @@ RunResult EngineImpl::execute(const RunRequest& req) {
       const auto& obs = n.observed;
       if (obs && obs->exists && !obs->ready)
         return progressing(c.idx, obs->message.empty() ? "waiting to become ready" : obs->message,
-                           std::nullopt);
+                           std::nullopt, obs->started);
       return settleReady(c.idx, obs && !obs->message.empty() ? obs->message : "up to date");
     }
     n.applied = true;
@@ -1188,7 +1209,7 @@ RunResult EngineImpl::execute(const RunRequest& req) {
       case Outcome::Progressing: {
         std::optional<Clock::Duration> after;
         if (c.resp.requeueAfter) after = *c.resp.requeueAfter;
-        return progressing(c.idx, msg, after);
+        return progressing(c.idx, msg, after, c.resp.started);
       }
       case Outcome::Failed:
         return handleFailure(c.idx, Error{msg.empty() ? "apply failed" : msg, c.resp.terminal});

@@ -6,10 +6,19 @@
 // apply: create/replace/start/remove with the async client, no retries (the queue backs off).
 #include "providers/docker/docker_provider.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
 
+#include <openssl/rand.h>
+
+#include "core/hash.h"
 #include "core/log.h"
 #include "providers/docker/engine_client.h"
 #include "providers/docker/payload.h"
@@ -21,6 +30,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr const char* kDefaultEndpoint = "unix:/var/run/docker.sock";
+constexpr int kDefaultParallelism = 16;
 
 std::string jstr(const json& j, const char* key, const std::string& def = "") {
   if (!j.is_object()) return def;
@@ -75,9 +85,40 @@ ApplyResponse ok(std::string msg, json ownerData = nullptr) {
   return r;
 }
 
+// The HMAC key for secret digests in labels: 32 random bytes in the provider's state dir,
+// created once (0600). Without a state dir (tools, tests without one) the key is derived
+// from the environment name: still no value in the label, but only as strong as a salted hash.
+std::string loadLabelKey(const std::string& stateDir, const std::string& environment) {
+  if (stateDir.empty()) return sha256Hex("tend docker label key|" + environment);
+  std::string path = (std::filesystem::path(stateDir) / "label-hmac.key").string();
+  {
+    std::ifstream in(path, std::ios::binary);
+    std::string k((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (k.size() == 32) return k;
+  }
+  std::string k(32, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(k.data()), 32) != 1) {
+    log::error("docker: no randomness for the label key; using a derived key");
+    return sha256Hex("tend docker label key|" + environment);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(stateDir, ec);
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || ::write(fd, k.data(), k.size()) != 32 || ::fsync(fd) != 0 || ::close(fd) != 0 ||
+      ::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (fd >= 0) ::close(fd);
+    log::warn("docker: cannot store the label key; secret-bearing containers will be recreated "
+              "after a restart",
+              {{"path", path}});
+  }
+  return k;
+}
+
 class DockerProvider final : public Provider {
  public:
-  explicit DockerProvider(const ProviderConfig& cfg) : environment_(cfg.environment) {
+  explicit DockerProvider(const ProviderConfig& cfg)
+      : environment_(cfg.environment), labelKey_(loadLabelKey(cfg.stateDir, cfg.environment)) {
     const json& c = cfg.config;
     std::string transport = jstr(c, "transport");
     std::string endpoint = jstr(c, "endpoint");
@@ -98,6 +139,19 @@ class DockerProvider final : public Provider {
   ObserveResponse observe(const ObserveRequest& req) override;
   PlannedAction plan(const PlanRequest& req) const override;
   ApplyResponse apply(const ApplyRequest& req) override;
+  // Creates and starts are short API calls on pooled keep-alive connections; dockerd itself
+  // bounds the useful concurrency (see bench/docker_bench.sh), not the client.
+  int defaultParallelism() const override { return kDefaultParallelism; }
+  // depends_on condition service_started: running is enough (service_healthy waits for
+  // ready = healthy, the default for every other dependency).
+  bool startedSuffices(const DesiredResource& dependent, const std::string& depId) const override {
+    if (dependent.kind != "container") return false;
+    auto it = dependent.spec.find("depends_on");
+    if (it == dependent.spec.end() || !it->is_object()) return false;
+    for (auto& [svc, cond] : it->items())
+      if (jstr(cond, "id") == depId) return jstr(cond, "condition") == "service_started";
+    return false;
+  }
 
  private:
   std::string endpointOf(const DesiredResource& d) const {
@@ -150,6 +204,7 @@ class DockerProvider final : public Provider {
                                const std::string& what);
 
   std::string environment_;
+  std::string labelKey_;
   std::string defaultEndpoint_ = kDefaultEndpoint;
   std::chrono::seconds pullAlwaysInterval_{24 * 3600};
   std::mutex mu_;
@@ -312,12 +367,21 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
         reportedContainers.insert(jstr(e, "Id"));
         o.owned = labelOf(e, kLabelResource) == d->id && labelOf(e, kLabelEnvironment) == env;
         o.appliedHash = labelOf(e, kLabelSpecHash);
+        if (o.appliedHash != d->hash && referencesSecrets(d->spec)) {
+          // The label holds the secret-keyed digest: equal means spec and secret values are
+          // unchanged; report the plain spec hash then so plan and engine compare as usual.
+          auto eff = effectiveSpecHash(*d, req.ctx.secrets, labelKey_);
+          if (eff && *eff == o.appliedHash) o.appliedHash = d->hash;
+          else if (eff && labelOf(e, "com.docker.compose.config-hash") == d->hash)
+            o.state["secret_rotated"] = true;  // same spec text, another secret value
+        }
         auto img = imageIds.find(normalizeImageRef(jstr(d->spec, "image")));
         if (img != imageIds.end()) o.state["desired_image_id"] = img->second;
         o.state["healthcheck"] = hasHealthcheck(d->spec);
         std::string st = o.state["state"], health = o.state["health"];
         o.ready = o.owned && o.appliedHash == d->hash && st == "running" &&
                   (health.empty() || health == "healthy");
+        o.started = o.owned && o.appliedHash == d->hash && st == "running";
         o.message = jstr(e, "Status");
         if (o.message.empty()) o.message = st;
       }
@@ -496,7 +560,8 @@ PlannedAction DockerProvider::plan(const PlanRequest& req) const {
       return p;
     }
     p.action = Action::Replace;
-    p.reason = "spec changed";
+    p.reason = jbool(o->state, "secret_rotated") ? "a secret it uses changed" : "spec changed";
+    if (jbool(o->state, "secret_rotated")) p.diff = {{"secrets", {{"from", "(secret)"}, {"to", "(secret)"}}}};
     return p;
   }
 
@@ -572,6 +637,7 @@ ApplyResponse DockerProvider::startedOutcome(const ApplyRequest& req, const std:
     // Dependents with condition service_healthy wait: the engine requeues us and the next
     // observation reports ready once the list Status says "(healthy)".
     r.outcome = Outcome::Progressing;
+    r.started = true;  // service_started dependents may go on
     r.message = what + "; waiting for healthcheck";
     r.requeueAfter = std::chrono::seconds(1);
   }
@@ -599,6 +665,7 @@ ApplyResponse DockerProvider::applyContainer(const ApplyRequest& req, EngineClie
       if (jstr(o->state, "state") == "running" && (h == "starting" || h == "unhealthy")) {
         ApplyResponse r;
         r.outcome = Outcome::Progressing;
+        r.started = true;
         r.message = h == "starting" ? "running; waiting for healthcheck" : "running but unhealthy";
         r.requeueAfter = std::chrono::seconds(h == "starting" ? 1 : 10);
         return r;
@@ -643,6 +710,9 @@ ApplyResponse DockerProvider::applyContainer(const ApplyRequest& req, EngineClie
   auto built = buildContainerCreate(d, env);
   if (!built) return failed(built.error().message, true);
   json body = std::move(built->body);
+  auto eff = effectiveSpecHash(d, req.ctx.secrets, labelKey_);
+  if (!eff) return failed(eff.error().message, eff.error().terminal);
+  body["Labels"][kLabelSpecHash] = *eff;
   auto sub = substituteSecretsInJson(body, req.ctx.secrets);
   if (!sub) return failed(sub.error().message, sub.error().terminal);
   if (replace && !cid.empty()) {

@@ -1,6 +1,13 @@
 #include "providers/docker/payload.h"
 
 #include <cstdio>
+#include <set>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "core/hash.h"
 
 namespace tend::docker {
 using nlohmann::json;
@@ -291,6 +298,71 @@ json buildVolumeCreate(const DesiredResource& r, const std::string& environment)
   json b = {{"Name", str(s, "name")}, {"Driver", str(s, "driver", "local")}, {"Labels", labels}};
   if (s.contains("driver_opts") && s["driver_opts"].is_object()) b["DriverOpts"] = s["driver_opts"];
   return b;
+}
+
+namespace {
+void collectSecretNames(const json& j, std::set<std::string>& out) {
+  if (j.is_string()) {
+    const std::string& t = j.get_ref<const std::string&>();
+    for (size_t p = t.find("${secret:"); p != std::string::npos; p = t.find("${secret:", p + 1)) {
+      size_t b = p + 9, e = t.find('}', b);
+      if (e == std::string::npos) break;
+      out.insert(t.substr(b, e - b));
+    }
+  } else if (j.is_structured()) {
+    for (auto& x : j) collectSecretNames(x, out);
+  }
+}
+}  // namespace
+
+bool referencesSecrets(const json& spec) {
+  // Cheap pre-check on the serialized spec (called per container per observe).
+  return spec.dump().find("${secret:") != std::string::npos;
+}
+
+std::vector<std::string> secretNamesIn(const json& spec) {
+  std::set<std::string> names;
+  collectSecretNames(spec, names);
+  return {names.begin(), names.end()};
+}
+
+Result<std::string> effectiveSpecHash(const DesiredResource& r, const SecretResolver* secrets,
+                                      const std::string& key) {
+  auto names = secretNamesIn(r.spec);
+  if (names.empty()) return r.hash;
+  if (!secrets)
+    return makeError("secret '" + names.front() + "' is referenced but no secrets are configured",
+                     true);
+  // Length-prefixed fields: no two different (name, value) lists give the same input.
+  std::string data;
+  auto field = [&data](const std::string& s) {
+    data += std::to_string(s.size());
+    data += ':';
+    data += s;
+  };
+  field(r.id);
+  for (auto& n : names) {
+    auto v = secrets->get(n);
+    if (!v) {
+      OPENSSL_cleanse(data.data(), data.size());
+      return makeError("secret '" + n + "': " + v.error().message, v.error().terminal);
+    }
+    field(n);
+    field(v->reveal());
+  }
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  OPENSSL_cleanse(data.data(), data.size());
+  static const char* hex = "0123456789abcdef";
+  std::string macHex;
+  for (unsigned i = 0; i < len; ++i) {
+    macHex += hex[mac[i] >> 4];
+    macHex += hex[mac[i] & 15];
+  }
+  OPENSSL_cleanse(mac, sizeof mac);
+  return sha256Hex(r.hash + ":" + macHex);
 }
 
 Result<void> substituteSecretsInJson(json& j, const SecretResolver* secrets) {

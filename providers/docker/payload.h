@@ -47,6 +47,16 @@ nlohmann::json buildVolumeCreate(const DesiredResource& r, const std::string& en
 // secret, never a value.
 Result<void> substituteSecretsInJson(nlohmann::json& j, const SecretResolver* secrets);
 
+// Secret rotation without leaking: the io.tend.spec-hash label of a container whose spec
+// references ${secret:NAME} is sha256(specHash ":" HMAC-SHA256(key, id, names and resolved
+// values)), so a changed secret value changes the label (and recreates the container) while
+// the label reveals nothing without the key. Specs without secrets keep the plain spec hash.
+bool referencesSecrets(const nlohmann::json& spec);
+// Sorted unique NAMEs of ${secret:NAME} in every string of `spec`.
+std::vector<std::string> secretNamesIn(const nlohmann::json& spec);
+Result<std::string> effectiveSpecHash(const DesiredResource& r, const SecretResolver* secrets,
+                                      const std::string& key);
+
 // Health from a container list Status text: "starting", "healthy", "unhealthy" or "".
 std::string healthFromStatus(const std::string& status);
 
