@@ -1,73 +1,26 @@
 // Against a real named started as a child on 127.0.0.1 (two views: 127.0.0.1 -> internal,
 // anything else -> external, selected with dig -b 127.0.0.2). All traffic stays on loopback.
-#include <sys/stat.h>
-
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
-#include "providers/bind9/bind9_internal.h"
-#include "providers/bind9/bind9_provider.h"
-#include "tests/fixtures/bind9/named_fixture.h"
 #include "tests/providers/bind9/test_env.h"
 
 using namespace tend;
 using namespace tend::bind9;
 using nlohmann::json;
+using testing::digUntil;
 using testing::mtimeNs;
+using testing::servedSerial;
 using testing::slurp;
 namespace fs = std::filesystem;
 
-namespace {
-
-// SOA serial as named serves it (3rd field of +short SOA).
-std::string servedSerial(const testing::NamedFixture& n, const std::string& zone,
-                         const std::string& src = "127.0.0.1") {
-  std::istringstream is(n.dig(zone, "SOA", src));
-  std::string a, b, serial;
-  is >> a >> b >> serial;
-  return serial;
-}
-
-// rndc reload is asynchronous ("zone reload queued"): poll briefly for the new answer.
-std::string digUntil(const testing::NamedFixture& n, const std::string& name,
-                     const std::string& type, const std::string& want,
-                     const std::string& src = "127.0.0.1") {
-  std::string got;
-  for (int i = 0; i < 50; ++i) {
-    got = n.dig(name, type, src);
-    if (got == want) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return got;
-}
-
-}  // namespace
-
 TEST_CASE("bind9 converges the wil zones into a real named with split horizon",
           "[bind9][integration]") {
-  std::string dir = testing::makeTempDir("tend-bind9-it-");
-  REQUIRE(!dir.empty());
-  struct Cleanup {
-    std::string d;
-    // TEND_BIND9_KEEP=1 keeps the directory (named.log, zone files) for inspection.
-    ~Cleanup() {
-      if (!std::getenv("TEND_BIND9_KEEP")) fs::remove_all(d);
-    }
-  } cleanup{dir};
-  testing::NamedFixture named(dir + "/named");
-  REQUIRE(named.keyOk());
-
-  testing::WilDns wil;
-  wil.confDir = dir + "/bind";
-  wil.rndcPort = named.rndcPort();
-  wil.keyFile = named.keyFile();
-  ProviderConfig cfg;
-  cfg.config = {
-      {"server", "local"}, {"conf_dir", wil.confDir}, {"reload", "rndc"}, {"rndc", wil.rndc()}};
-  cfg.stateDir = dir + "/state";
-  auto made = makeBind9Provider(cfg);
+  testing::NamedEnv env("tend-bind9-it-");
+  testing::NamedFixture& named = env.named;
+  testing::WilDns& wil = env.wil;
+  auto made = makeBind9Provider(env.config());
   REQUIRE(made.ok());
   Provider& p = **made;
 
@@ -79,7 +32,7 @@ TEST_CASE("bind9 converges the wil zones into a real named with split horizon",
   REQUIRE(r1.failures.empty());
   REQUIRE(r1.applied.size() == desired.size());
 
-  std::string err = named.start(wil.confDir + "/named.conf.tend");
+  std::string err = env.startNamed();
   INFO(err);
   REQUIRE(err.empty());
   pid_t pid = named.pid();

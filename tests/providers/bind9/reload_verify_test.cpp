@@ -14,18 +14,11 @@
 using namespace tend;
 using namespace tend::bind9;
 using nlohmann::json;
+using testing::servedSerial;
 using testing::slurp;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string servedSerial(const testing::NamedFixture& n, const std::string& zone,
-                         const std::string& src = "127.0.0.1") {
-  std::istringstream is(n.dig(zone, "SOA", src));
-  std::string a, b, serial;
-  is >> a >> b >> serial;
-  return serial;
-}
 
 // Rewrites the operator's named.conf (outside tend's fragment) and has named re-read it.
 void operatorOptions(testing::NamedFixture& n, const std::string& conf, bool maxZoneTtl) {
@@ -48,26 +41,11 @@ TEST_CASE(
     "a zone named refuses to load after the check fails with named's reason and heals "
     "once fixed",
     "[bind9][integration][reload]") {
-  std::string dir = testing::makeTempDir("tend-bind9-load-");
-  REQUIRE(!dir.empty());
-  struct Cleanup {
-    std::string d;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::permissions(d + "/bind/zones/external", fs::perms::owner_all, ec);
-      if (!std::getenv("TEND_BIND9_KEEP")) fs::remove_all(d, ec);
-    }
-  } cleanup{dir};
-  testing::NamedFixture named(dir + "/named");
-  REQUIRE(named.keyOk());
-  testing::WilDns wil;
-  wil.confDir = dir + "/bind";
-  wil.rndcPort = named.rndcPort();
-  wil.keyFile = named.keyFile();
-  ProviderConfig cfg;
-  cfg.config = {
-      {"server", "local"}, {"conf_dir", wil.confDir}, {"reload", "rndc"}, {"rndc", wil.rndc()}};
-  cfg.stateDir = dir + "/state";
+  testing::NamedEnv env("tend-bind9-load-");
+  testing::NamedFixture& named = env.named;
+  testing::WilDns& wil = env.wil;
+  const std::string& dir = env.dir();
+  ProviderConfig cfg = env.config();
   Bind9Options opts;
   opts.namedLog = named.logFile();
   opts.loadTimeout = std::chrono::seconds(2);
@@ -76,7 +54,7 @@ TEST_CASE(
   Provider& p = **made;
 
   REQUIRE(testing::converge(p, wil.resources()).failures.empty());
-  std::string err = named.start(wil.confDir + "/named.conf.tend");
+  std::string err = env.startNamed();
   INFO(err);
   REQUIRE(err.empty());
   std::string file = zoneFilePath(wil.confDir, "internal", "sfc.al");

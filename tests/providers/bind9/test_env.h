@@ -11,6 +11,7 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "core/clock.h"
 #include "providers/bind9/bind9_internal.h"
@@ -71,6 +72,68 @@ struct Env {
   std::string zfile(const std::string& z, const std::string& v) const {
     return bind9::zoneFilePath(wil.confDir, v, z);
   }
+};
+
+// SOA serial as named serves it (3rd field of +short SOA).
+inline std::string servedSerial(const NamedFixture& n, const std::string& zone,
+                                const std::string& src = "127.0.0.1") {
+  std::istringstream is(n.dig(zone, "SOA", src));
+  std::string a, b, serial;
+  is >> a >> b >> serial;
+  return serial;
+}
+
+// rndc reload is asynchronous ("zone reload queued"): poll briefly for the new answer.
+inline std::string digUntil(const NamedFixture& n, const std::string& name, const std::string& type,
+                            const std::string& want, const std::string& src = "127.0.0.1") {
+  std::string got;
+  for (int i = 0; i < 50; ++i) {
+    got = n.dig(name, type, src);
+    if (got == want) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return got;
+}
+
+// A temp dir with a private named (not started yet: tend converges first, as on a fresh
+// install) and the wil zones pointed at it; the provider config reloads with rndc.
+// TEND_BIND9_KEEP=1 keeps the directory (named.log, zone files) for inspection.
+struct NamedEnv {
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      // A test may have taken permissions away to make named fail; give them back first.
+      for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+           !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+        if (it->is_directory(ec))
+          std::filesystem::permissions(it->path(), std::filesystem::perms::owner_all,
+                                       std::filesystem::perm_options::add, ec);
+      if (!std::getenv("TEND_BIND9_KEEP")) std::filesystem::remove_all(dir, ec);
+    }
+  };
+  Cleanup cleanup;  // first member: removed after named has stopped
+  NamedFixture named;
+  WilDns wil;
+
+  explicit NamedEnv(const std::string& prefix)
+      : cleanup{makeTempDir(prefix)}, named(cleanup.dir + "/named") {
+    REQUIRE(!cleanup.dir.empty());
+    REQUIRE(named.keyOk());
+    wil.confDir = cleanup.dir + "/bind";
+    wil.rndcPort = named.rndcPort();
+    wil.keyFile = named.keyFile();
+  }
+  const std::string& dir() const { return cleanup.dir; }
+  ProviderConfig config() const {
+    ProviderConfig cfg;
+    cfg.config = {
+        {"server", "local"}, {"conf_dir", wil.confDir}, {"reload", "rndc"}, {"rndc", wil.rndc()}};
+    cfg.stateDir = cleanup.dir + "/state";
+    return cfg;
+  }
+  // Starts named over tend's fragment; "" or why not (with named's log).
+  std::string startNamed() { return named.start(wil.confDir + "/named.conf.tend"); }
 };
 
 }  // namespace tend::testing
