@@ -61,6 +61,12 @@ struct ProviderSettings {
   RndcSpec rndc;
 };
 
+// A target file as apply finds it: tend's header when it exists.
+struct Existing {
+  bool exists = false;
+  FileHeader hd;
+};
+
 class Bind9Provider final : public Provider {
  public:
   Bind9Provider(ProviderSettings s, Bind9Options o, std::string stateDir)
@@ -105,6 +111,14 @@ class Bind9Provider final : public Provider {
   ApplyResponse applyZone(const ApplyRequest& req);
   ApplyResponse applyConf(const ApplyRequest& req);
   ApplyResponse deleteFile(const ApplyRequest& req);
+  // The host of `server` ("" = the provider's) and the target file as it is there, owned by
+  // `id` or absent; an error when unreachable or when the file is someone else's.
+  struct Opened {
+    HostIo* io = nullptr;
+    Existing current;
+  };
+  Result<Opened> openTarget(const std::string& server, const std::string& file, const char* prefix,
+                            const std::string& id);
   // After `rndc reload`: waits until named serves `serial`. "" when it does (or named cannot
   // be asked), else why not, with named's own words from its log when they can be found.
   std::string awaitLoaded(HostIo& io, const ZoneSpec& z, uint32_t serial,
@@ -495,12 +509,7 @@ ApplyResponse failed(std::string msg, bool terminal = false) {
   return applyFailed(std::move(msg), terminal);
 }
 
-// A target file as apply finds it: tend's header when it exists. Anything without tend's mark
-// for this very resource is a conflict and never touched.
-struct Existing {
-  bool exists = false;
-  FileHeader hd;
-};
+// Anything without tend's mark for this very resource is a conflict and never touched.
 Result<Existing> readOwned(HostIo& h, const std::string& file, const char* prefix,
                            const std::string& id) {
   auto text = h.readFile(file);
@@ -530,6 +539,16 @@ void putBack(HostIo& h, const std::string& file, bool hadPrev) {
     h.rename(file + ".prev", file);
   else
     h.remove(file);
+}
+
+Result<Bind9Provider::Opened> Bind9Provider::openTarget(const std::string& server,
+                                                        const std::string& file, const char* prefix,
+                                                        const std::string& id) {
+  auto io = hostFor(server.empty() ? settings_.server : server);
+  if (!io) return io.error();
+  auto current = readOwned(**io, file, prefix, id);
+  if (!current) return current.error();
+  return Opened{*io, std::move(*current)};
 }
 
 ApplyResponse Bind9Provider::deleteFile(const ApplyRequest& req) {
@@ -696,15 +715,11 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
   }
   if (!parsed) return failed(parsed.error().message, true);
   const ZoneSpec& z = *parsed;
-  std::string server = z.server.empty() ? settings_.server : z.server;
-  auto io = hostFor(server);
-  if (!io) return failed(io.error().message, true);
-  HostIo& h = **io;
-
-  auto current = readOwned(h, z.file, kZonePrefix, d.id);
-  if (!current) return failed(current.error().message, current.error().terminal);
-  const FileHeader& hd = current->hd;
-  bool hadPrev = current->exists;
+  auto target = openTarget(z.server, z.file, kZonePrefix, d.id);
+  if (!target) return failed(target.error().message, target.error().terminal);
+  HostIo& h = *target->io;
+  const FileHeader& hd = target->current.hd;
+  bool hadPrev = target->current.exists;
   std::optional<uint32_t> fileSerial;
   if (hadPrev) fileSerial = parseSoaSerial(hd.rest);
   std::string bodyHash = sha256Hex(renderZoneBody(z, 0));
@@ -853,15 +868,11 @@ ApplyResponse Bind9Provider::applyConf(const ApplyRequest& req) {
   auto parsed = parseConfSpec(d.spec);
   if (!parsed) return failed(parsed.error().message, true);
   const ConfSpec& c = *parsed;
-  std::string server = c.server.empty() ? settings_.server : c.server;
-  auto io = hostFor(server);
-  if (!io) return failed(io.error().message, true);
-  HostIo& h = **io;
-
-  auto current = readOwned(h, c.file, kConfPrefix, d.id);
-  if (!current) return failed(current.error().message, current.error().terminal);
-  const FileHeader& hd = current->hd;
-  bool hadPrev = current->exists;
+  auto target = openTarget(c.server, c.file, kConfPrefix, d.id);
+  if (!target) return failed(target.error().message, target.error().terminal);
+  HostIo& h = *target->io;
+  const FileHeader& hd = target->current.hd;
+  bool hadPrev = target->current.exists;
   std::string body = renderConfBody(c);
   std::string bodyHash = sha256Hex(body);
   if (hd.intact && hd.hash == d.hash && hd.body == bodyHash) {

@@ -650,52 +650,41 @@ void appendList(std::string& out, const std::vector<std::string>& items) {
   for (const auto& i : items) out += " " + i + ";";
   out += " }";
 }
+
+// "<lead>{ a; b; };\n" — the shape of every address-list statement.
+void appendStatement(std::string& out, const std::string& lead,
+                     const std::vector<std::string>& items) {
+  out += lead;
+  appendList(out, items);
+  out += ";\n";
+}
 }  // namespace
 
 std::string renderConfBody(const ConfSpec& c) {
   std::string out;
   out += "// Included from the operator's named.conf. tend owns every statement in this file.\n";
-  for (const auto& [name, items] : c.acls) {
-    out += "\nacl \"" + name + "\" ";
-    appendList(out, items);
-    out += ";\n";
-  }
+  for (const auto& [name, items] : c.acls) appendStatement(out, "\nacl \"" + name + "\" ", items);
   for (const auto& v : c.views) {
     out += "\nview \"" + v.name + "\" {\n";
-    out += "    match-clients ";
-    appendList(out, v.matchClients);
-    out += ";\n";
-    if (!v.matchDestinations.empty()) {
-      out += "    match-destinations ";
-      appendList(out, v.matchDestinations);
-      out += ";\n";
-    }
+    appendStatement(out, "    match-clients ", v.matchClients);
+    if (!v.matchDestinations.empty())
+      appendStatement(out, "    match-destinations ", v.matchDestinations);
     out += std::string("    recursion ") + (v.recursion ? "yes" : "no") + ";\n";
     if (v.recursion) {
       // Without these, named (9.18) only recurses for localhost/localnets.
-      out += "    allow-recursion ";
-      appendList(out, v.matchClients);
-      out += ";\n";
-      out += "    allow-query-cache ";
-      appendList(out, v.matchClients);
-      out += ";\n";
+      appendStatement(out, "    allow-recursion ", v.matchClients);
+      appendStatement(out, "    allow-query-cache ", v.matchClients);
       if (!c.forwarders.empty()) {
-        out += "    forwarders ";
-        appendList(out, c.forwarders);
-        out += ";\n";
+        appendStatement(out, "    forwarders ", c.forwarders);
         if (!c.forward.empty()) out += "    forward " + c.forward + ";\n";
       }
     }
-    out += "    allow-transfer ";
-    appendList(out,
-               c.transferClients.empty() ? std::vector<std::string>{"none"} : c.transferClients);
-    out += ";\n";
+    appendStatement(
+        out, "    allow-transfer ",
+        c.transferClients.empty() ? std::vector<std::string>{"none"} : c.transferClients);
     out += "    notify " + c.notify + ";\n";
-    if (!c.alsoNotify.empty() && c.notify != "no") {
-      out += "    also-notify ";
-      appendList(out, c.alsoNotify);
-      out += ";\n";
-    }
+    if (!c.alsoNotify.empty() && c.notify != "no")
+      appendStatement(out, "    also-notify ", c.alsoNotify);
     for (const auto& z : v.zones) {
       out += "\n    zone \"" + z + "\" {\n        type primary;\n        file \"" +
              zoneFilePath(c.confDir, v.name, z) + "\";\n    };\n";
