@@ -27,6 +27,15 @@ std::optional<ObservedResource> observeOne(Provider& p, const DesiredResource& r
   return it->second;
 }
 
+// After an apply of `r`: the object exists, carries tend's mark and r's hash.
+ObservedResource observeApplied(Provider& p, const DesiredResource& r, const CallContext& ctx) {
+  auto o = observeOne(p, r, ctx);
+  REQUIRE(o.has_value());
+  CHECK(o->owned);
+  CHECK(o->appliedHash == r.hash);
+  return *o;
+}
+
 bool samePlan(const PlannedAction& a, const PlannedAction& b) {
   return a.id == b.id && a.action == b.action && a.reason == b.reason && a.diff == b.diff &&
          a.conflict == b.conflict && a.drift == b.drift;
@@ -92,10 +101,7 @@ void runProviderConformance(Provider& p, const std::vector<DesiredResource>& sam
     auto r = applyAndSettle(p, plan1, &s, std::nullopt, ctx, opts);
     INFO("apply message: " << r.message);
     REQUIRE(r.outcome != Outcome::Failed);
-    auto o1 = observeOne(p, s, ctx);
-    REQUIRE(o1.has_value());
-    CHECK(o1->owned);
-    CHECK(o1->appliedHash == s.hash);
+    std::optional<ObservedResource> o1 = observeApplied(p, s, ctx);
     if (r.outcome == Outcome::Ok) CHECK(o1->ready);
     auto planAfter = p.plan(PlanRequest{&s, &*o1});
     INFO("plan after apply: " << actionName(planAfter.action) << " " << planAfter.reason);
@@ -107,10 +113,7 @@ void runProviderConformance(Provider& p, const std::vector<DesiredResource>& sam
     auto r2 = applyAndSettle(p, plan1, &s, o1, ctx, opts);
     INFO("second apply message: " << r2.message);
     CHECK(r2.outcome != Outcome::Failed);
-    auto o2 = observeOne(p, s, ctx);
-    REQUIRE(o2.has_value());
-    CHECK(o2->owned);
-    CHECK(o2->appliedHash == s.hash);
+    std::optional<ObservedResource> o2 = observeApplied(p, s, ctx);
     CHECK(p.plan(PlanRequest{&s, &*o2}).action == Action::Noop);
 
     // 4. owned objects are reported without being asked for (prune, adoption).
@@ -135,10 +138,8 @@ void runProviderConformance(Provider& p, const std::vector<DesiredResource>& sam
       auto rc = applyAndSettle(p, pc, &c, o2, ctx, opts);
       INFO("update message: " << rc.message);
       CHECK(rc.outcome != Outcome::Failed);
-      auto o3 = observeOne(p, c, ctx);
-      REQUIRE(o3.has_value());
-      CHECK(o3->appliedHash == c.hash);
-      CHECK(p.plan(PlanRequest{&c, &*o3}).action == Action::Noop);
+      auto o3 = observeApplied(p, c, ctx);
+      CHECK(p.plan(PlanRequest{&c, &o3}).action == Action::Noop);
     }
   }
 
