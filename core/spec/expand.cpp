@@ -30,13 +30,13 @@ struct Expander {
   std::vector<std::vector<std::string>> tierMembers;
   std::vector<std::pair<size_t, int>> tierBound;  // resource index, tier
 
-  std::string str(const std::string& text, const Location& loc, const std::string& app) {
+  std::string str(const std::string& text, const SpecLoc& loc, const std::string& app) {
     return interpolate(s, text, loc, app, &d, &secrets);
   }
   std::string str(const Str& v, const std::string& app) { return str(v.v, v.loc, app); }
 
   DesiredResource* add(std::string id, std::string kind, std::string provider, std::string host,
-                       json spec, Location loc, int tier) {
+                       json spec, const SpecLoc& loc, int tier) {
     auto it = idx.find(id);
     if (it != idx.end()) return nullptr;
     DesiredResource r;
@@ -45,7 +45,7 @@ struct Expander {
     r.provider = std::move(provider);
     r.host = std::move(host);
     r.spec = std::move(spec);
-    r.loc = std::move(loc);
+    r.loc = loc;
     r.tier = tier;
     idx.emplace(r.id, g->resources.size());
     g->resources.push_back(std::move(r));
@@ -169,7 +169,7 @@ struct Expander {
     }
   }
 
-  void hostsOf(const std::string& name, const Location& loc, const std::string& address, const std::vector<Str>& groups,
+  void hostsOf(const std::string& name, const SpecLoc& loc, const std::string& address, const std::vector<Str>& groups,
                const Str& tierName, bool isVm) {
     json j = {{"name", name}, {"address", address}, {"ssh_port", sshPortOf(name)}, {"groups", json::array()},
               {"packages", json::array()}, {"services", json::object()}, {"files", json::object()}};
@@ -256,7 +256,7 @@ struct Expander {
     };
     std::map<std::string, const NamedVolume*> volDecl;
     for (const auto& v : a.volumes) volDecl[v.key] = &v;
-    auto ensureVol = [&](const std::string& key, const Location& loc, std::string& dockerName) -> std::string {
+    auto ensureVol = [&](const std::string& key, const SpecLoc& loc, std::string& dockerName) -> std::string {
       auto it = volDecl.find(key);
       const NamedVolume* decl = it == volDecl.end() ? nullptr : it->second;
       if (decl && decl->external) {

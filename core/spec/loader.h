@@ -21,7 +21,7 @@ void validateSpec(Spec& s, Diagnostics& d);
 
 // ${...} resolution. `app` is "" outside apps. Unknown references and unknown secrets are
 // reported at `loc` when `d` is non-null. `secrets` collects referenced secret names.
-std::string interpolate(const Spec& s, const std::string& text, const Location& loc,
+std::string interpolate(const Spec& s, const std::string& text, const SpecLoc& loc,
                         const std::string& app, Diagnostics* d,
                         std::vector<std::string>* secrets = nullptr);
 

@@ -16,10 +16,37 @@
 
 namespace tend {
 
+// An interned spec file name: one string per distinct file for the life of the process, so
+// that the ~10^5 located values of a large spec hold a pointer, not each a copy of the path.
+// (Spec files and Compose files are few; the table never needs to shrink.)
+class FileName {
+ public:
+  FileName() = default;
+  FileName(const std::string& name);  // NOLINT(google-explicit-constructor): a path is a file name
+  const std::string& str() const { return p_ ? *p_ : empty(); }
+  operator const std::string&() const { return str(); }  // NOLINT(google-explicit-constructor)
+  friend bool operator==(const FileName& a, const FileName& b) { return a.p_ == b.p_ || a.str() == b.str(); }
+  friend bool operator==(const FileName& a, const std::string& b) { return a.str() == b; }
+  friend bool operator==(const std::string& a, const FileName& b) { return a == b.str(); }
+
+ private:
+  static const std::string& empty();
+  const std::string* p_ = nullptr;
+};
+
+// Where a value of the model was written. Converts to the Location diagnostics carry.
+struct SpecLoc {
+  FileName file;
+  int line = 0;  // 1-based; 0 = unknown
+  int col = 0;   // 1-based; 0 = unknown
+  operator Location() const { return {file.str(), line, col}; }  // NOLINT(google-explicit-constructor)
+  std::string str() const { return Location(*this).str(); }
+};
+
 template <class T>
 struct Val {
   T v{};
-  Location loc;
+  SpecLoc loc;
   bool set = false;
 };
 using Str = Val<std::string>;
@@ -32,7 +59,7 @@ struct PortSpec {
   int published = 0;   // 0 = ephemeral
   int target = 0;
   std::string protocol = "tcp";
-  Location loc;
+  SpecLoc loc;
 };
 
 struct VolumeMount {
@@ -40,12 +67,12 @@ struct VolumeMount {
   Str source;          // as written (bind: path, volume: name, "" anonymous)
   std::string target;
   bool readOnly = false;
-  Location loc;
+  SpecLoc loc;
 };
 
 struct Healthcheck {
   std::vector<std::string> test;  // ["NONE"] when disabled
-  Location testLoc;
+  SpecLoc testLoc;
   int64_t intervalS = 30, timeoutS = 30, retries = 3, startPeriodS = 0;
 };
 
@@ -57,7 +84,7 @@ struct DependsOn {
 // One Compose service (inline `containers:` entry or a service of a compose file).
 struct ContainerSpec {
   std::string name;  // service name
-  Location loc;
+  SpecLoc loc;
   Str image;
   Str containerName;
   std::optional<std::vector<Str>> command, entrypoint;
@@ -87,7 +114,7 @@ struct NamedVolume {
   std::string driver = "local";
   std::map<std::string, std::string> driverOpts;
   bool external = false;
-  Location loc;
+  SpecLoc loc;
 };
 
 struct NamedNetwork {
@@ -95,7 +122,7 @@ struct NamedNetwork {
   std::string name;
   std::string driver = "bridge";
   bool external = false;
-  Location loc;
+  SpecLoc loc;
 };
 
 // An entry of `services:` or an app's `expose:` — a DNS name and maybe a proxy route.
@@ -110,7 +137,7 @@ struct ServiceEntry {
   std::string hostHeader, encode;
   int64_t readBuffer = 0;
   std::string app;  // "" for services:
-  Location loc;
+  SpecLoc loc;
 };
 
 struct ProxyRoute {
@@ -119,12 +146,12 @@ struct ProxyRoute {
   bool tlsSkipVerify = false, forwardHeaders = false;
   std::string hostHeader, encode;
   int64_t readBuffer = 0;
-  Location loc;
+  SpecLoc loc;
 };
 
 struct AppSpec {
   std::string name;
-  Location loc;
+  SpecLoc loc;
   Str host;
   Str tier;
   std::vector<ServiceEntry> expose;
@@ -137,7 +164,7 @@ struct AppSpec {
 
 struct VmSpec {
   std::string name;
-  Location loc;
+  SpecLoc loc;
   Val<int64_t> vmid;
   Str templ, ip, tier, dnsName, disk;
   Val<int64_t> cores, memory, sshPort;
@@ -147,7 +174,7 @@ struct VmSpec {
 
 struct HostSpec {
   std::string name;
-  Location loc;
+  SpecLoc loc;
   Str address, tier, dnsName;
   Val<int64_t> sshPort;
   std::vector<Str> groups;
@@ -155,7 +182,7 @@ struct HostSpec {
 
 struct GroupSpec {
   std::string name;
-  Location loc;
+  SpecLoc loc;
   std::vector<Str> packages;
   nlohmann::json services = nlohmann::json::object();
   nlohmann::json files = nlohmann::json::object();
@@ -164,7 +191,7 @@ struct GroupSpec {
 
 struct TemplateSpec {
   std::string name;
-  Location loc;
+  SpecLoc loc;
   Val<int64_t> vmid, cores, memory;
   Str imageUrl, sha256, disk;
 };
@@ -172,12 +199,12 @@ struct TemplateSpec {
 struct DnsRecord {
   Str name, domain, type, value, view;
   Val<int64_t> ttl;
-  Location loc;
+  SpecLoc loc;
 };
 
 struct DnsView {
   std::string name;
-  Location loc;
+  SpecLoc loc;
   std::vector<Str> matchClients;
   Str address;
 };
@@ -189,7 +216,7 @@ struct SecondaryZone {
 
 struct DnsSpec {
   bool set = false;
-  Location loc;
+  SpecLoc loc;
   std::vector<Str> domains, forwarders, trusted, reverseZones, transferClients;
   Str reverseProxy;
   std::vector<DnsView> views;
@@ -204,7 +231,7 @@ struct Tier {
 
 struct ProviderSpec {
   std::string name;
-  Location loc;
+  SpecLoc loc;
   nlohmann::json config = nlohmann::json::object();  // validated keys, strings as written
   // dotted key -> string value (for reference checks); path-typed keys are "path:dotted".
   std::map<std::string, Str> strings;

@@ -145,7 +145,7 @@ std::string absPath(const Spec& s, const std::string& rel) {
   return n;
 }
 
-std::string interpolate(const Spec& s, const std::string& text, const Location& loc,
+std::string interpolate(const Spec& s, const std::string& text, const SpecLoc& loc,
                         const std::string& app, Diagnostics* d, std::vector<std::string>* secrets) {
   if (text.find('$') == std::string::npos) return text;
   std::string out;
@@ -253,8 +253,8 @@ struct V {
   V(Spec& spec, Diagnostics& diags) : s(spec), d(diags) {}
   Spec& s;
   Diagnostics& d;
-  void err(const Location& l, std::string m) { d.push_back({Severity::Error, l, std::move(m)}); }
-  void warn(const Location& l, std::string m) { d.push_back({Severity::Warning, l, std::move(m)}); }
+  void err(const SpecLoc& l, std::string m) { d.push_back({Severity::Error, l, std::move(m)}); }
+  void warn(const SpecLoc& l, std::string m) { d.push_back({Severity::Warning, l, std::move(m)}); }
 
   bool machineExists(const std::string& n) const { return s.vm(n) || s.host(n); }
 
@@ -283,7 +283,7 @@ struct V {
     for (const auto& ns : s.nameservers)
       if (!isIp(ns.v) && !machineExists(ns.v)) err(ns.loc, "nameserver '" + ns.v + "' is neither a vm, a host nor an IP address");
     {
-      std::unordered_map<std::string, Location> seen;
+      std::unordered_map<std::string, SpecLoc> seen;
       for (const auto& t : s.tiers)
         for (const auto& n : t.names) {
           auto [it, fresh] = seen.emplace(n.v, n.loc);
@@ -332,7 +332,7 @@ struct V {
     }
 
     // Templates.
-    std::unordered_map<int64_t, Location> vmids;
+    std::unordered_map<int64_t, SpecLoc> vmids;
     for (const auto& t : s.templates)
       if (t.vmid.set) {
         auto [it, fresh] = vmids.emplace(t.vmid.v, t.vmid.loc);
@@ -340,7 +340,7 @@ struct V {
       }
 
     // Machines: names, ids, addresses.
-    std::unordered_map<std::string, Location> names, ips;
+    std::unordered_map<std::string, SpecLoc> names, ips;
     for (const auto& v : s.vms) {
       auto [it, fresh] = names.emplace(v.name, v.loc);
       if (!fresh) err(v.loc, "duplicate vm name '" + v.name + "' (also at " + it->second.str() + ")");
@@ -460,11 +460,11 @@ struct V {
   }
 
   struct Claim {
-    Location loc;
+    SpecLoc loc;
   };
-  std::unordered_map<std::string, Location> claims_;
+  std::unordered_map<std::string, SpecLoc> claims_;
 
-  void claim(const std::string& fqdn, const Location& loc) {
+  void claim(const std::string& fqdn, const SpecLoc& loc) {
     auto [it, fresh] = claims_.emplace(fqdn, loc);
     if (!fresh) err(loc, "name '" + fqdn + "' is already claimed at " + it->second.str());
   }
@@ -534,11 +534,11 @@ struct V {
   void checkApps() {
     struct PortUse {
       std::string ip;
-      Location loc;
+      SpecLoc loc;
       std::string who;
     };
     std::unordered_map<std::string, std::vector<PortUse>> ports;  // host|port|proto -> uses
-    std::unordered_map<std::string, Location> containerNames;    // host|name
+    std::unordered_map<std::string, SpecLoc> containerNames;    // host|name
     for (auto& a : s.apps) {
       std::string ctx = "app '" + a.name + "'";
       bool hostOk = a.host.set && machineExists(a.host.v);

@@ -3,6 +3,25 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <mutex>
+#include <unordered_set>
+
+namespace tend {
+
+FileName::FileName(const std::string& name) {
+  // Node-based set: element addresses stay valid as it grows.
+  static std::mutex mu;
+  static std::unordered_set<std::string>* names = new std::unordered_set<std::string>();  // never destroyed: values may outlive statics
+  std::lock_guard lk(mu);
+  p_ = &*names->insert(name).first;
+}
+
+const std::string& FileName::empty() {
+  static const std::string e;
+  return e;
+}
+
+}  // namespace tend
 
 namespace tend::spec {
 

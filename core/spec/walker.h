@@ -15,11 +15,11 @@ namespace tend::spec {
 
 class Walker {
  public:
-  Walker(std::string file, Diagnostics& diags) : file_(std::move(file)), diags_(diags) {}
+  Walker(const std::string& file, Diagnostics& diags) : file_(file), diags_(diags) {}
 
-  const std::string& file() const { return file_; }
+  const std::string& file() const { return file_.str(); }
   Diagnostics& diags() { return diags_; }
-  Location loc(const YNode* n) const { return {file_, n ? n->line : 1, n ? n->col : 1}; }
+  SpecLoc loc(const YNode* n) const { return {file_, n ? n->line : 1, n ? n->col : 1}; }
   void err(const YNode* n, std::string msg) { diags_.push_back({Severity::Error, loc(n), std::move(msg)}); }
   void warn(const YNode* n, std::string msg) { diags_.push_back({Severity::Warning, loc(n), std::move(msg)}); }
 
@@ -53,7 +53,7 @@ class Walker {
   static nlohmann::json toJson(const YNode* v);
 
  private:
-  std::string file_;
+  FileName file_;  // interned once per file: every located value shares it
   Diagnostics& diags_;
 };
 
