@@ -45,6 +45,9 @@ struct Expander {
     r.provider = std::move(provider);
     r.host = std::move(host);
     r.spec = std::move(spec);
+    // Hashed now, while the payload just built is still in cache: nothing changes a payload
+    // after it is added (dependencies are kept outside it).
+    r.hash = jsonSha256Hex(r.spec);
     r.loc = loc;
     r.tier = tier;
     idx.emplace(r.id, g->resources.size());
@@ -759,7 +762,6 @@ struct Expander {
     size_t before = d.size();
     if (!sortTopo()) return nullptr;
     (void)before;
-    for (auto& r : g->resources) r.hash = jsonSha256Hex(r.spec);
     g->reindex();
     g->environment = s.environment.v;
     g->prune = s.prune.set ? s.prune.v : true;

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -45,15 +46,35 @@ class HashWriter {
 
   // A JSON string literal, quoted, as dump() writes it.
   void quoted(const std::string& s) {
-    for (unsigned char c : s) {
-      if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
-        put(nlohmann::json(s).dump());  // escapes, UTF-8 validation: the library's own rules
-        return;
-      }
+    if (!plain(s)) {
+      put(nlohmann::json(s).dump());  // escapes, UTF-8 validation: the library's own rules
+      return;
     }
     put('"');
     put(s);
     put('"');
+  }
+
+  // True when `s` is printable ASCII without '"' and '\\': dump() copies such a string as is.
+  // Eight bytes at a time (SWAR): payload strings are many and mostly plain.
+  static bool plain(const std::string& s) {
+    constexpr uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    auto hasZero = [](uint64_t x) { return (x - ones) & ~x & highs; };
+    const char* p = s.data();
+    size_t n = s.size(), i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      // high bit set (>= 0x80), below 0x20, '"' (0x22) or '\\' (0x5c) anywhere in the word
+      uint64_t bad = (w & highs) | ((w - 0x2020202020202020ull) & ~w & highs) | hasZero(w ^ (ones * 0x22)) |
+                     hasZero(w ^ (ones * 0x5c));
+      if (bad) return false;
+    }
+    for (; i < n; ++i) {
+      auto c = static_cast<unsigned char>(p[i]);
+      if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
+    }
+    return true;
   }
 
   void value(const nlohmann::json& j) {
