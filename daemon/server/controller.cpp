@@ -100,6 +100,11 @@ int Controller::intervalSeconds() const {
   return graph_ ? graph_->intervalSeconds : 300;
 }
 
+std::string Controller::specError() const {
+  std::lock_guard lk(mu_);
+  return specErrors_.empty() ? "" : specErrors_.front();
+}
+
 bool Controller::hasValidSpec() const {
   std::lock_guard lk(mu_);
   return graph_ != nullptr;
@@ -235,6 +240,8 @@ void Controller::execute(Job& job) {
       loadedOnce_ = true;
     }
     if (onLoadAttempt) onLoadAttempt(first);
+    for (auto& w : job.waiters)
+      if (w.loaded) w.loaded();
   }
   JobOutcome out;
   if (!job.run || (job.onlyIfChanged && !changed)) {
@@ -295,7 +302,7 @@ JobOutcome Controller::runOnce() {
   Job job;
   job.reload = true;
   job.trigger = "startup";
-  job.waiters.push_back(Waiter{nullptr, [&](const JobOutcome& o) { captured = o; }});
+  job.waiters.push_back(Waiter{nullptr, [&](const JobOutcome& o) { captured = o; }, nullptr});
   execute(job);
   return captured;
 }

@@ -66,6 +66,8 @@ class Controller final : public ApiBackend {
 
   int intervalSeconds() const;
   bool hasValidSpec() const;
+  // The first error of the latest load attempt ("" when it was valid).
+  std::string specError() const;
 
   // ApiBackend
   bool ready(std::string& why) const override;

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -69,6 +70,15 @@ void raiseFdLimit() {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
 }
+// systemd's STATUS= line (systemctl status): what the daemon is enforcing after a load attempt.
+std::string readyStatus(const Controller& ctl) {
+  std::string err = ctl.specError();
+  if (err.empty()) return "spec loaded";
+  std::replace(err.begin(), err.end(), '\n', ' ');
+  return std::string(ctl.hasValidSpec() ? "spec invalid, enforcing the last good one: "
+                                        : "spec invalid, serving status only: ") +
+         err;
+}
 }  // namespace
 
 Daemon::Daemon(DaemonOptions opts, DaemonHooks hooks) : opts_(std::move(opts)), hooks_(std::move(hooks)) {}
@@ -82,6 +92,18 @@ void Daemon::requestShutdown() {
 
 int Daemon::run() {
   raiseFdLimit();
+  // --- TLS first: a wrong certificate path is a configuration error to report before anything
+  // else is opened.
+  std::shared_ptr<asio::ssl::context> tls;
+  if (!opts_.listen.empty() && !opts_.tlsCert.empty()) {
+    auto t = makeTlsContext(opts_.tlsCert, opts_.tlsKey);
+    if (!t.ok()) {
+      log::error("TLS setup failed", {{"error", t.error().message}});
+      return 1;
+    }
+    tls = *t;
+  }
+
   // --- state
   std::error_code ec;
   fs::path statePath = fs::absolute(opts_.statePath, ec).lexically_normal();
@@ -164,15 +186,6 @@ int Daemon::run() {
 
   std::string statusUrl;
   if (!opts_.listen.empty()) {
-    std::shared_ptr<asio::ssl::context> tls;
-    if (!opts_.tlsCert.empty()) {
-      auto t = makeTlsContext(opts_.tlsCert, opts_.tlsKey);
-      if (!t.ok()) {
-        log::error("TLS setup failed", {{"error", t.error().message}});
-        return 1;
-      }
-      tls = *t;
-    }
     auto port = server.listenTcp(opts_.listen, tls);
     if (!port.ok()) {
       log::error(port.error().message);
@@ -207,8 +220,7 @@ int Daemon::run() {
 
   ctl.onLoadAttempt = [&](bool first) {
     if (!first) return;
-    systemd::notify(std::string("READY=1\nSTATUS=") +
-                    (ctl.hasValidSpec() ? "spec loaded" : "spec invalid, serving status"));
+    systemd::notify("READY=1\nSTATUS=" + readyStatus(ctl));
   };
   ctl.onApplied = [&](const DesiredGraph&) { triggers.specApplied(); };
 
@@ -259,10 +271,19 @@ int Daemon::run() {
       if (e) return;
       if (sig == SIGHUP) {
         log::info("SIGHUP: reloading the spec");
+        // systemd (ExecReload=kill -HUP) waits for READY=1 after RELOADING=1: send it once
+        // this job's spec load is done, not after its whole pass.
+        systemd::notify("RELOADING=1\nSTATUS=reloading the spec\nMONOTONIC_USEC=" +
+                        std::to_string(systemd::monotonicUsec()));
         Job j;
         j.reload = true;
         j.fetch = ctl.followsGit();
         j.trigger = "sighup";
+        Waiter w;
+        w.loaded = [&ctl] {
+          systemd::notify("READY=1\nSTATUS=" + readyStatus(ctl));
+        };
+        j.waiters.push_back(std::move(w));
         ctl.submit(std::move(j));
       } else {
         impl->shutdown();

@@ -121,8 +121,13 @@ Result<HttpReply> httpCall(const ClientTarget& t, const std::string& method, con
     req.prepare_payload();
     asio::ssl::context ssl(asio::ssl::context::tls_client);
     if (u.tls) {
-      ssl.set_default_verify_paths();
-      if (const char* ca = std::getenv("TEND_CA_FILE")) ssl.load_verify_file(ca, ec);
+      if (t.caFile.empty()) {
+        ssl.set_default_verify_paths(ec);
+      } else {
+        ssl.load_verify_file(t.caFile, ec);
+        if (ec) return makeError("cannot load CA certificates from " + t.caFile + ": " + ec.message());
+      }
+      ec = {};
       ssl.set_verify_mode(asio::ssl::verify_peer);
     }
     asio::ip::tcp::resolver resolver(io);

@@ -12,6 +12,8 @@ struct ClientTarget {
   std::string socket;  // unix socket path; used when url is empty
   std::string url;     // http://127.0.0.1:9469 or https://...
   std::string token;   // bearer token ("" = none)
+  // https: trust only this PEM CA bundle (a homelab CA); "" = the system's trust store.
+  std::string caFile;
   std::string describe() const { return url.empty() ? "unix:" + socket : url; }
 };
 

@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
@@ -10,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/ssl.hpp>
 
 #include "core/log.h"
@@ -94,12 +98,13 @@ awaitable<void> lingeringClose(Stream& s) {
   }
 }
 
+// The request loop of one connection (keep-alive), until the peer or an error ends it. `buf`
+// holds bytes already read from the stream (none, or what followed a TLS handshake). Returns
+// true when it has already closed the connection (after an error answer).
 template <class Stream>
-awaitable<void> serveConnection(Stream stream, Transport transport,
-                                std::shared_ptr<HttpServer::State> st) {
-  ConnectionSlot slot(st);
+awaitable<bool> serveRequests(Stream& stream, Transport transport,
+                              std::shared_ptr<HttpServer::State> st, beast::flat_buffer buf = {}) {
   const auto& o = st->opts;
-  beast::flat_buffer buf;
   bool first = true;
   beast::error_code ec;
   for (;;) {
@@ -133,7 +138,7 @@ awaitable<void> serveConnection(Stream stream, Transport transport,
       beast::get_lowest_layer(stream).expires_after(o.writeTimeout);
       co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
       co_await lingeringClose(stream);
-      co_return;
+      co_return true;
     }
     if (!parser.is_done()) {
       auto& hdr = parser.get();
@@ -153,7 +158,7 @@ awaitable<void> serveConnection(Stream stream, Transport transport,
           beast::get_lowest_layer(stream).expires_after(o.writeTimeout);
           co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
           co_await lingeringClose(stream);
-          co_return;
+          co_return true;
         }
         break;
       }
@@ -172,7 +177,51 @@ awaitable<void> serveConnection(Stream stream, Transport transport,
     co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
     if (ec || !res.keep_alive()) break;
   }
-  co_await gracefulClose(stream);
+  co_return false;
+}
+
+template <class Stream>
+awaitable<void> serveConnection(Stream stream, Transport transport,
+                                std::shared_ptr<HttpServer::State> st) {
+  ConnectionSlot slot(st);
+  if (!co_await serveRequests(stream, transport, st)) co_await gracefulClose(stream);
+}
+
+// The TCP listener with TLS: sniff the first bytes, then handshake. The handshake runs under the
+// header deadline, so a client that connects and stalls (or trickles a ClientHello) is dropped
+// like a slowloris one; each connection is its own coroutine, so it never holds up others.
+// Plain HTTP sent to this port gets a readable 400 instead of a TLS alert the client cannot
+// show (Go's net/http does the same); it is never served.
+awaitable<void> serveTls(tcp::socket sock, std::shared_ptr<asio::ssl::context> tls,
+                         std::shared_ptr<HttpServer::State> st) {
+  ConnectionSlot slot(st);
+  beast::tcp_stream plain(std::move(sock));
+  beast::flat_buffer buf;
+  beast::error_code ec;
+  plain.expires_after(st->opts.headerTimeout);
+  bool isTls = co_await beast::async_detect_ssl(plain, buf, asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    log::debug("http: TLS client sent nothing usable before the deadline", {{"error", ec.message()}});
+    co_return;
+  }
+  if (!isTls) {
+    log::debug("http: plain HTTP on the TLS listener refused");
+    auto res = plainError(http::status::bad_request,
+                          "this port speaks HTTPS: use https:// (plain HTTP is not served here)", 11);
+    plain.expires_after(st->opts.writeTimeout);
+    co_await http::async_write(plain, res, asio::redirect_error(use_awaitable, ec));
+    co_await lingeringClose(plain);
+    co_return;
+  }
+  TlsStream s(std::move(plain), *tls);
+  auto used = co_await s.async_handshake(asio::ssl::stream_base::server, buf.data(),
+                                         asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    log::debug("http: TLS handshake failed", {{"error", ec.message()}});
+    co_return;
+  }
+  buf.consume(used);
+  if (!co_await serveRequests(s, Transport::Tcp, st, std::move(buf))) co_await gracefulClose(s);
 }
 
 bool admit(const std::shared_ptr<HttpServer::State>& st) {
@@ -204,21 +253,8 @@ awaitable<void> acceptTcp(std::shared_ptr<tcp::acceptor> acc,
     sock.set_option(tcp::no_delay(true), ec);
     auto ex = acc->get_executor();
     if (tls) {
-      asio::co_spawn(
-          ex,
-          [sock = std::move(sock), tls, st]() mutable -> awaitable<void> {
-            TlsStream s(beast::tcp_stream(std::move(sock)), *tls);
-            beast::error_code hec;
-            beast::get_lowest_layer(s).expires_after(st->opts.headerTimeout);
-            co_await s.async_handshake(asio::ssl::stream_base::server,
-                                       asio::redirect_error(use_awaitable, hec));
-            if (hec) {
-              st->connections.fetch_sub(1);
-              co_return;
-            }
-            co_await serveConnection(std::move(s), Transport::Tcp, st);
-          },
-          [](std::exception_ptr e) { logIfFailed(e, "tls connection"); });
+      asio::co_spawn(ex, serveTls(std::move(sock), tls, st),
+                     [](std::exception_ptr e) { logIfFailed(e, "tls connection"); });
     } else {
       asio::co_spawn(ex, serveConnection(beast::tcp_stream(std::move(sock)), Transport::Tcp, st),
                      [](std::exception_ptr e) { logIfFailed(e, "connection"); });
@@ -341,6 +377,11 @@ std::size_t HttpServer::activeConnections() const { return st_->connections.load
 
 Result<std::shared_ptr<asio::ssl::context>> makeTlsContext(const std::string& certFile,
                                                            const std::string& keyFile) {
+  // Name the file and the reason: OpenSSL's own text for a missing file is "system lib".
+  for (const auto& [what, file] : {std::pair{"certificate", certFile}, std::pair{"key", keyFile}}) {
+    if (::access(file.c_str(), R_OK) != 0)
+      return makeError(std::string("cannot read TLS ") + what + " " + file + ": " + std::strerror(errno));
+  }
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   beast::error_code ec;
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |

@@ -27,6 +27,9 @@ struct JobOutcome {
 struct Waiter {
   std::function<void(int64_t runId)> started;        // called on the runner thread
   std::function<void(const JobOutcome&)> finished;   // called on the runner thread, always once
+  // After the job's spec load attempt, before its pass (runner thread); not called when the
+  // job ends without loading (shutdown). systemd's RELOADING=1 ... READY=1 uses it.
+  std::function<void()> loaded;
 };
 
 struct Job {

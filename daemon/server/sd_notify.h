@@ -2,6 +2,7 @@
 // systemd integration (Type=notify): READY=1, STOPPING=1, WATCHDOG=1. No-ops when not run by
 // systemd or when built without libsystemd.
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace tend::daemon::systemd {
@@ -9,5 +10,7 @@ namespace tend::daemon::systemd {
 void notify(const std::string& state);  // e.g. "READY=1\nSTATUS=..."
 // Half the watchdog timeout when WATCHDOG_USEC is set for this process, else zero.
 std::chrono::microseconds watchdogPingInterval();
+// CLOCK_MONOTONIC in microseconds, for MONOTONIC_USEC= next to RELOADING=1.
+uint64_t monotonicUsec();
 
 }  // namespace tend::daemon::systemd

@@ -30,6 +30,7 @@ Result<ClientTarget> target(const Conn& c) {
   ClientTarget t;
   t.socket = c.socket;
   t.url = c.url;
+  t.caFile = c.caFile;
   if (!c.tokenFile.empty()) {
     auto tok = daemon::readSecretFile(c.tokenFile);
     if (!tok.ok()) return makeError("--token-file: " + tok.error().message);

@@ -12,6 +12,7 @@ struct Conn {
   std::string socket;     // --socket / TEND_SOCKET
   std::string url;        // --url / TEND_URL
   std::string tokenFile;  // --token-file / TEND_TOKEN_FILE
+  std::string caFile;     // --cacert / TEND_CACERT: CA for an https:// --url
 };
 
 // cmd_validate.cpp (offline)

@@ -21,8 +21,11 @@ int main(int argc, char** argv) {
 
   Conn conn;
   app.add_option("--socket", conn.socket, "tendd unix socket (env TEND_SOCKET)");
-  app.add_option("--url", conn.url, "tendd URL, e.g. http://127.0.0.1:9469 (env TEND_URL)");
+  app.add_option("--url", conn.url, "tendd URL, e.g. http://127.0.0.1:9469 or https://tend.lan:9469 (env TEND_URL)");
   app.add_option("--token-file", conn.tokenFile, "bearer token file (env TEND_TOKEN_FILE)");
+  app.add_option("--cacert", conn.caFile,
+                 "PEM CA that signed tendd's certificate, for an https:// URL (env TEND_CACERT; "
+                 "default: the system trust store)");
 
   std::string output = "text";
   auto addOutput = [&](CLI::App* sub) {
@@ -87,6 +90,7 @@ int main(int argc, char** argv) {
   conn.socket = conn.socket.empty() ? envOr("TEND_SOCKET", "") : conn.socket;
   conn.url = conn.url.empty() ? envOr("TEND_URL", "") : conn.url;
   conn.tokenFile = conn.tokenFile.empty() ? envOr("TEND_TOKEN_FILE", "") : conn.tokenFile;
+  conn.caFile = conn.caFile.empty() ? envOr("TEND_CACERT", "") : conn.caFile;
   if (conn.socket.empty() && conn.url.empty()) conn.socket = "./var/tendd.sock";
 
   if (*validate) return cmdValidate(dir, output);

@@ -86,7 +86,7 @@ TEST_CASE("run queue runs jobs in order and tells waiters on close", "[daemon][q
   for (int i = 0; i < 3; ++i) {
     Job j;
     j.trigger = "two";
-    j.waiters.push_back(Waiter{nullptr, [&](const JobOutcome&) { ++told; }});
+    j.waiters.push_back(Waiter{nullptr, [&](const JobOutcome&) { ++told; }, nullptr});
     q.submit(std::move(j));
   }
   CHECK(q.pending() == 1);
@@ -102,7 +102,7 @@ TEST_CASE("run queue runs jobs in order and tells waiters on close", "[daemon][q
   CHECK(q.join(std::chrono::seconds(2)));
   bool refused = false;
   Job late;
-  late.waiters.push_back(Waiter{nullptr, [&](const JobOutcome& o) { refused = !o.ran && !o.error.empty(); }});
+  late.waiters.push_back(Waiter{nullptr, [&](const JobOutcome& o) { refused = !o.ran && !o.error.empty(); }, nullptr});
   CHECK_FALSE(q.submit(std::move(late)));
   CHECK(refused);
 }
