@@ -123,7 +123,8 @@ class Bind9Provider final : public Provider {
   // be asked), else why not, with named's own words from its log when they can be found.
   std::string awaitLoaded(HostIo& io, const ZoneSpec& z, uint32_t serial,
                           const std::optional<uint64_t>& logMark,
-                          std::chrono::system_clock::time_point reloadAt);
+                          std::chrono::system_clock::time_point reloadAt,
+                          const std::string& after = "rndc reload");
   std::optional<uint64_t> namedLogSize(HostIo& io);
   std::vector<std::string> namedReason(HostIo& io, const ZoneSpec& z,
                                        const std::optional<uint64_t>& logMark,
@@ -834,7 +835,8 @@ std::vector<std::string> Bind9Provider::namedReason(
 
 std::string Bind9Provider::awaitLoaded(HostIo& io, const ZoneSpec& z, uint32_t serial,
                                        const std::optional<uint64_t>& logMark,
-                                       std::chrono::system_clock::time_point reloadAt) {
+                                       std::chrono::system_clock::time_point reloadAt,
+                                       const std::string& after) {
   auto deadline = std::chrono::steady_clock::now() + opts_.loadTimeout;
   auto pause = std::chrono::milliseconds(10);
   std::string seen;
@@ -855,7 +857,7 @@ std::string Bind9Provider::awaitLoaded(HostIo& io, const ZoneSpec& z, uint32_t s
     pause = std::min(pause * 2, std::chrono::milliseconds(200));
   }
   std::string msg = "named did not load serial " + std::to_string(serial) + " of " + z.zone + "@" +
-                    z.view + " after rndc reload (" + seen + ")";
+                    z.view + " after " + after + " (" + seen + ")";
   auto why = namedReason(io, z, logMark, reloadAt);
   if (why.empty()) return msg + "; named's log has the reason";
   msg += ": named says: ";
@@ -925,8 +927,35 @@ ApplyResponse Bind9Provider::applyConf(const ApplyRequest& req) {
   ApplyResponse resp;
   resp.message = "written " + c.file;
   if (contentSame || settings_.reload != "rndc") return resp;
+  // Zone stanzas this fragment adds: reconfig loads them, asynchronously like a reload.
+  std::vector<ZoneSpec> added;
+  for (const auto& v : c.views)
+    for (const auto& zn : v.zones) {
+      ZoneSpec z;
+      z.zone = zn;
+      z.view = v.name;
+      z.file = zoneFilePath(c.confDir, v.name, zn);
+      z.rndc = c.rndc;
+      if (!hadPrev || hd.rest.find("file \"" + z.file + "\";") == std::string::npos)
+        added.push_back(std::move(z));
+    }
+  auto logMark = namedLogSize(h);
+  auto reloadAt = std::chrono::system_clock::now();
   auto rl = rndcRun(h, c.rndc, {"reconfig"});
   if (rl && rl->exitCode == 0) {
+    for (const auto& z : added) {
+      auto zt = h.readFile(z.file);
+      if (!zt || !zt->has_value()) continue;  // named-checkconf -z saw it; gone since: next pass
+      auto serial = parseSoaSerial(parseHeader(**zt, kZonePrefix).rest);
+      if (!serial) continue;
+      std::string notLoaded = awaitLoaded(h, z, *serial, logMark, reloadAt, "rndc reconfig");
+      if (notLoaded.empty()) continue;
+      // The previous fragment goes back (and named forgets the zone again): the next pass
+      // retries until the cause is fixed.
+      putBack(h, c.file, hadPrev);
+      if (hadPrev) rndcRun(h, c.rndc, {"reconfig"});
+      return failed(notLoaded + (hadPrev ? " (previous fragment put back)" : ""));
+    }
     resp.message += ", named reconfigured";
     return resp;
   }

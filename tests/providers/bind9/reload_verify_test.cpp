@@ -99,7 +99,32 @@ TEST_CASE(
   CHECK(servedSerial(named, "sfc.al") == std::to_string(*fileSerial));
   CHECK(testing::converge(p, wil.resources()).applied.empty());
 
-  // 4. A file permission problem: named (which drops its root capabilities) cannot enter the
+  // 4. A new zone is loaded by the fragment's reconfig, just as asynchronously: with the TTL cap
+  //    back, named refuses it; dnsconf fails naming the zone and named's reason, and the
+  //    previous fragment goes back. Without the cap the next pass serves it.
+  operatorOptions(named, dir + "/named/named.conf", true);
+  wil.records["21.2.10.in-addr.arpa"]["internal"] =
+      json::array({testing::rec("@", "NS", "ns.wil.5am.cloud."),
+                   testing::rec("7", "PTR", "vm.wil.5am.cloud.")});
+  std::string frag = wil.confDir + "/named.conf.tend";
+  std::string fragBefore = slurp(frag);
+  auto r6 = testing::converge(p, wil.resources());
+  REQUIRE(r6.failures.count("dnsconf/local"));
+  const std::string& m6 = r6.failures["dnsconf/local"];
+  INFO(m6);
+  CHECK(m6.find("of 21.2.10.in-addr.arpa@internal after rndc reconfig") != std::string::npos);
+  CHECK(m6.find("max-zone-ttl") != std::string::npos);
+  CHECK(m6.find("(previous fragment put back)") != std::string::npos);
+  CHECK(slurp(frag) == fragBefore);
+  operatorOptions(named, dir + "/named/named.conf", false);
+  auto r7 = testing::converge(p, wil.resources());
+  INFO(json(r7.failures).dump());
+  CHECK(r7.failures.empty());
+  CHECK(r7.applied == std::vector<std::string>{"dnsconf/local"});
+  CHECK(testing::digUntil(named, "7.21.2.10.in-addr.arpa", "PTR", "vm.wil.5am.cloud.") ==
+        "vm.wil.5am.cloud.");
+
+  // 5. A file permission problem: named (which drops its root capabilities) cannot enter the
   //    view directory tend writes into. Only meaningful when tend itself may still write there.
   if (::geteuid() == 0) {
     std::string ext = wil.confDir + "/zones/external";
