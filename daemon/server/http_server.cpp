@@ -36,6 +36,7 @@ struct HttpServer::State {
   ServerOptions opts;
   std::vector<std::shared_ptr<tcp::acceptor>> tcpAcceptors;
   std::vector<std::shared_ptr<unixp::acceptor>> unixAcceptors;
+  std::vector<std::string> unixPaths;  // socket files still to remove
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> stopped{false};
 };
@@ -312,7 +313,23 @@ bool parseAddrPort(const std::string& s, std::string& addr, unsigned short& port
 HttpServer::HttpServer(asio::io_context& io, Handler handler, ServerOptions opts)
     : st_(std::make_shared<State>(io, std::move(handler), opts)) {}
 
-HttpServer::~HttpServer() { stopAccepting(); }
+namespace {
+// Runs on the io thread (or after it has stopped).
+void closeAcceptors(HttpServer::State& st) {
+  beast::error_code ec;
+  for (auto& a : st.tcpAcceptors) a->close(ec);
+  for (auto& a : st.unixAcceptors) a->close(ec);
+  for (auto& p : st.unixPaths) ::unlink(p.c_str());
+  st.unixPaths.clear();
+}
+}  // namespace
+
+HttpServer::~HttpServer() {
+  stopAccepting();
+  // The io_context may have stopped before a posted close ran: the socket file must not
+  // outlive the daemon either way.
+  for (auto& p : st_->unixPaths) ::unlink(p.c_str());
+}
 
 Result<unsigned short> HttpServer::listenTcp(const std::string& addrPort,
                                              std::shared_ptr<asio::ssl::context> tls) {
@@ -354,6 +371,7 @@ Result<void> HttpServer::listenUnix(const std::string& path) {
   if (ec) return makeError("cannot listen on unix socket " + path + ": " + ec.message());
   ::chmod(path.c_str(), 0600);
   st_->unixAcceptors.push_back(acc);
+  st_->unixPaths.push_back(path);
   asio::co_spawn(st_->io, acceptUnix(acc, st_),
                  [](std::exception_ptr e) { logIfFailed(e, "unix accept loop"); });
   return {};
@@ -361,16 +379,14 @@ Result<void> HttpServer::listenUnix(const std::string& path) {
 
 void HttpServer::stopAccepting() {
   if (st_->stopped.exchange(true)) return;
-  // Acceptors belong to the io thread: close them there.
-  asio::post(st_->io, [st = st_] {
-    beast::error_code ec;
-    for (auto& a : st->tcpAcceptors) a->close(ec);
-    for (auto& a : st->unixAcceptors) {
-      auto path = a->local_endpoint(ec).path();
-      a->close(ec);
-      if (!path.empty()) ::unlink(path.c_str());
-    }
-  });
+  // Acceptors belong to the io thread: close them there, at once when called on it. A posted
+  // close can lose the race with io_context::stop() (tendd's shutdown posts the stop from
+  // another thread), which left the socket file behind.
+  if (st_->io.get_executor().running_in_this_thread()) {
+    closeAcceptors(*st_);
+    return;
+  }
+  asio::post(st_->io, [st = st_] { closeAcceptors(*st); });
 }
 
 std::size_t HttpServer::activeConnections() const { return st_->connections.load(); }
