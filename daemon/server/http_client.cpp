@@ -1,5 +1,10 @@
 #include "daemon/server/http_client.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
@@ -124,6 +129,9 @@ Result<HttpReply> httpCall(const ClientTarget& t, const std::string& method, con
       if (t.caFile.empty()) {
         ssl.set_default_verify_paths(ec);
       } else {
+        // OpenSSL says only "asio.ssl error" for a missing file: name the reason ourselves.
+        if (::access(t.caFile.c_str(), R_OK) != 0)
+          return makeError("cannot read CA file " + t.caFile + ": " + std::strerror(errno));
         ssl.load_verify_file(t.caFile, ec);
         if (ec) return makeError("cannot load CA certificates from " + t.caFile + ": " + ec.message());
       }
