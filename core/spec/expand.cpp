@@ -404,6 +404,11 @@ struct Expander {
         deps.push_back(did);
       }
       j["depends_on"] = std::move(dependsOn);
+      // A one-shot (migration, init job) when a sibling waits for it to exit 0. Set only when
+      // true so the payload (and hash) of every other container stays as it was.
+      for (const auto& o : a.containers)
+        for (const auto& dpn : o.dependsOn)
+          if (dpn.service.v == c.name && dpn.condition == "service_completed_successfully") j["one_shot"] = true;
       j["privileged"] = c.privileged;
       j["shm_size"] = c.shmSize;
       j["mem_limit"] = c.memLimit;
