@@ -10,10 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include <openssl/rand.h>
@@ -68,6 +70,19 @@ bool hasHealthcheck(const json& spec) {
   if (t->is_array() && !t->empty() && (*t)[0] == "NONE") return false;
   return true;
 }
+
+// The exit code from the list Status ("Exited (3) 2 seconds ago"); -1 when it says none.
+int exitCodeFromStatus(const std::string& status) {
+  if (status.rfind("Exited (", 0) != 0) return -1;
+  char* end = nullptr;
+  long v = std::strtol(status.c_str() + 8, &end, 10);
+  if (end == status.c_str() + 8 || *end != ')') return -1;
+  return static_cast<int>(v);
+}
+
+// A container some sibling waits on with service_completed_successfully (payload field set by
+// the spec expansion): it runs to completion once; exited 0 is its desired end state.
+bool isOneShot(const json& spec) { return jbool(spec, "one_shot"); }
 
 ApplyResponse failed(std::string msg, bool terminal = false) {
   ApplyResponse r;
@@ -346,6 +361,7 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
                   {"state", jstr(e, "State")},
                   {"status", status},
                   {"health", healthFromStatus(status)},
+                  {"exit_code", exitCodeFromStatus(status)},
                   {"image_id", jstr(e, "ImageID")},
                   {"owner_resource", labelOf(e, kLabelResource)},
                   {"owner_environment", labelOf(e, kLabelEnvironment)},
@@ -384,6 +400,17 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
         o.started = o.owned && o.appliedHash == d->hash && st == "running";
         o.message = jstr(e, "Status");
         if (o.message.empty()) o.message = st;
+        if (isOneShot(d->spec)) {
+          o.state["one_shot"] = true;
+          int code = o.state["exit_code"].get<int>();
+          if (st == "exited" && code >= 0) {
+            o.ready = o.owned && o.appliedHash == d->hash && code == 0;
+            o.message = code == 0 ? "completed (exited 0)" : "exited with code " + std::to_string(code);
+          } else if (st == "running") {
+            o.ready = false;  // healthy or not, dependents wait for the exit
+            o.message = "running (one-shot); waiting for it to exit";
+          }
+        }
       }
       out.observed[o.id] = std::move(o);
     }
@@ -586,6 +613,20 @@ PlannedAction DockerProvider::plan(const PlanRequest& req) const {
     p.reason = "restarting (restart policy at work)";
     return p;
   }
+  if (isOneShot(d->spec) && state == "exited") {
+    // Not drift: a one-shot runs once per spec hash. Exited 0 is done; otherwise apply
+    // reports the failure (terminal) without re-running it.
+    int code = o->state.contains("exit_code") && o->state["exit_code"].is_number_integer()
+                   ? o->state["exit_code"].get<int>()
+                   : -1;
+    if (code == 0) {
+      p.reason = "completed (exited 0)";
+      return p;
+    }
+    p.action = Action::Update;
+    p.reason = code > 0 ? "one-shot exited with code " + std::to_string(code) : "one-shot exited";
+    return p;
+  }
   p.drift = true;
   p.diff = {{"state", {{"from", state}, {"to", "running"}}}};
   if (state == "dead" || state == "removing") {
@@ -633,7 +674,14 @@ Result<void> DockerProvider::removeContainer(EngineClient& c, const std::string&
 ApplyResponse DockerProvider::startedOutcome(const ApplyRequest& req, const std::string& cid,
                                              const std::string& what) {
   ApplyResponse r = ok(what, json{{"container_id", cid}});
-  if (req.desired && hasHealthcheck(req.desired->spec)) {
+  if (req.desired && isOneShot(req.desired->spec)) {
+    // service_completed_successfully dependents wait for the exit; the next observation
+    // reports ready (exited 0) or apply reports the failure.
+    r.outcome = Outcome::Progressing;
+    r.started = true;
+    r.message = what + "; one-shot running, waiting for it to exit";
+    r.requeueAfter = std::chrono::seconds(1);
+  } else if (req.desired && hasHealthcheck(req.desired->spec)) {
     // Dependents with condition service_healthy wait: the engine requeues us and the next
     // observation reports ready once the list Status says "(healthy)".
     r.outcome = Outcome::Progressing;
@@ -641,6 +689,22 @@ ApplyResponse DockerProvider::startedOutcome(const ApplyRequest& req, const std:
     r.message = what + "; waiting for healthcheck";
     r.requeueAfter = std::chrono::seconds(1);
   }
+  return r;
+}
+
+// An exited one-shot is never restarted: exited 0 is done, any other code is a terminal
+// failure until its spec changes or the container is removed (then it runs again).
+std::optional<ApplyResponse> oneShotExit(const ApplyRequest& req) {
+  const ObservedResource* o = req.observed;
+  if (!req.desired || !isOneShot(req.desired->spec) || !o || jstr(o->state, "state") != "exited")
+    return std::nullopt;
+  int code = o->state.contains("exit_code") && o->state["exit_code"].is_number_integer()
+                 ? o->state["exit_code"].get<int>()
+                 : -1;
+  std::string cid = jstr(o->state, "container_id");
+  if (code == 0) return ok("completed (exited 0)", json{{"container_id", cid}});
+  ApplyResponse r = failed(code > 0 ? "exited with code " + std::to_string(code) : "exited", true);
+  r.ownerData = json{{"container_id", cid}};
   return r;
 }
 
@@ -680,6 +744,7 @@ ApplyResponse DockerProvider::applyContainer(const ApplyRequest& req, EngineClie
     }
     case Action::Update: {  // drift: an owned container with the right spec is not running
       if (cid.empty()) return failed("no container id observed");
+      if (auto f = oneShotExit(req)) return *f;
       std::string verb = jstr(o->state, "state") == "paused" ? "unpause" : "start";
       auto r = call(c, "POST", "/containers/" + cid + "/" + verb, nullptr,
                     deadlineFor(req.ctx, std::chrono::seconds(60)));
@@ -700,6 +765,7 @@ ApplyResponse DockerProvider::applyContainer(const ApplyRequest& req, EngineClie
     } else {
       std::string st = jstr(o->state, "state");
       if (st == "running" || st == "restarting") return ok("already exists", json{{"container_id", cid}});
+      if (auto f = oneShotExit(req)) return *f;
       auto r = call(c, "POST", "/containers/" + cid + "/start", nullptr,
                     deadlineFor(req.ctx, std::chrono::seconds(60)));
       if (!r.okOr304()) return failed(r.errorText());
