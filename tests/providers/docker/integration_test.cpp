@@ -8,22 +8,13 @@
 #include <fstream>
 #include <thread>
 
-#include "docker_fixture.h"
-#include "providers/docker/docker_provider.h"
+#include "engine_fixture.h"
 
 using namespace tend;
 using namespace tend::dockertest;
 using nlohmann::json;
 
 namespace {
-
-std::unique_ptr<Provider> provider(const std::string& env) {
-  ProviderConfig cfg;
-  cfg.environment = env;
-  auto p = docker::makeDockerProvider(cfg);
-  REQUIRE(p.ok());
-  return std::move(*p);
-}
 
 // The 3-container app of the scenarios: web (httpd on 127.0.0.1), worker, db with a volume.
 std::vector<DesiredResource> app3(const Run& run, int port, const std::string& dbEnv = "1") {
@@ -74,7 +65,7 @@ TEST_CASE("first converge creates 3 containers, a network and a volume; a no-op 
   REQUIRE(ensureDockerd());
   Run run;
   REQUIRE(makeImage(run.image));
-  auto p = provider(run.env);
+  auto p = makeTestProvider(run.env);
   int port = freePort();
   auto desired = app3(run, port);
 
@@ -169,7 +160,7 @@ TEST_CASE("first converge creates 3 containers, a network and a volume; a no-op 
 TEST_CASE("volumes without prune_volumes survive prune", "[docker][integration]") {
   REQUIRE(ensureDockerd());
   Run run;
-  auto p = provider(run.env);
+  auto p = makeTestProvider(run.env);
   std::vector<DesiredResource> d{run.volume(run.env, "keep", false)};
   auto r = pass(*p, d, run.env);
   REQUIRE(r.applies[d[0].id].outcome == Outcome::Ok);
@@ -187,7 +178,7 @@ TEST_CASE("an unowned container holding the desired name is a conflict and is no
   REQUIRE(makeImage(run.image));
   std::string id = sh("docker run -d --name " + run.env + "-squat " + run.image + " sleep 3600");
   REQUIRE_FALSE(id.empty());
-  auto p = provider(run.env);
+  auto p = makeTestProvider(run.env);
   std::vector<DesiredResource> d{run.container(run.env, "squat", json::object(), false)};
   auto r = pass(*p, d, run.env);
   auto& a = r.plans[d[0].id];
@@ -205,7 +196,7 @@ TEST_CASE("images: present with pull never is ready, missing with never fails cl
   REQUIRE(ensureDockerd());
   Run run;
   REQUIRE(makeImage(run.image));
-  auto p = provider(run.env);
+  auto p = makeTestProvider(run.env);
   std::vector<std::string> progress;
   auto present = run.imageRes(run.image, "never");
   auto absentNever = run.imageRes("tend-test/absent:" + run.env, "never");
@@ -230,7 +221,7 @@ TEST_CASE("healthchecked containers report not ready until healthy; dependents w
   REQUIRE(ensureDockerd());
   Run run;
   REQUIRE(makeImage(run.image));
-  auto p = provider(run.env);
+  auto p = makeTestProvider(run.env);
   auto db = run.container(run.env, "db",
                           {{"healthcheck", {{"test", {"CMD-SHELL", "test -f /tmp/ok"}}, {"interval_s", 1}, {"timeout_s", 1}, {"retries", 30}, {"start_period_s", 0}}},
                            {"command", {"sh", "-c", "sleep 2; touch /tmp/ok; sleep 3600"}}},
@@ -257,7 +248,7 @@ TEST_CASE("secrets reach the container environment but not messages", "[docker][
     std::vector<std::string> names() const override { return {"pw"}; }
     Result<SecretString> get(const std::string&) const override { return SecretString("s3cr3t-value"); }
   } secrets;
-  auto p = provider(run.env);
+  auto p = makeTestProvider(run.env);
   auto c = run.container(run.env, "sec", {{"environment", {{"PW", "${secret:pw}"}}}}, false);
   auto r = pass(*p, {c}, run.env, true, &secrets);
   REQUIRE(r.applies[c.id].outcome == Outcome::Ok);
@@ -272,7 +263,7 @@ TEST_CASE("a compose-shaped app with 5 services converges and is visible to dock
   REQUIRE(ensureDockerd());
   Run run;
   REQUIRE(makeImage(run.image));
-  auto p = provider(run.env);
+  auto p = makeTestProvider(run.env);
   int port = freePort() + 1;
   std::vector<DesiredResource> d{run.network(run.env), run.volume(run.env, "cache", true)};
   d.push_back(run.container(run.env, "db", {{"healthcheck", {{"test", {"CMD", "true"}}, {"interval_s", 1}, {"timeout_s", 1}, {"retries", 3}, {"start_period_s", 0}}}}));
@@ -337,7 +328,7 @@ TEST_CASE("dockerd stopped mid-pass: resources fail with the reason, the process
   REQUIRE(start());
   Run run(sock);
   REQUIRE(makeImage(run.image, sock));
-  auto p = provider(run.env);
+  auto p = makeTestProvider(run.env);
   auto c = run.container(run.env, "svc", {{"network_mode", "none"}, {"networks", json::object()}}, false);
   auto c2 = run.container(run.env, "svc2", {{"network_mode", "none"}, {"networks", json::object()}}, false);
 

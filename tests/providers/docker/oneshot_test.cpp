@@ -5,24 +5,13 @@
 
 #include <chrono>
 
-#include "core/engine.h"
-#include "docker_fixture.h"
-#include "providers/docker/docker_provider.h"
-#include "tests/support/memory_state_store.h"
+#include "engine_fixture.h"
 
 using namespace tend;
 using namespace tend::dockertest;
 using nlohmann::json;
 
 namespace {
-
-std::unique_ptr<Provider> oneShotProvider(const std::string& env) {
-  ProviderConfig cfg;
-  cfg.environment = env;
-  auto p = docker::makeDockerProvider(cfg);
-  REQUIRE(p.ok());
-  return std::move(*p);
-}
 
 // migrate (one_shot, as the spec expansion marks it) and web waiting for it to exit 0.
 std::vector<DesiredResource> migrateAndWeb(const Run& run, const std::string& app, const std::string& script) {
@@ -38,38 +27,6 @@ std::vector<DesiredResource> migrateAndWeb(const Run& run, const std::string& ap
   return {migrate, web};
 }
 
-struct EngineRun {
-  testing::MemoryStateStore store;
-  std::unique_ptr<Engine> engine;
-  EngineRun(const Run& run, Provider& p, std::vector<DesiredResource> rs) {
-    auto g = std::make_shared<DesiredGraph>();
-    g->environment = run.env;
-    g->revision = "r1";
-    g->resources = std::move(rs);
-    g->reindex();
-    EngineOptions opts;
-    opts.environment = run.env;
-    opts.globalRatePerSecond = 0;
-    opts.recheckInterval = std::chrono::milliseconds(200);
-    opts.runTimeout = std::chrono::milliseconds(30000);
-    EngineDeps deps;
-    deps.state = &store;
-    deps.providerFor = [&p](const std::string& n) -> Provider* { return n == "docker" ? &p : nullptr; };
-    engine = makeEngine(deps, opts);
-    engine->setDesired(g);
-  }
-  RunResult pass() {
-    RunRequest rq;
-    rq.trigger = "test";
-    return engine->run(rq);
-  }
-  ResourceStatus status(const std::string& id) {
-    for (auto& s : engine->status())
-      if (s.id == id) return s;
-    return {};
-  }
-};
-
 }  // namespace
 
 TEST_CASE("a one-shot that exits 0 is ready, releases service_completed_successfully dependents "
@@ -78,7 +35,7 @@ TEST_CASE("a one-shot that exits 0 is ready, releases service_completed_successf
   REQUIRE(ensureDockerd());
   Run run;
   REQUIRE(makeImage(run.image));
-  auto p = oneShotProvider(run.env);
+  auto p = makeTestProvider(run.env);
   const std::string app = run.env;
   auto rs = migrateAndWeb(run, app, "echo done; exit 0");
   EngineRun er(run, *p, rs);
@@ -129,7 +86,7 @@ TEST_CASE("a one-shot that exits non-zero fails with its exit code and its depen
   REQUIRE(ensureDockerd());
   Run run;
   REQUIRE(makeImage(run.image));
-  auto p = oneShotProvider(run.env);
+  auto p = makeTestProvider(run.env);
   const std::string app = run.env;
   auto rs = migrateAndWeb(run, app, "echo failing; exit 3");
   EngineRun er(run, *p, rs);

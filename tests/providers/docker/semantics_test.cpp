@@ -8,10 +8,7 @@
 #include <mutex>
 #include <thread>
 
-#include "core/engine.h"
-#include "docker_fixture.h"
-#include "providers/docker/docker_provider.h"
-#include "tests/support/memory_state_store.h"
+#include "engine_fixture.h"
 
 using namespace tend;
 using namespace tend::dockertest;
@@ -19,15 +16,6 @@ using nlohmann::json;
 using Clk = std::chrono::steady_clock;
 
 namespace {
-
-std::unique_ptr<Provider> provider(const std::string& env, const std::string& stateDir = "") {
-  ProviderConfig cfg;
-  cfg.environment = env;
-  cfg.stateDir = stateDir;
-  auto p = docker::makeDockerProvider(cfg);
-  REQUIRE(p.ok());
-  return std::move(*p);
-}
 
 json dependsOn(const std::string& app, const std::string& svc, const std::string& condition) {
   return {{svc, {{"condition", condition}, {"id", "container/" + app + "/" + svc}}}};
@@ -70,7 +58,7 @@ TEST_CASE("depends_on service_started waits for running only, service_healthy wa
   REQUIRE(ensureDockerd());
   Run run;
   REQUIRE(makeImage(run.image));
-  auto p = provider(run.env);
+  auto p = makeTestProvider(run.env);
   const std::string app = run.env;
   // db turns healthy only after 5 s: plenty of time to see who starts while it is "starting".
   auto db = run.container(app, "db",
@@ -85,31 +73,12 @@ TEST_CASE("depends_on service_started waits for running only, service_healthy wa
   healthy.dependsOn.push_back(db.id);
   healthy = run.finish(healthy);
 
-  auto g = std::make_shared<DesiredGraph>();
-  g->environment = run.env;
-  g->revision = "r1";
-  g->resources = {db, started, healthy};
-  g->parallelism["docker"] = 8;
-  g->reindex();
-
-  testing::MemoryStateStore store;
-  EngineOptions opts;
-  opts.environment = run.env;
-  opts.globalRatePerSecond = 0;
-  opts.recheckInterval = std::chrono::milliseconds(200);
-  opts.runTimeout = std::chrono::milliseconds(60000);
-  EngineDeps deps;
-  deps.state = &store;
-  deps.providerFor = [&](const std::string& n) -> Provider* { return n == "docker" ? p.get() : nullptr; };
-  auto engine = makeEngine(deps, opts);
-  engine->setDesired(g);
+  EngineRun er(run, *p, {db, started, healthy}, 8, std::chrono::milliseconds(60000));
 
   RunResult result;
   std::atomic<bool> done{false};
   std::thread t([&] {
-    RunRequest rq;
-    rq.trigger = "test";
-    result = engine->run(rq);
+    result = er.pass();
     done = true;
   });
   // Poll: when does each dependent first run, and what was db's health then?
@@ -131,7 +100,7 @@ TEST_CASE("depends_on service_started waits for running only, service_healthy wa
   CHECK(dbHealthWhenHealthy == "healthy");
   CHECK(run.inspect(app + "-db", "{{.State.Health.Status}}") == "healthy");
   // The dependency itself stays progressing until healthy: the run ended with it ready.
-  for (auto& s : engine->status()) CHECK(s.phase == "ready");
+  for (auto& s : er.engine->status()) CHECK(s.phase == "ready");
   CHECK(p->startedSuffices(started, db.id));
   CHECK_FALSE(p->startedSuffices(healthy, db.id));
 }
@@ -149,7 +118,7 @@ TEST_CASE("a rotated secret recreates the container; the label carries only a ke
   RotatingSecrets secrets;
   const std::string v1 = "first-Secret-Value-91823", v2 = "second-Secret-Value-55120";
   secrets.set(v1);
-  auto p = provider(run.env, stateDir);
+  auto p = makeTestProvider(run.env, stateDir);
   auto c = run.container(run.env, "sec", {{"environment", {{"PW", "${secret:db_password}"}, {"X", "1"}}}}, false);
   auto plain = run.container(run.env, "plain", {{"environment", {{"X", "1"}}}}, false);
   std::vector<DesiredResource> d{c, plain};
@@ -174,7 +143,7 @@ TEST_CASE("a rotated secret recreates the container; the label carries only a ke
   auto r2 = pass(*p, d, run.env, true, &secrets);
   CHECK(r2.changed() == 0);
   CHECK(r2.observed.observed[c.id].ready);
-  auto p2 = provider(run.env, stateDir);
+  auto p2 = makeTestProvider(run.env, stateDir);
   CHECK(pass(*p2, d, run.env, true, &secrets).changed() == 0);
 
   // Rotate: same spec text, new value -> exactly that container is recreated.
@@ -198,7 +167,7 @@ TEST_CASE("a rotated secret recreates the container; the label carries only a ke
     CHECK_FALSE(mentions(*r, v2));
   }
   // The digest is keyed: the same spec and value under another key gives another label.
-  auto p3 = provider(run.env, stateDir + "-other");
+  auto p3 = makeTestProvider(run.env, stateDir + "-other");
   std::filesystem::remove_all(stateDir + "-other");
   auto r4 = pass(*p3, d, run.env, true, &secrets);
   CHECK(r4.plans[c.id].action == Action::Replace);
