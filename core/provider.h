@@ -47,6 +47,10 @@ struct ObservedResource {
   // Not ready yet but started (a container running while its health check is pending):
   // dependents for which Provider::startedSuffices() holds may go on (service_started).
   bool started = false;
+  // Exists in a final failed state that no apply can fix (a one-shot container that exited
+  // non-zero): plan is a no-op and the engine reports the resource failed with `message`,
+  // without an apply, until the spec changes or the object goes away.
+  bool failed = false;
 };
 
 struct ObserveRequest {

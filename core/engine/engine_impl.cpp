@@ -1011,6 +1011,11 @@ RunResult EngineImpl::execute(const RunRequest& req) {
       if (obs && obs->owned && obs->exists && obs->appliedHash == n.res->hash) {
         if (!n.prev || n.prev->lastAppliedHash != n.res->hash) n.adopted = true;
       }
+      if (obs && obs->exists && obs->failed && !obs->ready) {
+        std::string m = obs->message.empty() ? "failed" : obs->message;
+        queue_->markTerminal(n.res->id, m);
+        return settleFailed(i, std::move(m));
+      }
       if (obs && obs->exists && !obs->ready)
         return progressing(i, obs->message.empty() ? "waiting to become ready" : obs->message, std::nullopt,
                            obs->started);
@@ -1190,6 +1195,11 @@ RunResult EngineImpl::execute(const RunRequest& req) {
     }
     if (!c.applied) {
       const auto& obs = n.observed;
+      if (obs && obs->exists && obs->failed && !obs->ready) {
+        std::string m = obs->message.empty() ? "failed" : obs->message;
+        queue_->markTerminal(n.res->id, m);
+        return settleFailed(c.idx, std::move(m));
+      }
       if (obs && obs->exists && !obs->ready)
         return progressing(c.idx, obs->message.empty() ? "waiting to become ready" : obs->message,
                            std::nullopt, obs->started);

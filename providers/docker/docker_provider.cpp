@@ -101,21 +101,26 @@ ApplyResponse ok(std::string msg, json ownerData = nullptr) {
 }
 
 // The HMAC key for secret digests in labels: 32 random bytes in the provider's state dir,
-// created once (0600). Without a state dir (tools, tests without one) the key is derived
-// from the environment name: still no value in the label, but only as strong as a salted hash.
-std::string loadLabelKey(const std::string& stateDir, const std::string& environment) {
-  if (stateDir.empty()) return sha256Hex("tend docker label key|" + environment);
+// created once (0600). Without a state dir (tools and tests that keep no state) the key is
+// random per process: secret-bearing containers are then recreated by the next process, which
+// keeps no state either. No randomness, no key: the provider refuses to start rather than
+// fall back to a key an attacker could derive from the environment name.
+Result<std::string> loadLabelKey(const std::string& stateDir) {
+  std::string k(32, '\0');
+  auto fresh = [&]() -> bool {
+    return RAND_bytes(reinterpret_cast<unsigned char*>(k.data()), 32) == 1;
+  };
+  if (stateDir.empty()) {
+    if (!fresh()) return makeError("docker: no randomness from OpenSSL for the label key", true);
+    return k;
+  }
   std::string path = (std::filesystem::path(stateDir) / "label-hmac.key").string();
   {
     std::ifstream in(path, std::ios::binary);
-    std::string k((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (k.size() == 32) return k;
+    std::string old((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (old.size() == 32) return old;
   }
-  std::string k(32, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(k.data()), 32) != 1) {
-    log::error("docker: no randomness for the label key; using a derived key");
-    return sha256Hex("tend docker label key|" + environment);
-  }
+  if (!fresh()) return makeError("docker: no randomness from OpenSSL for the label key", true);
   std::error_code ec;
   std::filesystem::create_directories(stateDir, ec);
   std::string tmp = path + ".tmp";
@@ -132,8 +137,8 @@ std::string loadLabelKey(const std::string& stateDir, const std::string& environ
 
 class DockerProvider final : public Provider {
  public:
-  explicit DockerProvider(const ProviderConfig& cfg)
-      : environment_(cfg.environment), labelKey_(loadLabelKey(cfg.stateDir, cfg.environment)) {
+  DockerProvider(const ProviderConfig& cfg, std::string labelKey)
+      : environment_(cfg.environment), labelKey_(std::move(labelKey)) {
     const json& c = cfg.config;
     std::string transport = jstr(c, "transport");
     std::string endpoint = jstr(c, "endpoint");
@@ -403,8 +408,23 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
         if (isOneShot(d->spec)) {
           o.state["one_shot"] = true;
           int code = o.state["exit_code"].get<int>();
+          if (st == "exited" && code < 0) {
+            // The list Status text had no "(N)": ask the container itself.
+            ApiRequest ir;
+            ir.target = "/containers/" + jstr(e, "Id") + "/json";
+            ir.deadline = deadline;
+            ApiResponse r = g.client->send(std::move(ir)).get();
+            auto j = r.ok() ? json::parse(r.body, nullptr, false) : json();
+            if (j.is_object() && j.contains("State") && j["State"].is_object() &&
+                j["State"].contains("ExitCode") && j["State"]["ExitCode"].is_number_integer())
+              code = j["State"]["ExitCode"].get<int>();
+            o.state["exit_code"] = code;
+          }
           if (st == "exited" && code >= 0) {
-            o.ready = o.owned && o.appliedHash == d->hash && code == 0;
+            bool current = o.owned && o.appliedHash == d->hash;
+            o.ready = current && code == 0;
+            // Exited non-zero is final for this spec: failed without an apply, never re-run.
+            o.failed = current && code != 0;
             o.message = code == 0 ? "completed (exited 0)" : "exited with code " + std::to_string(code);
           } else if (st == "running") {
             o.ready = false;  // healthy or not, dependents wait for the exit
@@ -621,6 +641,10 @@ PlannedAction DockerProvider::plan(const PlanRequest& req) const {
                    : -1;
     if (code == 0) {
       p.reason = "completed (exited 0)";
+      return p;
+    }
+    if (o->failed) {  // the engine reports it failed; nothing to apply (see observe)
+      p.reason = "one-shot exited with code " + std::to_string(code);
       return p;
     }
     p.action = Action::Update;
@@ -961,7 +985,9 @@ Result<std::unique_ptr<Provider>> makeDockerProvider(const ProviderConfig& cfg) 
     return makeError("providers.docker.transport: '" + t +
                          "' is not one of ssh, unix:PATH, tcp://HOST:PORT",
                      true);
-  return std::unique_ptr<Provider>(std::make_unique<DockerProvider>(cfg));
+  auto key = loadLabelKey(cfg.stateDir);
+  if (!key) return key.error();
+  return std::unique_ptr<Provider>(std::make_unique<DockerProvider>(cfg, std::move(*key)));
 }
 
 }  // namespace tend::docker

@@ -101,14 +101,19 @@ TEST_CASE("a one-shot that exits non-zero fails with its exit code and its depen
   std::string finished = run.inspect(app + "-migrate", "{{.State.FinishedAt}}");
 
   // A later pass does not re-run it (only a spec change or removal does).
+  // Nor does it count as a change or an apply: it stays failed from observation alone.
   auto r2 = er.pass();
   CHECK(r2.result != "success");
+  CHECK(r2.changed == 0);
+  CHECK(r2.failed == 1);
+  CHECK(er.status(rs[0].id).phase == "failed");
   CHECK(er.status(rs[0].id).message.find("exited with code 3") != std::string::npos);
   CHECK(run.inspect(app + "-migrate", "{{.State.FinishedAt}}") == finished);
   CHECK(run.inspect(app + "-web", "{{.Id}}").empty());
 
-  // Plan (pure) of an exited-0 one-shot is a no-op and not drift; of a failed one a non-drift
-  // update whose apply fails terminally.
+  // Plan (pure) of an exited-0 one-shot is a no-op and not drift; of one observed failed
+  // (current spec, exited non-zero) a no-op too (the engine reports it failed); of an exit
+  // not attributed to the current spec a non-drift update whose apply fails terminally.
   ObservedResource o;
   o.id = rs[0].id;
   o.exists = o.owned = true;
@@ -121,6 +126,12 @@ TEST_CASE("a one-shot that exits non-zero fails with its exit code and its depen
   CHECK(pl.action == Action::Noop);
   CHECK_FALSE(pl.drift);
   o.state["exit_code"] = 3;
+  o.failed = true;
+  pl = p->plan(pr);
+  CHECK(pl.action == Action::Noop);
+  CHECK_FALSE(pl.drift);
+  CHECK(pl.reason.find("code 3") != std::string::npos);
+  o.failed = false;
   pl = p->plan(pr);
   CHECK(pl.action == Action::Update);
   CHECK_FALSE(pl.drift);

@@ -137,7 +137,9 @@ TEST_CASE("a rotated secret recreates the container; the label carries only a ke
   CHECK(h1 != c.hash);  // the keyed digest, not the plain spec hash
   CHECK(json::parse(labels("plain"))["io.tend.spec-hash"] == plain.hash);
   CHECK(labels("sec").find(v1) == std::string::npos);
-  CHECK(std::filesystem::exists(stateDir + "/label-hmac.key"));
+  CHECK(std::filesystem::file_size(stateDir + "/label-hmac.key") == 32);
+  CHECK((std::filesystem::status(stateDir + "/label-hmac.key").permissions() &
+         std::filesystem::perms::all) == (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
 
   // Unchanged secret: no-op, also for a new provider instance (the key persists).
   auto r2 = pass(*p, d, run.env, true, &secrets);
@@ -172,4 +174,8 @@ TEST_CASE("a rotated secret recreates the container; the label carries only a ke
   auto r4 = pass(*p3, d, run.env, true, &secrets);
   CHECK(r4.plans[c.id].action == Action::Replace);
   std::filesystem::remove_all(stateDir + "-other");
+  // Without a state dir the key is random per process, never derived from the environment
+  // name: a stateless provider cannot reproduce the stored digest either.
+  auto p4 = makeTestProvider(run.env, "");
+  CHECK(pass(*p4, d, run.env, false, &secrets).plans[c.id].action == Action::Replace);
 }
