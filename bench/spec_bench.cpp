@@ -63,7 +63,23 @@ long peakRssKb() {
 
 }  // namespace
 
+// `bench_spec_bench --dump DIR`: every resource's id, hash, dependencies and payload, one per
+// line, to compare two builds' expansions of the same spec (hashes must not move).
+int dump(const std::string& dir) {
+  tend::LoadResult r = tend::loadSpecDir(dir);
+  for (const auto& d : r.diagnostics) std::cout << d.str() << "\n";
+  if (!r.ok()) return 1;
+  for (const auto& res : r.graph->resources) {
+    std::cout << res.id << " " << res.hash << " tier=" << res.tier << " deps=";
+    for (const auto& x : res.dependsOn) std::cout << x << ",";
+    std::cout << " " << res.spec.dump() << "\n";
+  }
+  for (const auto& [k, v] : r.graph->providerConfigs) std::cout << "provider " << k << " " << v.dump() << "\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--dump") return dump(argv[2]);
   int hosts = argc > 1 ? std::atoi(argv[1]) : 500;
   int perHost = argc > 2 ? std::atoi(argv[2]) : 10;
   int runs = argc > 3 ? std::atoi(argv[3]) : 7;

@@ -29,6 +29,7 @@ struct Expander {
   // Tier bookkeeping: resources that later tiers wait for, per tier; and who must wait.
   std::vector<std::vector<std::string>> tierMembers;
   std::vector<std::pair<size_t, int>> tierBound;  // resource index, tier
+  const PayloadDefaults& containerDefaults = payloadDefaults("container");
 
   std::string str(const std::string& text, const SpecLoc& loc, const std::string& app) {
     return interpolate(s, text, loc, app, &d, &secrets);
@@ -47,7 +48,7 @@ struct Expander {
     r.spec = std::move(spec);
     // Hashed now, while the payload just built is still in cache: nothing changes a payload
     // after it is added (dependencies are kept outside it).
-    r.hash = jsonSha256Hex(r.spec);
+    r.hash = r.kind == "container" ? jsonSha256Hex(r.spec, containerDefaults) : jsonSha256Hex(r.spec);
     r.loc = loc;
     r.tier = tier;
     idx.emplace(r.id, g->resources.size());
@@ -297,27 +298,31 @@ struct Expander {
         auto* r = add(imageId, "image", "docker", host, std::move(j), c.image.loc, tier);
         dep(r, hostId);
       }
-      json j = dockerCommon(host);
-      j["app"] = a.name;
-      j["service"] = c.name;
-      j["name"] = c.containerName.set ? str(c.containerName, a.name) : a.name + "-" + c.name;
-      j["image"] = image;
-      auto cmd = [&](const std::optional<std::vector<Str>>& v) -> json {
-        if (!v) return nullptr;
+      // The payload is built in key order straight into the object's map (an append with a
+      // hint costs one key comparison), and fields holding their default are left out: the
+      // hash fills them back in (payloadDefaults), so no hash moves.
+      const PayloadDefaults& defs = containerDefaults;
+      json::object_t o;
+      size_t defAt = 0;
+      auto put = [&](const char* k, json v) {
+        while (defAt < defs.size() && defs[defAt].key < k) ++defAt;
+        if (defAt < defs.size() && defs[defAt].key == k && isDefaultValue(v, defs[defAt].value)) return;
+        o.emplace_hint(o.end(), k, std::move(v));
+      };
+      auto list = [&](const std::vector<Str>& v) {
         json arr = json::array();
-        for (const auto& x : *v) arr.push_back(str(x, a.name));
+        if (v.empty()) return arr;
+        auto& ar = arr.get_ref<json::array_t&>();
+        ar.reserve(v.size());
+        for (const auto& x : v) ar.emplace_back(str(x, a.name));
         return arr;
       };
-      j["command"] = cmd(c.command);
-      j["entrypoint"] = cmd(c.entrypoint);
-      json env = json::object();
-      for (const auto& [k, v] : c.environment) env[k] = str(v, a.name);
-      j["environment"] = std::move(env);
-      json ports = json::array();
-      for (const auto& p : c.ports)
-        ports.push_back({{"host_ip", p.hostIp}, {"published", p.published}, {"target", p.target}, {"protocol", p.protocol}});
-      j["ports"] = std::move(ports);
+      auto cmd = [&](const std::optional<std::vector<Str>>& v) -> json {
+        if (!v) return nullptr;
+        return list(*v);
+      };
       std::vector<std::string> deps = {imageId};
+      // Volumes first: they may add volume resources (declaration order of resources kept).
       json vols = json::array();
       for (const auto& m : c.volumes) {
         std::string src = str(m.source, a.name);
@@ -326,70 +331,44 @@ struct Expander {
         } else if (m.type == "volume" && !src.empty()) {
           std::string dockerName;
           std::string vid = ensureVol(src, m.loc, dockerName);
-          if (!vid.empty()) deps.push_back(vid);
-          src = dockerName;
+          if (!vid.empty()) deps.push_back(std::move(vid));
+          src = std::move(dockerName);
         }
-        vols.push_back({{"type", m.type}, {"source", src}, {"target", m.target}, {"read_only", m.readOnly}});
+        json::object_t v;
+        v.emplace_hint(v.end(), "read_only", m.readOnly);
+        v.emplace_hint(v.end(), "source", std::move(src));
+        v.emplace_hint(v.end(), "target", m.target);
+        v.emplace_hint(v.end(), "type", m.type);
+        vols.push_back(std::move(v));
       }
-      j["volumes"] = std::move(vols);
       json nets = json::object();
       if (c.networkMode.v.empty()) {
-        std::vector<std::pair<std::string, std::vector<std::string>>> use;
-        if (c.networksSet)
-          for (const auto& [n, al] : c.networks) use.emplace_back(n.v, al);
-        else
-          use.emplace_back("default", std::vector<std::string>{});
-        for (auto& [key, al] : use) {
-          if (!netDocker.count(key)) continue;
+        auto attach = [&](const std::string& key, const std::vector<std::string>& al) {
+          auto nd = netDocker.find(key);
+          if (nd == netDocker.end()) return;
           std::string nid = ensureNet(key);
-          if (!nid.empty()) deps.push_back(nid);
+          if (!nid.empty()) deps.push_back(std::move(nid));
           json aliases = json::array({c.name});
           for (const auto& x : al)
             if (x != c.name) aliases.push_back(x);
-          nets[netDocker[key]] = {{"aliases", aliases}};
-        }
+          json::object_t cfg;
+          cfg.emplace("aliases", std::move(aliases));
+          nets[nd->second] = std::move(cfg);
+        };
+        if (c.networksSet)
+          for (const auto& [n, al] : c.networks) attach(n.v, al);
+        else
+          attach("default", {});
       }
-      j["networks"] = std::move(nets);
-      j["network_mode"] = c.networkMode.v.rfind("service:", 0) == 0
-                              ? "container:" + (byName.count(c.networkMode.v.substr(8))
-                                                    ? (byName[c.networkMode.v.substr(8)]->containerName.set
-                                                           ? byName[c.networkMode.v.substr(8)]->containerName.v
-                                                           : a.name + "-" + c.networkMode.v.substr(8))
-                                                    : c.networkMode.v.substr(8))
-                              : c.networkMode.v;
-      if (c.networkMode.v.rfind("service:", 0) == 0) deps.push_back("container/" + a.name + "/" + c.networkMode.v.substr(8));
-      j["restart"] = c.restart.set ? c.restart.v : "no";
-      json labels = {{"com.docker.compose.project", a.name}, {"com.docker.compose.service", c.name}};
-      for (const auto& [k, v] : c.labels) labels[k] = str(v, a.name);
-      j["labels"] = std::move(labels);
-      j["user"] = str(c.user, a.name);
-      j["working_dir"] = str(c.workingDir, a.name);
-      j["hostname"] = str(c.hostname, a.name);
-      if (c.healthcheck) {
-        const auto& h = *c.healthcheck;
-        json test = json::array();
-        for (const auto& t : h.test) test.push_back(interpolate(s, t, h.testLoc, a.name, &d, &secrets));
-        j["healthcheck"] = {{"test", test}, {"interval_s", h.intervalS}, {"timeout_s", h.timeoutS},
-                            {"retries", h.retries}, {"start_period_s", h.startPeriodS}};
-      } else {
-        j["healthcheck"] = nullptr;
+      std::string networkMode = c.networkMode.v;
+      if (c.networkMode.v.rfind("service:", 0) == 0) {
+        std::string svc = c.networkMode.v.substr(8);
+        auto it = byName.find(svc);
+        networkMode = "container:" + (it != byName.end() ? (it->second->containerName.set ? it->second->containerName.v
+                                                                                          : a.name + "-" + svc)
+                                                         : svc);
+        deps.push_back("container/" + a.name + "/" + svc);
       }
-      auto list = [&](const std::vector<Str>& v) {
-        json arr = json::array();
-        for (const auto& x : v) arr.push_back(str(x, a.name));
-        return arr;
-      };
-      j["cap_add"] = list(c.capAdd);
-      j["cap_drop"] = list(c.capDrop);
-      j["devices"] = list(c.devices);
-      j["extra_hosts"] = list(c.extraHosts);
-      j["security_opt"] = list(c.securityOpt);
-      j["tmpfs"] = list(c.tmpfs);
-      j["dns"] = list(c.dns);
-      j["group_add"] = list(c.groupAdd);
-      j["expose"] = list(c.expose);
-      j["sysctls"] = c.sysctls;
-      j["logging"] = c.logging ? *c.logging : json(nullptr);
       json dependsOn = json::object();
       for (const auto& dpn : c.dependsOn) {
         auto it = byName.find(dpn.service.v);
@@ -400,27 +379,99 @@ struct Expander {
                      ? "service_healthy"
                      : "service_started";
         std::string did = "container/" + a.name + "/" + dpn.service.v;
-        dependsOn[dpn.service.v] = {{"condition", cond}, {"id", did}};
-        deps.push_back(did);
+        json::object_t e;
+        e.emplace_hint(e.end(), "condition", std::move(cond));
+        e.emplace_hint(e.end(), "id", did);
+        dependsOn[dpn.service.v] = std::move(e);
+        deps.push_back(std::move(did));
       }
-      j["depends_on"] = std::move(dependsOn);
       // A one-shot (migration, init job) when a sibling waits for it to exit 0. Set only when
       // true so the payload (and hash) of every other container stays as it was.
-      for (const auto& o : a.containers)
-        for (const auto& dpn : o.dependsOn)
-          if (dpn.service.v == c.name && dpn.condition == "service_completed_successfully") j["one_shot"] = true;
-      j["privileged"] = c.privileged;
-      j["shm_size"] = c.shmSize;
-      j["mem_limit"] = c.memLimit;
-      j["mem_reservation"] = c.memReservation;
-      j["cpus"] = c.cpus;
-      j["tty"] = c.tty;
-      j["stdin_open"] = c.stdinOpen;
-      j["init"] = c.init;
-      j["read_only"] = c.readOnly;
-      j["stop_signal"] = c.stopSignal.v;
-      j["stop_grace_period_s"] = c.stopGracePeriodS;
-      auto* r = add(cid, "container", "docker", host, std::move(j), c.loc, tier);
+      bool oneShot = false;
+      for (const auto& oc : a.containers)
+        for (const auto& dpn : oc.dependsOn)
+          if (dpn.service.v == c.name && dpn.condition == "service_completed_successfully") oneShot = true;
+
+      // Keys in std::map (byte) order.
+      put("app", a.name);
+      put("cap_add", list(c.capAdd));
+      put("cap_drop", list(c.capDrop));
+      put("command", cmd(c.command));
+      put("cpus", c.cpus);
+      put("depends_on", std::move(dependsOn));
+      put("devices", list(c.devices));
+      put("dns", list(c.dns));
+      put("endpoint", dockerEndpointCached(host));
+      put("entrypoint", cmd(c.entrypoint));
+      {
+        json env = json::object();
+        auto& eo = env.get_ref<json::object_t&>();
+        for (const auto& [k, v] : c.environment) eo[k] = str(v, a.name);  // later keys win
+        put("environment", std::move(env));
+      }
+      put("expose", list(c.expose));
+      put("extra_hosts", list(c.extraHosts));
+      put("group_add", list(c.groupAdd));
+      if (c.healthcheck) {
+        const auto& h = *c.healthcheck;
+        json test = json::array();
+        for (const auto& t : h.test) test.push_back(interpolate(s, t, h.testLoc, a.name, &d, &secrets));
+        json::object_t hc;
+        hc.emplace_hint(hc.end(), "interval_s", h.intervalS);
+        hc.emplace_hint(hc.end(), "retries", h.retries);
+        hc.emplace_hint(hc.end(), "start_period_s", h.startPeriodS);
+        hc.emplace_hint(hc.end(), "test", std::move(test));
+        hc.emplace_hint(hc.end(), "timeout_s", h.timeoutS);
+        put("healthcheck", std::move(hc));
+      } else {
+        put("healthcheck", nullptr);
+      }
+      put("host", host);
+      put("hostname", str(c.hostname, a.name));
+      put("image", image);
+      put("init", c.init);
+      {
+        json::object_t labels;
+        labels.emplace("com.docker.compose.project", a.name);
+        labels.emplace("com.docker.compose.service", c.name);
+        for (const auto& [k, v] : c.labels) labels[k] = str(v, a.name);
+        put("labels", std::move(labels));
+      }
+      put("logging", c.logging ? *c.logging : json(nullptr));
+      put("mem_limit", c.memLimit);
+      put("mem_reservation", c.memReservation);
+      put("name", c.containerName.set ? str(c.containerName, a.name) : a.name + "-" + c.name);
+      put("network_mode", std::move(networkMode));
+      put("networks", std::move(nets));
+      if (oneShot) put("one_shot", true);
+      {
+        json ports = json::array();
+        for (const auto& p : c.ports) {
+          json::object_t po;
+          po.emplace_hint(po.end(), "host_ip", p.hostIp);
+          po.emplace_hint(po.end(), "protocol", p.protocol);
+          po.emplace_hint(po.end(), "published", p.published);
+          po.emplace_hint(po.end(), "target", p.target);
+          ports.push_back(std::move(po));
+        }
+        put("ports", std::move(ports));
+      }
+      put("privileged", c.privileged);
+      put("read_only", c.readOnly);
+      put("restart", c.restart.set ? c.restart.v : "no");
+      put("security_opt", list(c.securityOpt));
+      put("service", c.name);
+      put("shm_size", c.shmSize);
+      put("stdin_open", c.stdinOpen);
+      put("stop_grace_period_s", c.stopGracePeriodS);
+      put("stop_signal", c.stopSignal.v);
+      put("sysctls", c.sysctls);
+      put("tmpfs", list(c.tmpfs));
+      put("tty", c.tty);
+      put("user", str(c.user, a.name));
+      put("volumes", std::move(vols));
+      put("working_dir", str(c.workingDir, a.name));
+      auto* r = add(cid, "container", "docker", host, json(std::move(o)), c.loc, tier);
       if (!r) continue;
       for (auto& x : deps) dep(r, x);
       tierMember(tier, cid);

@@ -8,7 +8,9 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -77,21 +79,39 @@ class HashWriter {
     return true;
   }
 
+  // A top-level object with the fields of `defs` it lacks merged in, in key order: both
+  // sequences are sorted by std::less<std::string>, as nlohmann's objects are.
+  void object(const nlohmann::json::object_t& o, const PayloadDefaults& defs) {
+    put('{');
+    bool first = true;
+    auto field = [&](const std::string& k, const nlohmann::json& v) {
+      if (!first) put(',');
+      first = false;
+      quoted(k);
+      put(':');
+      value(v);
+    };
+    auto it = o.begin();
+    size_t d = 0;
+    while (it != o.end() || d < defs.size()) {
+      if (it == o.end() || (d < defs.size() && defs[d].key < it->first)) {
+        field(defs[d].key, defs[d].value);
+        ++d;
+      } else {
+        if (d < defs.size() && defs[d].key == it->first) ++d;
+        field(it->first, it->second);
+        ++it;
+      }
+    }
+    put('}');
+  }
+
   void value(const nlohmann::json& j) {
     using V = nlohmann::json::value_t;
     switch (j.type()) {
       case V::object: {
-        const auto& o = j.get_ref<const nlohmann::json::object_t&>();
-        put('{');
-        bool first = true;
-        for (const auto& [k, v] : o) {
-          if (!first) put(',');
-          first = false;
-          quoted(k);
-          put(':');
-          value(v);
-        }
-        put('}');
+        static const PayloadDefaults none;
+        object(j.get_ref<const nlohmann::json::object_t&>(), none);
         return;
       }
       case V::array: {
@@ -150,6 +170,55 @@ std::string jsonSha256Hex(const nlohmann::json& j) {
   HashWriter w;
   w.value(j);
   return w.hex();
+}
+
+std::string jsonSha256Hex(const nlohmann::json& j, const PayloadDefaults& defaults) {
+  HashWriter w;
+  if (j.is_object()) w.object(j.get_ref<const nlohmann::json::object_t&>(), defaults);
+  else w.value(j);
+  return w.hex();
+}
+
+bool isDefaultValue(const nlohmann::json& v, const nlohmann::json& d) {
+  if (v.type() != d.type()) return false;  // 0 and 0.0 compare equal but dump differently
+  if (v.is_number_float())
+    return v.get<double>() == d.get<double>() && std::signbit(v.get<double>()) == std::signbit(d.get<double>());
+  return v == d;
+}
+
+nlohmann::json withDefaults(const nlohmann::json& j, const PayloadDefaults& defaults) {
+  if (!j.is_object()) return j;
+  nlohmann::json out = j;
+  for (const auto& d : defaults)
+    if (!out.contains(d.key)) out[d.key] = d.value;
+  return out;
+}
+
+const PayloadDefaults& payloadDefaults(const std::string& kind) {
+  using nlohmann::json;
+  // Container fields that Compose leaves unset in most services (docs/resources.md). Before
+  // they were left out, every container payload carried all of them: ~30 map nodes each,
+  // about half of a large graph's memory.
+  static const PayloadDefaults container = [] {
+    PayloadDefaults d = {
+        {"cap_add", json::array()},       {"cap_drop", json::array()},   {"command", nullptr},
+        {"cpus", 0.0},                    {"depends_on", json::object()}, {"devices", json::array()},
+        {"dns", json::array()},           {"entrypoint", nullptr},        {"environment", json::object()},
+        {"expose", json::array()},        {"extra_hosts", json::array()}, {"group_add", json::array()},
+        {"healthcheck", nullptr},         {"hostname", ""},               {"init", false},
+        {"logging", nullptr},             {"mem_limit", int64_t{0}},      {"mem_reservation", int64_t{0}},
+        {"network_mode", ""},             {"networks", json::object()},   {"ports", json::array()},
+        {"privileged", false},            {"read_only", false},           {"security_opt", json::array()},
+        {"shm_size", int64_t{0}},         {"stdin_open", false},          {"stop_grace_period_s", int64_t{10}},
+        {"stop_signal", ""},              {"sysctls", json::object()},    {"tmpfs", json::array()},
+        {"tty", false},                   {"user", ""},                   {"volumes", json::array()},
+        {"working_dir", ""},
+    };
+    std::sort(d.begin(), d.end(), [](const PayloadDefault& a, const PayloadDefault& b) { return a.key < b.key; });
+    return d;
+  }();
+  static const PayloadDefaults none;
+  return kind == "container" ? container : none;
 }
 
 }  // namespace tend::spec
