@@ -86,6 +86,27 @@ std::map<std::string, std::string> parseQuery(std::string_view q) {
   return out;
 }
 
+// If-None-Match: "*" or a list of entity tags, compared weakly (RFC 9110 13.1.2).
+bool etagListMatches(std::string_view header, const std::string& etag) {
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  std::string_view want(etag);
+  if (want.substr(0, 2) == "W/") want.remove_prefix(2);
+  while (!header.empty()) {
+    auto comma = header.find(',');
+    auto tag = trim(header.substr(0, comma));
+    if (tag == "*") return true;
+    if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+    if (!tag.empty() && tag == want) return true;
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 bool parseInt(const std::string& s, int64_t& out) {
   if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
     return false;
@@ -162,7 +183,18 @@ awaitable<Response> Api::handle(Request req, Transport t) {
     } else if (path == "/metrics") {
       res = make(http::status::ok, backend_.metricsText(), "text/plain; version=0.0.4; charset=utf-8");
     } else if (path == "/v1/status") {
-      res = make(http::status::ok, backend_.statusJson());
+      auto body = backend_.statusBody();
+      res = Response{http::status::ok, 11};
+      res.set(http::field::content_type, "application/json");
+      // Clients may keep the body but must revalidate it: If-None-Match with the ETag gets a
+      // 304 without a body while nothing changed.
+      res.set(http::field::cache_control, "no-cache");
+      res.set(http::field::etag, body->etag);
+      auto inm = req[http::field::if_none_match];
+      if (etagListMatches(std::string_view(inm.data(), inm.size()), body->etag))
+        res.result(http::status::not_modified);
+      else
+        res.body().share(std::shared_ptr<const std::string>(body, &body->json));
     } else if (path == "/v1/plan") {
       auto plan = co_await offload<Result<json>>(blocking_, [this] { return backend_.planJson(); });
       res = plan.ok() ? jsonResponse(http::status::ok, *plan)

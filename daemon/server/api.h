@@ -16,13 +16,20 @@
 
 namespace tend::daemon {
 
+// A rendered /v1/status body, immutable once made: requests share it (no copy per request).
+struct StatusBody {
+  std::string json;  // the body, ending in a newline
+  std::string etag;  // strong validator of `json`, quoted ("\"…\"")
+};
+
 // What the API needs from the daemon (implemented by Controller; a test may fake it).
 class ApiBackend {
  public:
   virtual ~ApiBackend() = default;
   virtual bool ready(std::string& why) const = 0;   // readyz
   virtual std::string metricsText() = 0;
-  virtual std::string statusJson() = 0;             // cached, cheap
+  // Cached per state version (cheap); the same pointer while nothing changed.
+  virtual std::shared_ptr<const StatusBody> statusBody() = 0;
   virtual Result<nlohmann::json> planJson() = 0;    // blocking
   virtual Result<nlohmann::json> eventsJson(int64_t since, int limit) = 0;  // blocking
   // Ids not known to the applied spec nor to recorded state.

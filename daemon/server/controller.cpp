@@ -47,6 +47,20 @@ json resourceJson(const std::string& id, const std::string& kind, const std::str
               {"depends_on", deps}};
 }
 
+// A strong ETag: the first 128 bits of the body's SHA-256, quoted.
+std::string etagOf(const std::string& text) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
+  static const char hex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (unsigned i = 0; i < 16 && i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out + "\"";
+}
+
 }  // namespace
 
 Controller::Controller(ControllerDeps deps, ControllerOptions opts)
@@ -322,16 +336,7 @@ bool Controller::ready(std::string& why) const {
 
 std::string Controller::metricsText() { return deps_.metrics ? deps_.metrics->render() : ""; }
 
-std::string Controller::statusJson() {
-  const uint64_t key = tap_.generation() * 1000003u + localGen_.load();
-  const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard lk(cacheMu_);
-    // The engine's phases move during a pass without a state write: bound staleness too.
-    if (key == statusCacheKey_ && now - statusCachedAt_ < std::chrono::milliseconds(500) &&
-        !statusCache_.empty())
-      return statusCache_;
-  }
+std::string Controller::renderStatus() {
   json j;
   DesiredGraphPtr g;
   {
@@ -375,12 +380,29 @@ std::string Controller::statusJson() {
                                        r.lastAppliedUnix, r.dependsOn));
   }
   j["resources"] = std::move(resources);
-  std::string body = Redactor::instance().redact(j.dump(-1, ' ', false, json::error_handler_t::replace)) + "\n";
+  return Redactor::instance().redact(j.dump(-1, ' ', false, json::error_handler_t::replace)) + "\n";
+}
+
+std::shared_ptr<const StatusBody> Controller::statusBody() {
+  const uint64_t key = tap_.generation() * 1000003u + localGen_.load();
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lk(cacheMu_);
+    // The engine's phases move during a pass without a state write: bound staleness too.
+    if (statusCache_ && key == statusCacheKey_ && now - statusCachedAt_ < std::chrono::milliseconds(500))
+      return statusCache_;
+  }
+  std::string text = renderStatus();
   std::lock_guard lk(cacheMu_);
-  statusCache_ = body;
   statusCacheKey_ = key;
   statusCachedAt_ = now;
-  return body;
+  // Unchanged text keeps its buffer and ETag, so conditional requests keep getting 304.
+  if (statusCache_ && statusCache_->json == text) return statusCache_;
+  auto b = std::make_shared<StatusBody>();
+  b->json = std::move(text);
+  b->etag = etagOf(b->json);
+  statusCache_ = std::move(b);
+  return statusCache_;
 }
 
 Result<json> Controller::planJson() {

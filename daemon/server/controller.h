@@ -72,7 +72,7 @@ class Controller final : public ApiBackend {
   // ApiBackend
   bool ready(std::string& why) const override;
   std::string metricsText() override;
-  std::string statusJson() override;
+  std::shared_ptr<const StatusBody> statusBody() override;
   Result<nlohmann::json> planJson() override;
   Result<nlohmann::json> eventsJson(int64_t since, int limit) override;
   std::vector<std::string> unknownResources(const std::vector<std::string>& ids) const override;
@@ -85,6 +85,7 @@ class Controller final : public ApiBackend {
   void applyGraph(const DesiredGraphPtr& g);
   void recordSpecError(const std::vector<std::string>& lines);
   void refreshResourceMetrics();
+  std::string renderStatus();
   void event(const std::string& level, const std::string& reason, const std::string& message);
 
   ControllerDeps deps_;
@@ -111,7 +112,7 @@ class Controller final : public ApiBackend {
   std::atomic<uint64_t> localGen_{1};
 
   std::mutex cacheMu_;
-  std::string statusCache_;
+  std::shared_ptr<const StatusBody> statusCache_;
   uint64_t statusCacheKey_ = 0;
   std::chrono::steady_clock::time_point statusCachedAt_{};
 };

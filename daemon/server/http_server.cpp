@@ -174,6 +174,9 @@ awaitable<bool> serveRequests(Stream& stream, Transport transport,
     res.set(http::field::server, "tendd");
     res.keep_alive(keepAlive && res.keep_alive());
     res.prepare_payload();
+    // A 304 has no body by definition; "Content-Length: 0" there would claim the resource is
+    // empty (RFC 9110 8.6), so it carries none.
+    if (res.result() == http::status::not_modified) res.erase(http::field::content_length);
     beast::get_lowest_layer(stream).expires_after(o.writeTimeout);
     co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
     if (ec || !res.keep_alive()) break;

@@ -154,6 +154,93 @@ TEST_CASE("keep-alive serves several requests on one connection", "[daemon][http
   CHECK(count == 3);
 }
 
+namespace {
+// The value of header `name` in a raw response ("" when absent); case-sensitive, as tendd writes them.
+std::string headerOf(const std::string& raw, const std::string& name) {
+  auto end = raw.find("\r\n\r\n");
+  auto p = raw.find("\r\n" + name + ": ");
+  if (p == std::string::npos || p > end) return "";
+  p += name.size() + 4;
+  return raw.substr(p, raw.find("\r\n", p) - p);
+}
+std::string bodyOf(const std::string& raw) {
+  auto end = raw.find("\r\n\r\n");
+  return end == std::string::npos ? "" : raw.substr(end + 4);
+}
+std::string statusGet(const std::string& extra = "") {
+  return "GET /v1/status HTTP/1.1\r\nHost: x\r\n" + extra + "Connection: close\r\n\r\n";
+}
+}  // namespace
+
+TEST_CASE("status carries a strong ETag; If-None-Match with it is answered 304 without a body",
+          "[daemon][http][status]") {
+  RunningDaemon d({});
+  auto first = rawExchange(d.port, statusGet());
+  REQUIRE(statusOf(first) == 200);
+  const std::string etag = headerOf(first, "ETag");
+  REQUIRE(etag.size() == 34);
+  CHECK(etag.front() == '"');
+  CHECK(etag.back() == '"');
+  CHECK(headerOf(first, "Cache-Control") == "no-cache");
+  CHECK(headerOf(first, "Content-Length") == std::to_string(bodyOf(first).size()));
+  CHECK(json::parse(bodyOf(first))["resources"].size() == 2);
+
+  for (const std::string& inm : {etag, "W/" + etag, "\"other\", " + etag, std::string("*")}) {
+    auto nm = rawExchange(d.port, statusGet("If-None-Match: " + inm + "\r\n"));
+    INFO(inm);
+    CHECK(statusOf(nm) == 304);
+    CHECK(headerOf(nm, "ETag") == etag);
+    CHECK(headerOf(nm, "Content-Length").empty());
+    CHECK(bodyOf(nm).empty());
+  }
+  CHECK(statusOf(rawExchange(d.port, statusGet("If-None-Match: \"other\"\r\n"))) == 200);
+
+  // Past the 500 ms re-render bound an unchanged status keeps its ETag...
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  CHECK(headerOf(rawExchange(d.port, statusGet()), "ETag") == etag);
+  // ...and a change (a new run) gives a new one: the old ETag gets the full body again.
+  auto rec = daemon::httpCall(d.uds(), "POST", "/v1/reconcile", R"({"wait":true})");
+  REQUIRE(rec.ok());
+  REQUIRE(rec->status == 200);
+  auto after = rawExchange(d.port, statusGet("If-None-Match: " + etag + "\r\n"));
+  REQUIRE(statusOf(after) == 200);
+  CHECK(headerOf(after, "ETag") != etag);
+  CHECK(json::parse(bodyOf(after))["last_run"]["id"] == json::parse(bodyOf(first))["last_run"]["id"].get<int64_t>() + 1);
+}
+
+TEST_CASE("the shared status body is served whole to keep-alive requests, around a 304",
+          "[daemon][http][status]") {
+  RunningDaemon::Setup s;
+  std::string spec;
+  for (int i = 0; i < 300; ++i) spec += "container/app" + std::to_string(i) + "/web\n";
+  s.spec = spec;
+  RunningDaemon d(s);
+  const std::string etag = headerOf(rawExchange(d.port, statusGet()), "ETag");
+  REQUIRE(!etag.empty());
+  // Three pipelined requests on one connection: 200, 304, 200; the framing must hold.
+  auto raw = rawExchange(d.port,
+                         "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /v1/status HTTP/1.1\r\nHost: x\r\nIf-None-Match: " + etag + "\r\n\r\n"
+                         "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::vector<std::string> bodies;
+  std::vector<int> codes;
+  size_t p = 0;
+  while (p < raw.size()) {
+    auto hdrEnd = raw.find("\r\n\r\n", p);
+    REQUIRE(hdrEnd != std::string::npos);
+    std::string head = raw.substr(p, hdrEnd + 4 - p);
+    codes.push_back(statusOf(head));
+    auto len = headerOf(head, "Content-Length");
+    size_t n = len.empty() ? 0 : std::stoul(len);
+    bodies.push_back(raw.substr(hdrEnd + 4, n));
+    p = hdrEnd + 4 + n;
+  }
+  REQUIRE(codes == std::vector<int>{200, 304, 200});
+  CHECK(bodies[0] == bodies[2]);
+  CHECK(bodies[1].empty());
+  CHECK(json::parse(bodies[0])["resources"].size() == 300);
+}
+
 TEST_CASE("reconcile validates its body: invalid JSON and unknown resource ids are 400",
           "[daemon][http][reconcile]") {
   RunningDaemon d({});
