@@ -24,10 +24,18 @@ struct Expander {
   const Spec& s;
   Diagnostics& d;
   std::shared_ptr<DesiredGraph> g = std::make_shared<DesiredGraph>();
-  std::unordered_map<std::string, size_t> idx;
+  // id -> position in g->resources. Keys view the resources' own id strings (no copies);
+  // rebuilt whenever the vector reallocates (a moved short id lives in the new object).
+  std::unordered_map<std::string_view, uint32_t> idx;
+  // Dependencies whose target position is known when they are added (most are): sortTopo
+  // needs no id lookup for them. `pos` is the place in the dependent's dependsOn.
+  struct KnownDep {
+    uint32_t from, pos, to;
+  };
+  std::vector<KnownDep> knownDeps;
   std::vector<std::string> secrets;
   // Tier bookkeeping: resources that later tiers wait for, per tier; and who must wait.
-  std::vector<std::vector<std::string>> tierMembers;
+  std::vector<std::vector<uint32_t>> tierMembers;  // resource positions
   std::vector<std::pair<size_t, int>> tierBound;  // resource index, tier
   const PayloadDefaults& containerDefaults = payloadDefaults("container");
 
@@ -38,8 +46,7 @@ struct Expander {
 
   DesiredResource* add(std::string id, std::string kind, std::string provider, std::string host,
                        json spec, const SpecLoc& loc, int tier) {
-    auto it = idx.find(id);
-    if (it != idx.end()) return nullptr;
+    if (idx.count(id)) return nullptr;
     DesiredResource r;
     r.id = std::move(id);
     r.kind = std::move(kind);
@@ -51,25 +58,45 @@ struct Expander {
     r.hash = r.kind == "container" ? jsonSha256Hex(r.spec, containerDefaults) : jsonSha256Hex(r.spec);
     r.loc = loc;
     r.tier = tier;
-    idx.emplace(r.id, g->resources.size());
-    g->resources.push_back(std::move(r));
-    return &g->resources.back();
+    auto& rs = g->resources;
+    bool grows = rs.size() == rs.capacity();
+    rs.push_back(std::move(r));
+    if (grows) {
+      idx.clear();
+      for (size_t i = 0; i < rs.size(); ++i) idx.emplace(rs[i].id, static_cast<uint32_t>(i));
+    } else {
+      idx.emplace(rs.back().id, static_cast<uint32_t>(rs.size() - 1));
+    }
+    return &rs.back();
+  }
+  uint32_t ixOf(const DesiredResource* r) const { return static_cast<uint32_t>(r - g->resources.data()); }
+  // Position of an id, or kNone.
+  static constexpr uint32_t kNone = UINT32_MAX;
+  uint32_t ixOf(std::string_view id) const {
+    auto it = idx.find(id);
+    return it == idx.end() ? kNone : it->second;
   }
   DesiredResource* get(const std::string& id) {
     auto it = idx.find(id);
     return it == idx.end() ? nullptr : &g->resources[it->second];
   }
   // Duplicates are removed once, in sortTopo (a linear check here is quadratic for zones).
-  static void dep(DesiredResource* r, const std::string& on) {
-    if (r) r->dependsOn.push_back(on);
+  static void dep(DesiredResource* r, std::string on) {
+    if (r) r->dependsOn.push_back(std::move(on));
   }
-  void tierMember(int tier, const std::string& id) {
-    if (tier < 0) return;
+  // A dependency on the resource at position `to` (kNone: resolved by id in sortTopo).
+  void dep(DesiredResource* r, std::string on, uint32_t to) {
+    if (!r) return;
+    if (to != kNone) knownDeps.push_back({ixOf(r), static_cast<uint32_t>(r->dependsOn.size()), to});
+    r->dependsOn.push_back(std::move(on));
+  }
+  void tierMember(int tier, uint32_t ix) {
+    if (tier < 0 || ix == kNone) return;
     if (static_cast<size_t>(tier) >= tierMembers.size()) tierMembers.resize(tier + 1);
-    tierMembers[tier].push_back(id);
+    tierMembers[tier].push_back(ix);
   }
-  void bindTier(const std::string& id, int tier) {
-    if (tier > 0) tierBound.emplace_back(idx[id], tier);
+  void bindTier(uint32_t ix, int tier) {
+    if (tier > 0 && ix != kNone) tierBound.emplace_back(ix, tier);
   }
 
   int tierOf(const Str& t, int dflt) const {
@@ -167,8 +194,9 @@ struct Expander {
       auto* r = add("vm/" + v.name, "vm", "proxmox", v.name, j, v.loc, tier);
       if (t) dep(r, "template/" + t->name);
       if (v.tier.set) {
-        tierMember(tier, "vm/" + v.name);
-        bindTier("vm/" + v.name, tier);
+        uint32_t ix = r ? ixOf(r) : ixOf("vm/" + v.name);
+        tierMember(tier, ix);
+        bindTier(ix, tier);
       }
     }
   }
@@ -203,8 +231,9 @@ struct Expander {
     auto* r = add("host/" + name, "host", providerCfg("ssh") ? "ssh" : "none", name, j, loc, tier);
     if (isVm) dep(r, "vm/" + name);
     if (tierName.set) {
-      tierMember(tier, "host/" + name);
-      bindTier("host/" + name, tier);
+      uint32_t ix = r ? ixOf(r) : ixOf("host/" + name);
+      tierMember(tier, ix);
+      bindTier(ix, tier);
     }
   }
 
@@ -229,6 +258,7 @@ struct Expander {
     if (!a.host.set || (!s.vm(host) && !s.host(host))) return;
     int tier = tierOf(a.tier, s.lastTier());
     std::string hostId = "host/" + host;
+    const uint32_t hostIx = ixOf(hostId);
     auto labelsFor = [&](const char* kind, const std::string& key) {
       return json{{"com.docker.compose.project", a.name}, {std::string("com.docker.compose.") + kind, key}};
     };
@@ -241,9 +271,12 @@ struct Expander {
       netDocker[n.key] = !n.name.empty() ? n.name : (n.external ? n.key : a.name + "_" + n.key);
       netId[n.key] = n.external ? "" : "network/" + host + "/" + a.name + "_" + n.key;
     }
-    auto ensureNet = [&](const std::string& key) -> std::string {
+    // The network's id ("" = external) and, in `ix`, its position.
+    auto ensureNet = [&](const std::string& key, uint32_t& ix) -> std::string {
       const std::string& id = netId[key];
-      if (id.empty() || get(id)) return id;
+      ix = kNone;
+      if (id.empty()) return id;
+      if ((ix = ixOf(id)) != kNone) return id;
       const NamedNetwork* decl = nullptr;
       for (const auto& n : a.networks)
         if (n.key == key) decl = &n;
@@ -254,13 +287,15 @@ struct Expander {
       j["labels"] = labelsFor("network", key);
       j["external"] = false;
       auto* r = add(id, "network", "docker", host, std::move(j), decl ? decl->loc : a.loc, tier);
-      dep(r, hostId);
-      if (a.tier.set || true) bindTier(id, tier);
+      dep(r, hostId, hostIx);
+      ix = r ? ixOf(r) : ixOf(id);
+      bindTier(ix, tier);
       return id;
     };
     std::map<std::string, const NamedVolume*> volDecl;
     for (const auto& v : a.volumes) volDecl[v.key] = &v;
-    auto ensureVol = [&](const std::string& key, const SpecLoc& loc, std::string& dockerName) -> std::string {
+    auto ensureVol = [&](const std::string& key, const SpecLoc& loc, std::string& dockerName, uint32_t& ix) -> std::string {
+      ix = kNone;
       auto it = volDecl.find(key);
       const NamedVolume* decl = it == volDecl.end() ? nullptr : it->second;
       if (decl && decl->external) {
@@ -269,7 +304,7 @@ struct Expander {
       }
       dockerName = decl && !decl->name.empty() ? decl->name : a.name + "_" + key;
       std::string id = "volume/" + host + "/" + a.name + "_" + key;
-      if (get(id)) return id;
+      if ((ix = ixOf(id)) != kNone) return id;
       json j = dockerCommon(host);
       j["name"] = dockerName;
       j["driver"] = decl ? decl->driver : "local";
@@ -278,12 +313,14 @@ struct Expander {
       j["prune_volumes"] = false;
       if (decl && !decl->driverOpts.empty()) j["driver_opts"] = decl->driverOpts;
       auto* r = add(id, "volume", "docker", host, std::move(j), decl ? decl->loc : loc, tier);
-      dep(r, hostId);
-      bindTier(id, tier);
+      dep(r, hostId, hostIx);
+      ix = r ? ixOf(r) : ixOf(id);
+      bindTier(ix, tier);
       return id;
     };
     std::unordered_map<std::string, const ContainerSpec*> byName;
     for (const auto& c : a.containers) byName.emplace(c.name, &c);
+    auto& mine = appContainers[a.name];
     for (const auto& c : a.containers) {
       std::string cid = "container/" + a.name + "/" + c.name;
       std::string image = str(c.image, a.name);
@@ -291,12 +328,14 @@ struct Expander {
       std::string pull = "missing";
       if (c.pullPolicy.set) pull = c.pullPolicy.v == "if_not_present" ? "missing" : c.pullPolicy.v;
       std::string imageId = "image/" + host + "/" + image;
-      if (!get(imageId)) {
+      uint32_t imageIx = ixOf(imageId);
+      if (imageIx == kNone) {
         json j = dockerCommon(host);
         j["ref"] = image;
         j["pull"] = pull;
         auto* r = add(imageId, "image", "docker", host, std::move(j), c.image.loc, tier);
-        dep(r, hostId);
+        dep(r, hostId, hostIx);
+        if (r) imageIx = ixOf(r);
       }
       // The payload is built in key order straight into the object's map (an append with a
       // hint costs one key comparison), and fields holding their default are left out: the
@@ -321,7 +360,8 @@ struct Expander {
         if (!v) return nullptr;
         return list(*v);
       };
-      std::vector<std::string> deps = {imageId};
+      std::vector<std::pair<std::string, uint32_t>> deps;  // id, position (kNone: not known yet)
+      deps.emplace_back(imageId, imageIx);
       // Volumes first: they may add volume resources (declaration order of resources kept).
       json vols = json::array();
       for (const auto& m : c.volumes) {
@@ -330,8 +370,9 @@ struct Expander {
           if (!src.empty() && src[0] != '/' && src[0] != '~') src = std::filesystem::path(joinPath(c.baseDir, src)).lexically_normal().string();
         } else if (m.type == "volume" && !src.empty()) {
           std::string dockerName;
-          std::string vid = ensureVol(src, m.loc, dockerName);
-          if (!vid.empty()) deps.push_back(std::move(vid));
+          uint32_t vix = kNone;
+          std::string vid = ensureVol(src, m.loc, dockerName, vix);
+          if (!vid.empty()) deps.emplace_back(std::move(vid), vix);
           src = std::move(dockerName);
         }
         json::object_t v;
@@ -346,8 +387,9 @@ struct Expander {
         auto attach = [&](const std::string& key, const std::vector<std::string>& al) {
           auto nd = netDocker.find(key);
           if (nd == netDocker.end()) return;
-          std::string nid = ensureNet(key);
-          if (!nid.empty()) deps.push_back(std::move(nid));
+          uint32_t nix = kNone;
+          std::string nid = ensureNet(key, nix);
+          if (!nid.empty()) deps.emplace_back(std::move(nid), nix);
           json aliases = json::array({c.name});
           for (const auto& x : al)
             if (x != c.name) aliases.push_back(x);
@@ -367,7 +409,7 @@ struct Expander {
         networkMode = "container:" + (it != byName.end() ? (it->second->containerName.set ? it->second->containerName.v
                                                                                           : a.name + "-" + svc)
                                                          : svc);
-        deps.push_back("container/" + a.name + "/" + svc);
+        deps.emplace_back("container/" + a.name + "/" + svc, kNone);
       }
       json dependsOn = json::object();
       for (const auto& dpn : c.dependsOn) {
@@ -383,7 +425,7 @@ struct Expander {
         e.emplace_hint(e.end(), "condition", std::move(cond));
         e.emplace_hint(e.end(), "id", did);
         dependsOn[dpn.service.v] = std::move(e);
-        deps.push_back(std::move(did));
+        deps.emplace_back(std::move(did), kNone);
       }
       // A one-shot (migration, init job) when a sibling waits for it to exit 0. Set only when
       // true so the payload (and hash) of every other container stays as it was.
@@ -473,10 +515,11 @@ struct Expander {
       put("working_dir", str(c.workingDir, a.name));
       auto* r = add(cid, "container", "docker", host, json(std::move(o)), c.loc, tier);
       if (!r) continue;
-      for (auto& x : deps) dep(r, x);
-      tierMember(tier, cid);
-      bindTier(cid, tier);
-      appContainers[a.name].push_back(cid);
+      for (auto& [x, ix] : deps) dep(r, std::move(x), ix);
+      uint32_t cix = ixOf(r);
+      tierMember(tier, cix);
+      bindTier(cix, tier);
+      mine.push_back(std::move(cid));
     }
   }
 
@@ -694,42 +737,58 @@ struct Expander {
       int prev = tier - 1;
       while (prev >= 0 && (static_cast<size_t>(prev) >= tierMembers.size() || tierMembers[prev].empty())) --prev;
       if (prev < 0) continue;
-      auto& r = g->resources[i];
-      for (const auto& m : tierMembers[prev]) dep(&r, m);
+      auto* r = &g->resources[i];
+      for (uint32_t m : tierMembers[prev]) dep(r, g->resources[m].id, m);
     }
   }
 
   bool sortTopo() {
     auto& rs = g->resources;
     size_t n = rs.size();
-    std::vector<std::vector<size_t>> adj(n);
-    std::vector<size_t> seenAt(n, SIZE_MAX);
+    // Every dependency's target position: known ones from dep(), the rest looked up by id.
+    std::vector<uint32_t> off(n + 1, 0);
+    for (size_t i = 0; i < n; ++i) off[i + 1] = off[i] + static_cast<uint32_t>(rs[i].dependsOn.size());
+    std::vector<uint32_t> target(off[n], kNone);
+    for (const auto& k : knownDeps) target[off[k.from] + k.pos] = k.to;
+    knownDeps = {};
+    // Adjacency in one array (adjOff/adjList): no vector per resource.
+    std::vector<uint32_t> adjOff(n + 1, 0);
+    std::vector<uint32_t> adjList;
+    adjList.reserve(off[n]);
+    std::vector<uint32_t> seenAt(n, kNone);
     for (size_t i = 0; i < n; ++i) {
-      std::vector<std::string> kept;
-      kept.reserve(rs[i].dependsOn.size());  // no growth slack kept in 10^4 resources
-      for (auto& x : rs[i].dependsOn) {
-        auto it = idx.find(x);
-        if (it == idx.end()) continue;  // references to things not expanded (validation reported them)
-        if (seenAt[it->second] == i || it->second == i) continue;
-        seenAt[it->second] = i;
-        adj[i].push_back(it->second);
-        kept.push_back(std::move(x));
+      auto& deps = rs[i].dependsOn;
+      size_t w = 0;
+      for (size_t p = 0; p < deps.size(); ++p) {
+        uint32_t t = target[off[i] + p];
+        if (t == kNone) t = ixOf(deps[p]);
+        if (t == kNone) continue;  // references to things not expanded (validation reported them)
+        if (seenAt[t] == i || t == i) continue;
+        seenAt[t] = static_cast<uint32_t>(i);
+        adjList.push_back(t);
+        if (w != p) deps[w] = std::move(deps[p]);
+        ++w;
       }
-      rs[i].dependsOn = std::move(kept);
+      deps.resize(w);
+      if (deps.capacity() != w) deps.shrink_to_fit();  // no growth slack kept in 10^4 resources
+      adjOff[i + 1] = static_cast<uint32_t>(adjList.size());
     }
+    target = {};
+    off = {};
+    auto adjSize = [&](size_t v) { return adjOff[v + 1] - adjOff[v]; };
     std::vector<int> state(n, 0);
     std::vector<size_t> order;
     order.reserve(n);
-    std::vector<size_t> stack;
     // Iterative DFS (post-order): dependencies first, declaration order otherwise.
+    std::vector<std::pair<size_t, size_t>> st;
     for (size_t root = 0; root < n; ++root) {
       if (state[root]) continue;
-      std::vector<std::pair<size_t, size_t>> st = {{root, 0}};
+      st.assign(1, {root, 0});
       state[root] = 1;
       while (!st.empty()) {
         auto& [v, k] = st.back();
-        if (k < adj[v].size()) {
-          size_t w = adj[v][k++];
+        if (k < adjSize(v)) {
+          size_t w = adjList[adjOff[v] + k++];
           if (state[w] == 0) {
             state[w] = 1;
             st.emplace_back(w, 0);
@@ -826,7 +885,16 @@ struct Expander {
     tierMembers = {};
     tierBound = {};
     endpoints = {};
-    g->reindex();
+    // The graph's id index, built from the ids in sorted order: appending to a std::map with
+    // an end hint costs one comparison per id instead of a descent from the root.
+    {
+      const auto& rs = g->resources;
+      std::vector<uint32_t> byId(rs.size());
+      for (size_t i = 0; i < byId.size(); ++i) byId[i] = static_cast<uint32_t>(i);
+      std::sort(byId.begin(), byId.end(), [&](uint32_t x, uint32_t y) { return rs[x].id < rs[y].id; });
+      g->index.clear();
+      for (uint32_t i : byId) g->index.emplace_hint(g->index.end(), rs[i].id, i);
+    }
     g->environment = s.environment.v;
     g->prune = s.prune.set ? s.prune.v : true;
     g->intervalSeconds = s.intervalS.set ? static_cast<int>(s.intervalS.v) : 300;
