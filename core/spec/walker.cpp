@@ -106,7 +106,7 @@ bool Walker::needSeq(const YNode* v, const std::string& key) {
 }
 
 void Walker::fields(const YNode* map, const std::string& ctx, std::initializer_list<Field> fs,
-                    const std::function<bool(const YNode*, const YNode*)>& other) {
+                    const InlineFn<bool(const YNode*, const YNode*)>& other) {
   for (const auto& [k, v] : map->pairs) {
     if (!k->isScalar()) {
       err(k, "keys must be strings in " + ctx);

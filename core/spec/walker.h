@@ -1,8 +1,11 @@
 #pragma once
 // Typed, located reading of YNode trees: every accessor reports a located error on a wrong
 // type instead of throwing, so one pass collects every problem of a file.
+#include <cstddef>
 #include <functional>
 #include <initializer_list>
+#include <new>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -12,6 +15,34 @@
 #include "core/spec/ytree.h"
 
 namespace tend::spec {
+
+// A callable kept inline (no heap): the ~50 field handlers of a container were one
+// std::function allocation each, per container. Holds trivially copyable callables only
+// (lambdas capturing references), which is what field handlers are.
+template <class Sig>
+class InlineFn;
+template <class R, class... A>
+class InlineFn<R(A...)> {
+ public:
+  InlineFn() = default;
+  InlineFn(std::nullptr_t) {}  // NOLINT(google-explicit-constructor)
+  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, InlineFn>>>
+  InlineFn(F&& f) {  // NOLINT(google-explicit-constructor)
+    using D = std::decay_t<F>;
+    static_assert(sizeof(D) <= sizeof(buf_) && alignof(D) <= alignof(std::max_align_t),
+                  "field handler too large to keep inline: capture fewer variables");
+    static_assert(std::is_trivially_copyable_v<D> && std::is_trivially_destructible_v<D>,
+                  "field handlers capture by reference");
+    ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
+    call_ = [](const void* p, A... a) -> R { return (*static_cast<const D*>(p))(std::forward<A>(a)...); };
+  }
+  explicit operator bool() const { return call_ != nullptr; }
+  R operator()(A... a) const { return call_(buf_, std::forward<A>(a)...); }
+
+ private:
+  alignas(std::max_align_t) unsigned char buf_[48]{};
+  R (*call_)(const void*, A...) = nullptr;
+};
 
 class Walker {
  public:
@@ -30,12 +61,12 @@ class Walker {
 
   struct Field {
     const char* key;
-    std::function<void(const YNode* value)> fn;
+    InlineFn<void(const YNode* value)> fn;
   };
   // Walks a mapping: known keys go to their handler, unknown ones are "unknown key 'k' in CTX".
   // `other` (optional) may claim a key not in `fields` by returning true.
   void fields(const YNode* map, const std::string& ctx, std::initializer_list<Field> fields,
-              const std::function<bool(const YNode* k, const YNode* v)>& other = nullptr);
+              const InlineFn<bool(const YNode* k, const YNode* v)>& other = nullptr);
   // Every entry of a name -> value mapping (e.g. vms:), keys checked to be scalars.
   void entries(const YNode* map, const std::string& key,
                const std::function<void(const YNode* k, const YNode* v)>& fn);

@@ -152,6 +152,21 @@ class Builder {
   }
   // Duplicate keys are errors (yaml-cpp keeps both silently); `<<` merge keys are applied.
   void finishMap(YNode* m) {
+    // The common case, a small map without merge keys, checked without allocating: a linear
+    // scan over the earlier keys finds the same first occurrence the set below would.
+    if (m->pairs.size() <= 16) {
+      bool simple = true;
+      for (size_t i = 0; i < m->pairs.size() && simple; ++i) {
+        const YNode* k = m->pairs[i].first;
+        if (k->kind == YNode::Kind::Scalar && !k->quoted && k->value == "<<") simple = false;
+        if (k->kind != YNode::Kind::Scalar && k->kind != YNode::Kind::Null) continue;
+        for (size_t j = 0; j < i && simple; ++j) {
+          const YNode* e = m->pairs[j].first;
+          if ((e->kind == YNode::Kind::Scalar || e->kind == YNode::Kind::Null) && e->value == k->value) simple = false;
+        }
+      }
+      if (simple) return;  // nothing to drop, nothing to merge: pairs stay as they are
+    }
     std::map<std::string_view, const YNode*> seen;
     std::vector<const YNode*> merges;
     std::vector<std::pair<const YNode*, const YNode*>> kept;
