@@ -1,5 +1,7 @@
 #include "daemon/server/api.h"
 
+#include <unistd.h>
+
 #include <ctime>
 #include <map>
 
@@ -17,6 +19,10 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using asio::use_awaitable;
 using json = nlohmann::json;
+
+StatusBody::~StatusBody() {
+  if (fd >= 0) ::close(fd);
+}
 
 std::string isoTimeMs(int64_t unixMs) {
   if (unixMs <= 0) return "";
@@ -194,7 +200,7 @@ awaitable<Response> Api::handle(Request req, Transport t) {
       if (etagListMatches(std::string_view(inm.data(), inm.size()), body->etag))
         res.result(http::status::not_modified);
       else
-        res.body().share(std::shared_ptr<const std::string>(body, &body->json));
+        res.body().share(std::shared_ptr<const std::string>(body, &body->json), body->fd);
     } else if (path == "/v1/plan") {
       auto plan = co_await offload<Result<json>>(blocking_, [this] { return backend_.planJson(); });
       res = plan.ok() ? jsonResponse(http::status::ok, *plan)

@@ -18,8 +18,13 @@ namespace tend::daemon {
 
 // A rendered /v1/status body, immutable once made: requests share it (no copy per request).
 struct StatusBody {
+  StatusBody() = default;
+  StatusBody(const StatusBody&) = delete;
+  StatusBody& operator=(const StatusBody&) = delete;
+  ~StatusBody();
   std::string json;  // the body, ending in a newline
   std::string etag;  // strong validator of `json`, quoted ("\"…\"")
+  int fd = -1;       // sealedMemfd(json) or -1; closed with the body
 };
 
 // What the API needs from the daemon (implemented by Controller; a test may fake it).

@@ -401,6 +401,7 @@ std::shared_ptr<const StatusBody> Controller::statusBody() {
   auto b = std::make_shared<StatusBody>();
   b->json = std::move(text);
   b->etag = etagOf(b->json);
+  b->fd = sealedMemfd(b->json);
   statusCache_ = std::move(b);
   return statusCache_;
 }

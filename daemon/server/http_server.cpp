@@ -1,10 +1,17 @@
 #include "daemon/server/http_server.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <sstream>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -99,6 +106,73 @@ awaitable<void> lingeringClose(Stream& s) {
   }
 }
 
+// Sends the header, then the body from its memfd with sendfile: the kernel hands the memfd's
+// pages to the socket, so a 130 KB status body costs no copy in this process (the copy into
+// the socket buffer was the largest cost of serving it). Under the write deadline like
+// async_write. Plain TCP only (TLS must encrypt in user space).
+awaitable<void> writeWithSendfile(beast::tcp_stream& stream, const Response& res,
+                                  std::chrono::milliseconds timeout, beast::error_code& ec) {
+  std::ostringstream os;
+  os << res.base();
+  const std::string head = os.str();
+  tcp::socket& sock = stream.socket();
+  if (!sock.native_non_blocking()) {  // once per connection (asio remembers it)
+    sock.native_non_blocking(true, ec);
+    if (ec) co_return;
+  }
+  const int s = sock.native_handle();
+  const int fd = res.body().fd();
+  const std::size_t size = res.body().size();
+  std::size_t headSent = 0;
+  off_t off = 0;
+  // The deadline cancels the wait below; `state` tells a late timer handler that the
+  // socket may be gone. Armed only once the socket buffer is full: usually the whole
+  // response fits at once, and a timer per request costs two timerfd syscalls.
+  auto state = std::make_shared<bool>(true);
+  std::optional<asio::steady_timer> deadline;
+  while (static_cast<std::size_t>(off) < size) {
+    ssize_t n;
+    if (headSent < head.size()) {
+      // MSG_MORE: the header waits for the body's first bytes (one segment, despite NODELAY).
+      n = ::send(s, head.data() + headSent, head.size() - headSent, MSG_MORE | MSG_NOSIGNAL);
+      if (n > 0) {
+        headSent += static_cast<std::size_t>(n);
+        continue;
+      }
+    } else {
+      n = ::sendfile(s, fd, &off, size - static_cast<std::size_t>(off));
+      if (n > 0) continue;
+      if (n == 0) {  // the memfd is sealed: cannot happen unless it was truncated
+        ec = asio::error::eof;
+        break;
+      }
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      ec = beast::error_code(errno, boost::system::system_category());
+      break;
+    }
+    if (!deadline) {
+      deadline.emplace(stream.get_executor());
+      deadline->expires_after(timeout);
+      deadline->async_wait([state, &sock](beast::error_code e) {
+        if (!e && *state) {
+          *state = false;
+          beast::error_code ignored;
+          sock.cancel(ignored);
+        }
+      });
+    }
+    co_await sock.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted && !*state) ec = beast::error::timeout;
+      break;
+    }
+  }
+  *state = false;
+  if (deadline) deadline->cancel();
+}
+
 // The request loop of one connection (keep-alive), until the peer or an error ends it. `buf`
 // holds bytes already read from the stream (none, or what followed a TLS handshake). Returns
 // true when it has already closed the connection (after an error answer).
@@ -177,6 +251,13 @@ awaitable<bool> serveRequests(Stream& stream, Transport transport,
     // A 304 has no body by definition; "Content-Length: 0" there would claim the resource is
     // empty (RFC 9110 8.6), so it carries none.
     if (res.result() == http::status::not_modified) res.erase(http::field::content_length);
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      if (res.body().fd() >= 0 && !res.body().empty()) {
+        co_await writeWithSendfile(stream, res, o.writeTimeout, ec);
+        if (ec || !res.keep_alive()) break;
+        continue;
+      }
+    }
     beast::get_lowest_layer(stream).expires_after(o.writeTimeout);
     co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
     if (ec || !res.keep_alive()) break;
@@ -289,6 +370,27 @@ awaitable<void> acceptUnix(std::shared_ptr<unixp::acceptor> acc,
 }
 
 }  // namespace
+
+int sealedMemfd(std::string_view text) {
+  int fd = ::memfd_create("tend-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return -1;
+  std::size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      return -1;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  // Sealed: what is sent is exactly `text`, whoever holds the descriptor.
+  if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
 
 bool parseAddrPort(const std::string& s, std::string& addr, unsigned short& port) {
   std::string portStr;

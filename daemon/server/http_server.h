@@ -39,12 +39,18 @@ struct ResponseBody {
     value_type& operator=(std::string s) {
       owned_ = std::move(s);
       shared_.reset();
+      fd_ = -1;
       return *this;
     }
-    void share(std::shared_ptr<const std::string> s) {
+    // `fd`, when >= 0, is a sealed memfd holding the same bytes and living as long as `s`'s
+    // owner: the plain-TCP listener then sends the body with sendfile (no user-space copy
+    // and no copy into the socket buffer).
+    void share(std::shared_ptr<const std::string> s, int fd = -1) {
       shared_ = std::move(s);
+      fd_ = shared_ ? fd : -1;
       owned_.clear();
     }
+    int fd() const { return fd_; }
     std::string_view view() const { return shared_ ? std::string_view(*shared_) : std::string_view(owned_); }
     std::size_t size() const { return view().size(); }
     bool empty() const { return size() == 0; }
@@ -53,6 +59,7 @@ struct ResponseBody {
    private:
     std::string owned_;
     std::shared_ptr<const std::string> shared_;
+    int fd_ = -1;
   };
 
   static std::uint64_t size(const value_type& v) { return v.size(); }
@@ -120,6 +127,10 @@ class HttpServer {
 // Loads a PEM certificate chain and key for the TCP listener.
 Result<std::shared_ptr<boost::asio::ssl::context>> makeTlsContext(const std::string& certFile,
                                                                    const std::string& keyFile);
+
+// A read-only, sealed in-memory file holding `text` (for ResponseBody::share), or -1 when
+// the kernel offers none. The caller closes it.
+int sealedMemfd(std::string_view text);
 
 // Splits "ADDR:PORT" / "[v6]:PORT" / ":PORT".
 bool parseAddrPort(const std::string& s, std::string& addr, unsigned short& port);

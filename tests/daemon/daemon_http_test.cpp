@@ -241,6 +241,48 @@ TEST_CASE("the shared status body is served whole to keep-alive requests, around
   CHECK(json::parse(bodies[0])["resources"].size() == 300);
 }
 
+TEST_CASE("a client that stops reading a large status body is dropped at the write deadline",
+          "[daemon][http][status][abuse]") {
+  RunningDaemon::Setup s;
+  std::string spec;
+  // ~5 MB of status: more than the socket buffers hold, so the sendfile path has to wait.
+  for (int i = 0; i < 40000; ++i) spec += "container/app" + std::to_string(i) + "/web\n";
+  s.spec = spec;
+  s.writeTimeout = std::chrono::milliseconds(500);
+  RunningDaemon d(s);
+  REQUIRE(d.get("/healthz")->status == 200);
+
+  asio::io_context io;
+  asio::ip::tcp::socket sock(io);
+  sock.open(asio::ip::tcp::v4());
+  sock.set_option(asio::socket_base::receive_buffer_size(4096));
+  sock.connect({asio::ip::make_address("127.0.0.1"), d.port});
+  asio::write(sock, asio::buffer(statusGet()));
+  // Not reading: the daemon stalls on this one connection only.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(d.get("/healthz")->status == 200);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(300));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  // Past the deadline the daemon has given up: draining ends early with a close, the body cut.
+  timeval tv{5, 0};
+  setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string got;
+  char buf[65536];
+  boost::system::error_code ec;
+  for (;;) {
+    auto n = sock.read_some(asio::buffer(buf), ec);
+    if (ec) break;
+    got.append(buf, n);
+  }
+  CHECK((ec == asio::error::eof || ec == asio::error::connection_reset));
+  REQUIRE(statusOf(got) == 200);
+  auto len = std::stoul(headerOf(got, "Content-Length"));
+  CHECK(len > 4'000'000);
+  CHECK(bodyOf(got).size() < len);
+  CHECK(d.get("/v1/status")->status == 200);
+}
+
 TEST_CASE("reconcile validates its body: invalid JSON and unknown resource ids are 400",
           "[daemon][http][reconcile]") {
   RunningDaemon d({});

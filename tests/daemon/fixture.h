@@ -286,6 +286,7 @@ class RunningDaemon {
     int runMillis = 0;
     std::chrono::milliseconds headerTimeout{10000};
     std::size_t maxConnections = 4096;
+    std::chrono::milliseconds writeTimeout{30000};
     bool waitReady = true;
   };
 
@@ -312,6 +313,7 @@ class RunningDaemon {
     }
     o.server.headerTimeout = s.headerTimeout;
     o.server.maxConnections = s.maxConnections;
+    o.server.writeTimeout = s.writeTimeout;
     o.shutdownGrace = std::chrono::milliseconds(3000);
     o.debounce = std::chrono::milliseconds(100);
     daemon::DaemonHooks h;
