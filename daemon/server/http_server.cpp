@@ -1,6 +1,8 @@
 #include "daemon/server/http_server.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -106,6 +108,31 @@ awaitable<void> lingeringClose(Stream& s) {
   }
 }
 
+}  // namespace
+
+// sendfile has no MSG_NOSIGNAL: writing to a connection the peer has reset (once its error
+// was reported elsewhere) raises SIGPIPE, whose default action would end the daemon. Block it
+// on this thread around the call and take back the one a broken pipe leaves pending. (Not
+// SIG_IGN process-wide: children the daemon spawns would inherit it.)
+ssize_t sendfileNoSignal(int sock, int fd, off_t* off, std::size_t n) {
+  sigset_t pipeSet, old;
+  sigemptyset(&pipeSet);
+  sigaddset(&pipeSet, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipeSet, &old);
+  ssize_t r = ::sendfile(sock, fd, off, n);
+  const int err = errno;
+  if (r < 0 && err == EPIPE && !sigismember(&old, SIGPIPE)) {
+    timespec zero{0, 0};
+    while (sigtimedwait(&pipeSet, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = err;
+  return r;
+}
+
+namespace {
+
 // Sends the header, then the body from its memfd with sendfile: the kernel hands the memfd's
 // pages to the socket, so a 130 KB status body costs no copy in this process (the copy into
 // the socket buffer was the largest cost of serving it). Under the write deadline like
@@ -140,7 +167,7 @@ awaitable<void> writeWithSendfile(beast::tcp_stream& stream, const Response& res
         continue;
       }
     } else {
-      n = ::sendfile(s, fd, &off, size - static_cast<std::size_t>(off));
+      n = sendfileNoSignal(s, fd, &off, size - static_cast<std::size_t>(off));
       if (n > 0) continue;
       if (n == 0) {  // the memfd is sealed: cannot happen unless it was truncated
         ec = asio::error::eof;

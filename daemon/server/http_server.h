@@ -3,6 +3,8 @@
 // the same routes over TCP (optionally TLS) and a unix socket. Every socket operation has a
 // deadline, request bodies are limited, connections are bounded; handlers must not block
 // (they offload blocking work and co_await it).
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -131,6 +133,10 @@ Result<std::shared_ptr<boost::asio::ssl::context>> makeTlsContext(const std::str
 // A read-only, sealed in-memory file holding `text` (for ResponseBody::share), or -1 when
 // the kernel offers none. The caller closes it.
 int sealedMemfd(std::string_view text);
+
+// sendfile(2) that reports a connection the peer has closed as EPIPE instead of raising
+// SIGPIPE (which would end the process).
+ssize_t sendfileNoSignal(int sock, int fd, off_t* off, std::size_t n);
 
 // Splits "ADDR:PORT" / "[v6]:PORT" / ":PORT".
 bool parseAddrPort(const std::string& s, std::string& addr, unsigned short& port);

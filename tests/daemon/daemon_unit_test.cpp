@@ -1,10 +1,15 @@
 // Small parts of the daemon in isolation: durations, tokens, the run queue, metrics.
+#include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <catch2/catch.hpp>
 
 #include "daemon/server/auth.h"
 #include "daemon/server/daemon.h"
+#include "daemon/server/http_server.h"
 #include "daemon/server/metrics.h"
 #include "daemon/server/run_queue.h"
 #include "daemon/server/subprocess.h"
@@ -172,4 +177,35 @@ TEST_CASE("subprocesses report exit code and output, and are killed at the deadl
   CHECK(slow.timedOut);
   auto missing = runProcess({"/nonexistent/prog"});
   CHECK(missing.exitCode != 0);
+}
+
+TEST_CASE("a sealed memfd holds the body exactly and refuses writes", "[daemon][http][status]") {
+  const std::string text = "{\"resources\":[]}\n";
+  int fd = daemon::sealedMemfd(text);
+  REQUIRE(fd >= 0);
+  char buf[64] = {};
+  REQUIRE(::pread(fd, buf, sizeof buf, 0) == static_cast<ssize_t>(text.size()));
+  CHECK(std::string(buf, text.size()) == text);
+  CHECK(::write(fd, "x", 1) < 0);
+  CHECK(::ftruncate(fd, 0) != 0);
+  ::close(fd);
+}
+
+TEST_CASE("sendfile to a peer that has gone reports EPIPE instead of raising SIGPIPE",
+          "[daemon][http][status]") {
+  // SIGPIPE keeps its default action here: without the guard this test process would die.
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  ::close(sv[1]);
+  int fd = daemon::sealedMemfd("some body\n");
+  REQUIRE(fd >= 0);
+  off_t off = 0;
+  errno = 0;
+  CHECK(daemon::sendfileNoSignal(sv[0], fd, &off, 10) < 0);
+  CHECK(errno == EPIPE);
+  sigset_t pending;
+  sigpending(&pending);
+  CHECK(!sigismember(&pending, SIGPIPE));  // taken back, nothing left to fire later
+  ::close(fd);
+  ::close(sv[0]);
 }
