@@ -8,6 +8,11 @@
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <system_error>
+#include <thread>
 
 #include "core/spec/json_hash.h"
 #include "core/spec/loader.h"
@@ -18,6 +23,93 @@ using nlohmann::json;
 
 
 namespace {
+
+// Hashes payloads on a second thread while expansion goes on building the next ones: a
+// payload is final once added. The worker reads only the payload's map (heap; it stays put
+// when the resources vector moves its json handles) and returns raw digests; the hex
+// strings are made on the expanding thread. finish() waits for all of them and rethrows
+// the first error (what the inline hash would have thrown, e.g. invalid UTF-8).
+class HashPool {
+ public:
+  struct Job {
+    uint32_t ix;
+    const json::object_t* payload;
+    const PayloadDefaults* defaults;
+  };
+  struct Done {
+    uint32_t ix;
+    Sha256 digest;
+  };
+
+  HashPool() : worker_([this] { run(); }) {}
+  ~HashPool() {
+    if (worker_.joinable()) {
+      stop();
+      worker_.join();
+    }
+  }
+  HashPool(const HashPool&) = delete;
+  HashPool& operator=(const HashPool&) = delete;
+
+  void push(uint32_t ix, const json::object_t* payload, const PayloadDefaults* defaults) {
+    batch_.push_back({ix, payload, defaults});
+    if (batch_.size() >= 32) flush();
+  }
+  std::vector<Done> finish() {
+    flush();
+    stop();
+    worker_.join();
+    if (error_) std::rethrow_exception(error_);
+    return std::move(done_);
+  }
+
+ private:
+  void flush() {
+    if (batch_.empty()) return;
+    {
+      std::lock_guard lk(mu_);
+      queue_.insert(queue_.end(), batch_.begin(), batch_.end());
+    }
+    batch_.clear();
+    cv_.notify_one();
+  }
+  void stop() {
+    {
+      std::lock_guard lk(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+  }
+  void run() {
+    std::vector<Job> work;
+    while (true) {
+      {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return !queue_.empty() || stopping_; });
+        if (queue_.empty()) return;
+        work.swap(queue_);
+      }
+      for (const auto& j : work) {
+        if (error_) break;  // the first error is the one reported
+        try {
+          done_.push_back({j.ix, objectSha256(*j.payload, *j.defaults)});
+        } catch (...) {
+          error_ = std::current_exception();
+        }
+      }
+      work.clear();
+    }
+  }
+
+  std::vector<Job> batch_;  // expanding thread only
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Job> queue_;  // guarded by mu_
+  bool stopping_ = false;   // guarded by mu_
+  std::vector<Done> done_;  // worker only until joined
+  std::exception_ptr error_;  // worker only until joined
+  std::thread worker_;  // last: started once every other member exists
+};
 
 struct Expander {
   Expander(const Spec& spec, Diagnostics& diags) : s(spec), d(diags) {}
@@ -38,6 +130,10 @@ struct Expander {
   std::vector<std::vector<uint32_t>> tierMembers;  // resource positions
   std::vector<std::pair<size_t, int>> tierBound;  // resource index, tier
   const PayloadDefaults& containerDefaults = payloadDefaults("container");
+  const PayloadDefaults& noDefaults = payloadDefaults("");
+  // Hashing on a second thread for large specs (null: hashed inline in add()).
+  std::unique_ptr<HashPool> hashes;
+  static constexpr size_t kHashThreadFrom = 256;  // resources; below, a thread costs more than it saves
 
   std::string str(const std::string& text, const SpecLoc& loc, const std::string& app) {
     return interpolate(s, text, loc, app, &d, &secrets);
@@ -46,28 +142,33 @@ struct Expander {
 
   DesiredResource* add(std::string id, std::string kind, std::string provider, std::string host,
                        json spec, const SpecLoc& loc, int tier) {
-    if (idx.count(id)) return nullptr;
-    DesiredResource r;
+    auto& rs = g->resources;
+    bool grows = rs.size() == rs.capacity();
+    DesiredResource& r = rs.emplace_back();
     r.id = std::move(id);
+    if (grows) {
+      idx.clear();
+      for (size_t i = 0; i + 1 < rs.size(); ++i) idx.emplace(rs[i].id, static_cast<uint32_t>(i));
+    }
+    // One lookup: the id is entered, or found to be taken.
+    if (!idx.try_emplace(r.id, static_cast<uint32_t>(rs.size() - 1)).second) {
+      rs.pop_back();
+      return nullptr;
+    }
     r.kind = std::move(kind);
     r.provider = std::move(provider);
     r.host = std::move(host);
     r.spec = std::move(spec);
     // Hashed now, while the payload just built is still in cache: nothing changes a payload
     // after it is added (dependencies are kept outside it).
-    r.hash = r.kind == "container" ? jsonSha256Hex(r.spec, containerDefaults) : jsonSha256Hex(r.spec);
+    const PayloadDefaults& defs = r.kind == "container" ? containerDefaults : noDefaults;
+    if (hashes && r.spec.is_object())
+      hashes->push(static_cast<uint32_t>(rs.size() - 1), &r.spec.get_ref<const json::object_t&>(), &defs);
+    else
+      r.hash = jsonSha256Hex(r.spec, defs);
     r.loc = loc;
     r.tier = tier;
-    auto& rs = g->resources;
-    bool grows = rs.size() == rs.capacity();
-    rs.push_back(std::move(r));
-    if (grows) {
-      idx.clear();
-      for (size_t i = 0; i < rs.size(); ++i) idx.emplace(rs[i].id, static_cast<uint32_t>(i));
-    } else {
-      idx.emplace(rs.back().id, static_cast<uint32_t>(rs.size() - 1));
-    }
-    return &rs.back();
+    return &r;
   }
   uint32_t ixOf(const DesiredResource* r) const { return static_cast<uint32_t>(r - g->resources.data()); }
   // Position of an id, or kNone.
@@ -243,7 +344,7 @@ struct Expander {
   }
 
   // ---- apps ------------------------------------------------------------------------------
-  std::unordered_map<std::string, std::vector<std::string>> appContainers;
+  std::unordered_map<std::string, std::vector<uint32_t>> appContainers;  // app -> container positions
 
   json dockerCommon(const std::string& host) {
     json j = json::object();
@@ -343,10 +444,10 @@ struct Expander {
       const PayloadDefaults& defs = containerDefaults;
       json::object_t o;
       size_t defAt = 0;
-      auto put = [&](const char* k, json v) {
-        while (defAt < defs.size() && defs[defAt].key < k) ++defAt;
+      auto put = [&](std::string_view k, json v) {
+        while (defAt < defs.size() && std::string_view(defs[defAt].key) < k) ++defAt;
         if (defAt < defs.size() && defs[defAt].key == k && isDefaultValue(v, defs[defAt].value)) return;
-        o.emplace_hint(o.end(), k, std::move(v));
+        o.emplace_hint(o.end(), std::string(k), std::move(v));
       };
       auto list = [&](const std::vector<Str>& v) {
         json arr = json::array();
@@ -519,7 +620,7 @@ struct Expander {
       uint32_t cix = ixOf(r);
       tierMember(tier, cix);
       bindTier(cix, tier);
-      mine.push_back(std::move(cid));
+      mine.push_back(cix);
     }
   }
 
@@ -527,25 +628,27 @@ struct Expander {
     for (const auto& a : s.apps) {
       auto& mine = appContainers[a.name];
       for (const auto& dp : a.dependsOn) {
-        std::vector<std::string> targets;
+        std::vector<uint32_t> targets;
         if (dp.v.rfind("app/", 0) == 0) {
           auto it = appContainers.find(dp.v.substr(4));
           if (it != appContainers.end()) targets = it->second;
         } else if (dp.v.find('/') != std::string::npos) {
-          if (!get(dp.v)) {
+          uint32_t t = ixOf(dp.v);
+          if (t == kNone) {
             if (dp.v.rfind("vm/", 0) != 0 && dp.v.rfind("host/", 0) != 0)
               d.push_back({Severity::Error, dp.loc, "app '" + a.name + "' depends on unknown resource '" + dp.v + "'"});
             continue;
           }
-          targets.push_back(dp.v);
+          targets.push_back(t);
         }
-        for (const auto& cid : mine)
-          for (const auto& t : targets) dep(get(cid), t);
+        for (uint32_t cix : mine)
+          for (uint32_t t : targets) dep(&g->resources[cix], g->resources[t].id, t);
       }
     }
   }
 
   // ---- DNS -------------------------------------------------------------------------------
+  using DepList = std::vector<std::pair<std::string, uint32_t>>;  // id, position (kNone: by id)
   struct Rec {
     std::string name, type, value;
     json ttl;
@@ -596,7 +699,7 @@ struct Expander {
       for (const auto& dm : s.dns.domains) {
         const std::string& zone = dm.v;
         std::vector<Rec> recs;
-        std::vector<std::string> deps = {"host/" + server};
+        DepList deps = {{"host/" + server, kNone}};
         std::string ns = "ns." + zone + ".";
         recs.push_back({"@", "NS", ns, nullptr});
         std::string nsAddr = internal ? serverIp : view.address;
@@ -611,7 +714,7 @@ struct Expander {
           for (const auto& v : s.vms)
             if (v.dnsName.set && domainOf(v.dnsName.v) == zone) {
               addA(v.dnsName.v, v.ip.v);
-              deps.push_back("vm/" + v.name);
+              deps.emplace_back("vm/" + v.name, kNone);
             }
           for (const auto& h : s.hosts)
             if (h.dnsName.set && domainOf(h.dnsName.v) == zone) addA(h.dnsName.v, h.address.v);
@@ -623,7 +726,7 @@ struct Expander {
           if (internal) {
             if (e.dns == "external") return;
             addr = e.proxied ? rpIp : backendHost;
-            if (e.proxied && !rpId.empty()) deps.push_back(rpId);
+            if (e.proxied && !rpId.empty()) deps.emplace_back(rpId, kNone);
           } else {
             bool include = e.dns != "internal";
             if (!include) return;
@@ -632,7 +735,8 @@ struct Expander {
           addA(fqdn, addr);
           if (!app.empty()) {
             auto it = appContainers.find(app);
-            if (it != appContainers.end()) deps.insert(deps.end(), it->second.begin(), it->second.end());
+            if (it != appContainers.end())
+              for (uint32_t cix : it->second) deps.emplace_back(g->resources[cix].id, cix);
           }
         };
         for (const auto& e : s.services) {
@@ -640,7 +744,7 @@ struct Expander {
           std::string hostPart = b2.substr(0, b2.rfind(':'));
           if (!hostPart.empty() && hostPart[0] == '[') hostPart = hostPart.substr(1, hostPart.size() - 2);
           std::string addr = isIp(hostPart) ? hostPart : s.addressOf(hostPart);
-          if (!isIp(hostPart) && s.vm(hostPart)) deps.push_back("vm/" + hostPart);
+          if (!isIp(hostPart) && s.vm(hostPart)) deps.emplace_back("vm/" + hostPart, kNone);
           entry(e, addr, "");
         }
         for (const auto& a : s.apps)
@@ -669,7 +773,7 @@ struct Expander {
         std::string ns = "ns." + s.dns.domains.front().v + ".";
         for (const auto& rz : s.dns.reverseZones) {
           std::vector<Rec> recs = {{"@", "NS", ns, nullptr}};
-          std::vector<std::string> deps = {"host/" + server};
+          DepList deps = {{"host/" + server, kNone}};
           auto ptr = [&](const std::string& ip, const std::string& name, const std::string& depId) {
             uint32_t u = 0;
             if (!ipv4ToU32(ip, u)) return;
@@ -678,7 +782,7 @@ struct Expander {
             if (rev.size() <= rz.v.size() + 1 || rev.compare(rev.size() - rz.v.size() - 1, std::string::npos, "." + rz.v) != 0)
               return;
             recs.push_back({rel(rev, rz.v), "PTR", absName(name, rz.v), nullptr});
-            if (!depId.empty()) deps.push_back(depId);
+            if (!depId.empty()) deps.emplace_back(depId, kNone);
           };
           for (const auto& v : s.vms)
             if (v.dnsName.set) ptr(v.ip.v, v.dnsName.v + ".", "vm/" + v.name);
@@ -718,7 +822,7 @@ struct Expander {
 
   void addZone(const std::string& id, const std::string& zone, const std::string& view, const std::string& server,
                const std::string& confDir, bool reverse, int64_t ttl, const std::string& mname, const std::string& rname,
-               std::vector<Rec>& recs, const std::vector<std::string>& deps, int tier) {
+               std::vector<Rec>& recs, DepList& deps, int tier) {
     std::stable_sort(recs.begin(), recs.end());
     recs.erase(std::unique(recs.begin(), recs.end()), recs.end());
     json rr = json::array();
@@ -727,7 +831,7 @@ struct Expander {
               {"soa", {{"mname", mname}, {"rname", rname}, {"refresh", 3600}, {"retry", 600}, {"expire", 604800}, {"minimum", 300}}},
               {"records", rr}};
     auto* r = add(id, "zone", "bind9", server, j, s.dns.loc, tier);
-    for (const auto& x : deps) dep(r, x);
+    for (auto& [x, ix] : deps) dep(r, std::move(x), ix);
   }
 
   // ---- tiers, sort -----------------------------------------------------------------------
@@ -867,6 +971,13 @@ struct Expander {
     for (const auto& a : s.apps) expected += 2 * a.containers.size() + a.volumes.size() + a.networks.size() + 1;
     g->resources.reserve(expected);
     idx.reserve(expected);
+    if (expected >= kHashThreadFrom) {
+      try {
+        hashes = std::make_unique<HashPool>();
+      } catch (const std::system_error&) {
+        hashes.reset();  // no thread to be had: hash inline
+      }
+    }
     templates();
     vms();
     hosts();
@@ -875,6 +986,11 @@ struct Expander {
     dns();
     tierEdges();
     providerConfigs();
+    if (hashes) {
+      auto done = hashes->finish();
+      hashes.reset();
+      for (const auto& h : done) g->resources[h.ix].hash = hexOf(h.digest);
+    }
     size_t before = d.size();
     if (!sortTopo()) return nullptr;
     (void)before;

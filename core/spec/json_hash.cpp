@@ -133,19 +133,17 @@ class HashWriter {
     }
   }
 
-  std::string hex() {
+  Sha256 digest() {
     flush();
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     EVP_DigestFinal_ex(ctx_.get(), md, &n);
-    static const char* digits = "0123456789abcdef";
-    std::string out(n * 2, '0');
-    for (unsigned i = 0; i < n; ++i) {
-      out[2 * i] = digits[md[i] >> 4];
-      out[2 * i + 1] = digits[md[i] & 15];
-    }
+    if (n != 32) throw std::runtime_error("sha256: unexpected digest length");
+    Sha256 out;
+    std::memcpy(out.data(), md, 32);
     return out;
   }
+  std::string hex() { return hexOf(digest()); }
 
  private:
   template <class T>
@@ -177,6 +175,29 @@ std::string jsonSha256Hex(const nlohmann::json& j, const PayloadDefaults& defaul
   if (j.is_object()) w.object(j.get_ref<const nlohmann::json::object_t&>(), defaults);
   else w.value(j);
   return w.hex();
+}
+
+Sha256 jsonSha256(const nlohmann::json& j, const PayloadDefaults& defaults) {
+  HashWriter w;
+  if (j.is_object()) w.object(j.get_ref<const nlohmann::json::object_t&>(), defaults);
+  else w.value(j);
+  return w.digest();
+}
+
+Sha256 objectSha256(const nlohmann::json::object_t& o, const PayloadDefaults& defaults) {
+  HashWriter w;
+  w.object(o, defaults);
+  return w.digest();
+}
+
+std::string hexOf(const Sha256& d) {
+  static const char* digits = "0123456789abcdef";
+  std::string out(64, '0');
+  for (size_t i = 0; i < 32; ++i) {
+    out[2 * i] = digits[d[i] >> 4];
+    out[2 * i + 1] = digits[d[i] & 15];
+  }
+  return out;
 }
 
 bool isDefaultValue(const nlohmann::json& v, const nlohmann::json& d) {

@@ -1,6 +1,7 @@
 #pragma once
 // The resource hash: lower-case hex SHA-256 of `j.dump()` (docs/resources.md), computed
 // without materialising the dump.
+#include <array>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,13 @@ bool isDefaultValue(const nlohmann::json& v, const nlohmann::json& d);
 // sha256Hex(withDefaults(j, defaults).dump()), streamed: for a top-level object, the fields
 // of `defaults` that `j` lacks are hashed in key order as if present.
 std::string jsonSha256Hex(const nlohmann::json& j, const PayloadDefaults& defaults);
+// The raw digest of jsonSha256Hex(j, defaults), and its lower-case hex.
+using Sha256 = std::array<unsigned char, 32>;
+Sha256 jsonSha256(const nlohmann::json& j, const PayloadDefaults& defaults);
+std::string hexOf(const Sha256& d);
+// The same for an object given by its map (which, unlike a json handle, does not move when
+// the json holding it is moved).
+Sha256 objectSha256(const nlohmann::json::object_t& o, const PayloadDefaults& defaults);
 // The canonical (hashed) form of a payload: left-out defaults filled in.
 nlohmann::json withDefaults(const nlohmann::json& j, const PayloadDefaults& defaults);
 

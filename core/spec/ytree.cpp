@@ -86,23 +86,20 @@ class Builder {
           YNode* n = make(YNode::Kind::Seq, line, col);
           remember(ev.data.sequence_start.anchor, n);
           add(n);
-          stack_.push_back(Frame{n, nullptr});
+          stack_.push_back(Frame{n, scratch_.size()});
           break;
         }
         case YAML_MAPPING_START_EVENT: {
           YNode* n = make(YNode::Kind::Map, line, col);
           remember(ev.data.mapping_start.anchor, n);
           add(n);
-          stack_.push_back(Frame{n, nullptr});
+          stack_.push_back(Frame{n, scratch_.size()});
           break;
         }
         case YAML_SEQUENCE_END_EVENT:
-          stack_.pop_back();
-          break;
         case YAML_MAPPING_END_EVENT: {
-          YNode* m = stack_.back().node;
-          stack_.pop_back();
-          finishMap(m);
+          YNode* m = close();
+          if (type == YAML_MAPPING_END_EVENT) finishMap(m);
           break;
         }
         default:
@@ -118,7 +115,7 @@ class Builder {
  private:
   struct Frame {
     YNode* node;
-    const YNode* pendingKey;  // maps: the key waiting for its value
+    size_t start;  // its children begin here in scratch_ (maps: key, value, key, value, ...)
   };
 
   void report(int line, int col, std::string msg) {
@@ -135,20 +132,28 @@ class Builder {
   void remember(const unsigned char* anchor, const YNode* n) {
     if (anchor) anchors_[reinterpret_cast<const char*>(anchor)] = n;
   }
+  // Children are collected on one shared stack and copied into their parent when it closes,
+  // in one allocation of the exact size (no growth of a vector per node).
   void add(const YNode* n) {
     if (stack_.empty()) {
       if (!doc_.root) doc_.root = n;
       return;
     }
-    Frame& f = stack_.back();
+    scratch_.push_back(n);
+  }
+  YNode* close() {
+    Frame f = stack_.back();
+    stack_.pop_back();
+    auto b = scratch_.begin() + static_cast<std::ptrdiff_t>(f.start);
+    size_t n = scratch_.size() - f.start;
     if (f.node->kind == YNode::Kind::Seq) {
-      f.node->items.push_back(n);
-    } else if (!f.pendingKey) {
-      f.pendingKey = n;
+      f.node->items.assign(b, scratch_.end());
     } else {
-      f.node->pairs.emplace_back(f.pendingKey, n);
-      f.pendingKey = nullptr;
+      f.node->pairs.reserve(n / 2);
+      for (size_t i = 0; i + 1 < n; i += 2) f.node->pairs.emplace_back(b[i], b[i + 1]);  // a lone key is dropped
     }
+    scratch_.resize(f.start);
+    return f.node;
   }
   // Duplicate keys are errors (yaml-cpp keeps both silently); `<<` merge keys are applied.
   void finishMap(YNode* m) {
@@ -207,6 +212,7 @@ class Builder {
   YDoc& doc_;
   Diagnostics& diags_;
   std::vector<Frame> stack_;
+  std::vector<const YNode*> scratch_;
   std::map<std::string, const YNode*> anchors_;
 };
 

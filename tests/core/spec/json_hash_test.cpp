@@ -5,6 +5,7 @@
 #include "core/hash.h"
 #include "core/spec.h"
 #include "core/spec/json_hash.h"
+#include "tests/core/spec/spec_test_util.h"
 
 using nlohmann::json;
 
@@ -93,4 +94,33 @@ TEST_CASE("a payload hashed with defaults equals the dump of the payload with th
   CHECK_FALSE(tend::spec::isDefaultValue(-0.0, json(0.0)));
   CHECK_FALSE(tend::spec::isDefaultValue(json::object(), json::array()));
   CHECK(tend::spec::isDefaultValue(json::array(), json::array()));
+}
+
+TEST_CASE("a large spec (hashed on a second thread) hashes every resource as its canonical dump", "[spec][hash]") {
+  tend::testing::TempSpecDir d;
+  d.write("environment.yml",
+          "environment: big\nproviders:\n  docker: { transport: \"unix:/var/run/docker.sock\" }\n");
+  std::string hosts = "hosts:\n", apps = "apps:\n";
+  for (int i = 0; i < 60; ++i) {
+    hosts += "  h" + std::to_string(i) + ": { address: 127.0.1." + std::to_string(i + 1) + " }\n";
+    apps += "  a" + std::to_string(i) + ":\n    host: h" + std::to_string(i) + "\n    containers:\n";
+    for (int c = 0; c < 3; ++c)
+      apps += "      c" + std::to_string(c) + ": { image: \"busybox:1." + std::to_string(c) +
+              "\", user: \"" + std::to_string(1000 + c) + "\", environment: { N: \"" + std::to_string(c) +
+              "\" }" + (c ? ", depends_on: [c0]" : "") + " }\n";
+  }
+  d.write("hosts.yml", hosts);
+  d.write("apps.yml", apps);
+  auto r = tend::loadSpecDir(d.path());
+  REQUIRE(r.ok());
+  REQUIRE(r.graph->resources.size() >= 300);
+  for (const auto& res : r.graph->resources) {
+    INFO(res.id);
+    CHECK(res.hash == viaDump(tend::spec::withDefaults(res.spec, tend::spec::payloadDefaults(res.kind))));
+  }
+  // Same input, same hashes, in the same order.
+  auto again = tend::loadSpecDir(d.path());
+  REQUIRE(again.ok());
+  REQUIRE(again.graph->resources.size() == r.graph->resources.size());
+  for (size_t i = 0; i < r.graph->resources.size(); ++i) CHECK(again.graph->resources[i].hash == r.graph->resources[i].hash);
 }
