@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # HTTP benchmark of tendd's server (see bench/http_server.cpp): wrk on /metrics and /v1/status
 # with 1,000 resources, reconcile-to-run-started latency through tendctl, and spec-edit-to-
-# run-started latency through inotify. Usage: bench/http_bench.sh BUILD_DIR [N]
+# run-started latency through inotify. Usage: [RUNS=3] bench/http_bench.sh BUILD_DIR [N]
 set -euo pipefail
 BUILD=${1:?build dir}
 N=${2:-1000}
@@ -17,9 +17,16 @@ for _ in $(seq 1 200); do curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break; sle
 echo "resources in status: $(curl -fsS "$BASE/v1/status" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["resources"]))')"
 echo "status body: $(curl -fsS "$BASE/v1/status" | wc -c) bytes, metrics body: $(curl -fsS "$BASE/metrics" | wc -c) bytes"
 
-for path in /metrics /v1/status; do
-  echo "== wrk -t2 -c50 -d10s $path"
-  wrk -t2 -c50 -d10s --latency "$BASE$path" | grep -E "Requests/sec|99%|50%|Latency|Non-2xx|errors" || true
+# The machine is shared: each wrk run also prints the load average before it and the CPU
+# seconds the server used during it. RUNS=N repeats the pair (figures vary with other load).
+cpu_s() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$SPID/stat"; }
+for run in $(seq 1 "${RUNS:-1}"); do
+  for path in /metrics /v1/status; do
+    echo "== run $run: wrk -t2 -c50 -d10s $path (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    c0=$(cpu_s)
+    wrk -t2 -c50 -d10s --latency "$BASE$path" | grep -E "Requests/sec|99%|90%|50%|Latency|Non-2xx|errors" || true
+    echo "server CPU during the run: $(awk -v a="$c0" -v b="$(cpu_s)" 'BEGIN { printf "%.2f", b - a }') s"
+  done
 done
 
 echo "== tendctl reconcile --now -> run started (20 tries)"

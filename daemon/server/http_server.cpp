@@ -121,7 +121,10 @@ ssize_t sendfileNoSignal(int sock, int fd, off_t* off, std::size_t n) {
   pthread_sigmask(SIG_BLOCK, &pipeSet, &old);
   ssize_t r = ::sendfile(sock, fd, off, n);
   const int err = errno;
-  if (r < 0 && err == EPIPE && !sigismember(&old, SIGPIPE)) {
+  // A short count can hide a broken pipe too: sendfile returns what it moved before the
+  // error, but the signal was raised all the same.
+  const bool maybeBroken = r < 0 ? err == EPIPE : static_cast<std::size_t>(r) < n;
+  if (maybeBroken && !sigismember(&old, SIGPIPE)) {
     timespec zero{0, 0};
     while (sigtimedwait(&pipeSet, nullptr, &zero) < 0 && errno == EINTR) {
     }
