@@ -10,9 +10,11 @@
 #include <climits>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <stdexcept>
 #include <sstream>
+#include <system_error>
 
 #include "core/spec.h"
 #include "core/spec/loader.h"
@@ -201,6 +203,16 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     }
     std::sort(s->secretNamesKnown.begin(), s->secretNamesKnown.end());
 
+    // The revision (a git command, or a hash over the files just read) does not depend on
+    // validation or expansion: worked out on a second thread meanwhile, used only on success.
+    std::future<std::string> revision;
+    if (haveEnv && opts.revision.empty()) {
+      try {
+        revision = std::async(std::launch::async, [s] { return computeRevision(*s); });
+      } catch (const std::system_error&) {
+        // no thread to be had: computed below
+      }
+    }
     std::shared_ptr<DesiredGraph> graph;
     if (haveEnv) {
       spec::validateSpec(*s, d);
@@ -208,7 +220,7 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     }
     sortDiags(d);
     if (hasErrors(d) || !graph || !haveEnv) return res;
-    graph->revision = opts.revision.empty() ? computeRevision(*s) : opts.revision;
+    graph->revision = !opts.revision.empty() ? opts.revision : revision.valid() ? revision.get() : computeRevision(*s);
     res.spec = s;
     res.graph = graph;
   } catch (const std::exception& e) {
