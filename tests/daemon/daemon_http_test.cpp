@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include <vector>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
@@ -20,23 +22,28 @@ namespace asio = boost::asio;
 
 namespace {
 
+// Reads until the server closes or `timeoutMs` passes without data; `ec` says which.
+std::string readUntilClosed(asio::ip::tcp::socket& s, int timeoutMs, boost::system::error_code& ec) {
+  timeval tv{timeoutMs / 1000, (timeoutMs % 1000) * 1000};
+  setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  std::vector<char> buf(65536);
+  for (;;) {
+    auto n = s.read_some(asio::buffer(buf), ec);
+    if (ec) break;
+    out.append(buf.data(), n);
+  }
+  return out;
+}
+
 // Sends raw bytes and returns whatever the server answered before closing (or the timeout).
 std::string rawExchange(unsigned short port, const std::string& bytes, int timeoutMs = 3000) {
   asio::io_context io;
   asio::ip::tcp::socket s(io);
   s.connect({asio::ip::make_address("127.0.0.1"), port});
-  timeval tv{timeoutMs / 1000, (timeoutMs % 1000) * 1000};
-  setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   asio::write(s, asio::buffer(bytes));
-  std::string out;
-  char buf[4096];
   boost::system::error_code ec;
-  for (;;) {
-    auto n = s.read_some(asio::buffer(buf), ec);
-    if (ec) break;
-    out.append(buf, n);
-  }
-  return out;
+  return readUntilClosed(s, timeoutMs, ec);
 }
 
 int statusOf(const std::string& raw) {
@@ -265,16 +272,8 @@ TEST_CASE("a client that stops reading a large status body is dropped at the wri
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(300));
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   // Past the deadline the daemon has given up: draining ends early with a close, the body cut.
-  timeval tv{5, 0};
-  setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string got;
-  char buf[65536];
   boost::system::error_code ec;
-  for (;;) {
-    auto n = sock.read_some(asio::buffer(buf), ec);
-    if (ec) break;
-    got.append(buf, n);
-  }
+  std::string got = readUntilClosed(sock, 5000, ec);
   CHECK((ec == asio::error::eof || ec == asio::error::connection_reset));
   REQUIRE(statusOf(got) == 200);
   auto len = std::stoul(headerOf(got, "Content-Length"));
