@@ -36,6 +36,13 @@ std::string readUntilClosed(asio::ip::tcp::socket& s, int timeoutMs, boost::syst
   return out;
 }
 
+// A fake spec of n container ids (one resource each in the status).
+std::string manyContainers(int n) {
+  std::string spec;
+  for (int i = 0; i < n; ++i) spec += "container/app" + std::to_string(i) + "/web\n";
+  return spec;
+}
+
 // Sends raw bytes and returns whatever the server answered before closing (or the timeout).
 std::string rawExchange(unsigned short port, const std::string& bytes, int timeoutMs = 3000) {
   asio::io_context io;
@@ -218,9 +225,7 @@ TEST_CASE("status carries a strong ETag; If-None-Match with it is answered 304 w
 TEST_CASE("the shared status body is served whole to keep-alive requests, around a 304",
           "[daemon][http][status]") {
   RunningDaemon::Setup s;
-  std::string spec;
-  for (int i = 0; i < 300; ++i) spec += "container/app" + std::to_string(i) + "/web\n";
-  s.spec = spec;
+  s.spec = manyContainers(300);
   RunningDaemon d(s);
   const std::string etag = headerOf(rawExchange(d.port, statusGet()), "ETag");
   REQUIRE(!etag.empty());
@@ -251,10 +256,8 @@ TEST_CASE("the shared status body is served whole to keep-alive requests, around
 TEST_CASE("a client that stops reading a large status body is dropped at the write deadline",
           "[daemon][http][status][abuse]") {
   RunningDaemon::Setup s;
-  std::string spec;
   // ~5 MB of status: more than the socket buffers hold, so the sendfile path has to wait.
-  for (int i = 0; i < 40000; ++i) spec += "container/app" + std::to_string(i) + "/web\n";
-  s.spec = spec;
+  s.spec = manyContainers(40000);
   s.writeTimeout = std::chrono::milliseconds(500);
   RunningDaemon d(s);
   REQUIRE(d.get("/healthz")->status == 200);
