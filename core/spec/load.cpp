@@ -1,9 +1,7 @@
 // loadSpecDir: read -> validate -> expand; revision from git or a content hash.
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +15,7 @@
 #include <system_error>
 
 #include "core/spec.h"
+#include "core/subprocess.h"
 #include "core/spec/loader.h"
 #include "core/spec/model.h"
 
@@ -25,41 +24,12 @@ namespace tend {
 namespace {
 
 // Runs argv (no shell) and returns its stdout; nullopt when it could not run or exited non-zero.
-// posix_spawn, not fork: forking copies the page tables of a process that may hold a large
-// model, which cost more than the git command itself.
 std::optional<std::string> runCapture(const std::vector<std::string>& argv) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(fds[1]);
-  if (rc != 0) {
-    ::close(fds[0]);
-    return std::nullopt;
-  }
-  std::string out;
-  char buf[4096];
-  while (true) {
-    ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
-  return out;
+  SubprocessOptions o;
+  o.timeout = std::chrono::seconds(30);
+  auto r = runSubprocess(argv, o);
+  if (r.exitCode != 0) return std::nullopt;
+  return std::move(r.out);
 }
 
 std::string trim(std::string s) {

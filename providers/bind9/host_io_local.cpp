@@ -1,20 +1,15 @@
-// HostIo on the machine tend runs on: POSIX file calls and posix_spawn (never system()).
+// HostIo on the machine tend runs on: POSIX file calls and runSubprocess (never system()).
 #include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "core/subprocess.h"
 #include "providers/bind9/host_io.h"
-
-extern char** environ;
 
 namespace tend::bind9 {
 
@@ -177,69 +172,15 @@ class LocalHostIo final : public HostIo {
   Result<CommandResult> run(const std::vector<std::string>& argv,
                             std::chrono::milliseconds timeout) override {
     if (argv.empty()) return makeError("run: empty command", true);
-    int outPipe[2], errPipe[2];
-    if (::pipe2(outPipe, O_CLOEXEC) != 0) return sysError("pipe", "", errno);
-    if (::pipe2(errPipe, O_CLOEXEC) != 0) {
-      int err = errno;
-      ::close(outPipe[0]);
-      ::close(outPipe[1]);
-      return sysError("pipe", "", err);
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, outPipe[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, errPipe[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    pid_t pid = -1;
-    int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(outPipe[1]);
-    ::close(errPipe[1]);
-    if (rc != 0) {
-      ::close(outPipe[0]);
-      ::close(errPipe[0]);
-      return makeError("cannot run " + argv[0] + ": " + std::strerror(rc));
-    }
-
+    SubprocessOptions o;
+    o.timeout = timeout;
+    auto s = runSubprocess(argv, o);
+    if (!s.started) return makeError(s.startError);
     CommandResult res;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    pollfd fds[2] = {{outPipe[0], POLLIN, 0}, {errPipe[0], POLLIN, 0}};
-    int open = 2;
-    char buf[8192];
-    while (open > 0) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) {
-        res.timedOut = true;
-        ::kill(pid, SIGKILL);
-        break;
-      }
-      int n = ::poll(fds, 2, static_cast<int>(left.count()));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      for (int i = 0; i < 2; ++i) {
-        if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        ssize_t r = ::read(fds[i].fd, buf, sizeof buf);
-        if (r > 0) {
-          (i == 0 ? res.out : res.err).append(buf, static_cast<size_t>(r));
-        } else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
-          ::close(fds[i].fd);
-          fds[i].fd = -1;
-          --open;
-        }
-      }
-    }
-    for (auto& f : fds)
-      if (f.fd >= 0) ::close(f.fd);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!res.timedOut && WIFEXITED(status)) res.exitCode = WEXITSTATUS(status);
+    res.exitCode = s.exitCode;
+    res.timedOut = s.timedOut;
+    res.out = std::move(s.out);
+    res.err = std::move(s.err);
     if (res.timedOut) res.err += "\n" + argv[0] + ": timed out";
     return res;
   }
