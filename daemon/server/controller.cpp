@@ -395,7 +395,9 @@ std::shared_ptr<const StatusBody> Controller::statusBody() {
   std::string text = renderStatus();
   std::lock_guard lk(cacheMu_);
   statusCacheKey_ = key;
-  statusCachedAt_ = now;
+  // From the end of the render: a status that takes longer than the bound to render (tens of
+  // thousands of resources) must not be rendered again for every request.
+  statusCachedAt_ = std::chrono::steady_clock::now();
   // Unchanged text keeps its buffer and ETag, so conditional requests keep getting 304.
   if (statusCache_ && statusCache_->json == text) return statusCache_;
   auto b = std::make_shared<StatusBody>();
