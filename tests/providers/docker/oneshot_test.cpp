@@ -27,18 +27,31 @@ std::vector<DesiredResource> migrateAndWeb(const Run& run, const std::string& ap
   return {migrate, web};
 }
 
+// A fresh environment with that app (migrate runs `script`) under the real engine.
+struct OneShotApp {
+  Run run;
+  std::unique_ptr<Provider> p;
+  std::string app;
+  std::vector<DesiredResource> rs;
+  std::unique_ptr<EngineRun> er;
+  explicit OneShotApp(const std::string& script) {
+    REQUIRE(ensureDockerd());
+    REQUIRE(makeImage(run.image));
+    p = makeTestProvider(run.env);
+    app = run.env;
+    rs = migrateAndWeb(run, app, script);
+    er = std::make_unique<EngineRun>(run, *p, rs);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("a one-shot that exits 0 is ready, releases service_completed_successfully dependents "
           "and is not restarted on later passes (real engine, real dockerd)",
           "[docker][integration][depends_on][oneshot]") {
-  REQUIRE(ensureDockerd());
-  Run run;
-  REQUIRE(makeImage(run.image));
-  auto p = makeTestProvider(run.env);
-  const std::string app = run.env;
-  auto rs = migrateAndWeb(run, app, "echo done; exit 0");
-  EngineRun er(run, *p, rs);
+  OneShotApp t("echo done; exit 0");
+  auto& [run, p, app, rs, erp] = t;
+  EngineRun& er = *erp;
 
   auto r1 = er.pass();
   CHECK(r1.result == "success");
@@ -83,13 +96,9 @@ TEST_CASE("a one-shot that exits 0 is ready, releases service_completed_successf
 TEST_CASE("a one-shot that exits non-zero fails with its exit code and its dependent stays blocked "
           "(real engine, real dockerd)",
           "[docker][integration][depends_on][oneshot]") {
-  REQUIRE(ensureDockerd());
-  Run run;
-  REQUIRE(makeImage(run.image));
-  auto p = makeTestProvider(run.env);
-  const std::string app = run.env;
-  auto rs = migrateAndWeb(run, app, "echo failing; exit 3");
-  EngineRun er(run, *p, rs);
+  OneShotApp t("echo failing; exit 3");
+  auto& [run, p, app, rs, erp] = t;
+  EngineRun& er = *erp;
 
   auto r1 = er.pass();
   CHECK(r1.result != "success");
