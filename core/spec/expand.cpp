@@ -449,14 +449,30 @@ struct Expander {
         if (defAt < defs.size() && defs[defAt].key == k && isDefaultValue(v, defs[defAt].value)) return;
         o.emplace_hint(o.end(), std::string(k), std::move(v));
       };
+      // Lists and mappings are put through these: an empty one whose default is empty is left
+      // out before a json value is made for it (even an empty json array or object is a heap
+      // allocation, and most of a container's lists are empty).
+      auto emptyIsDefault = [&](std::string_view k) {
+        while (defAt < defs.size() && std::string_view(defs[defAt].key) < k) ++defAt;
+        if (defAt == defs.size() || defs[defAt].key != k) return false;
+        const json& dv = defs[defAt].value;
+        return (dv.is_array() || dv.is_object()) && dv.empty();
+      };
+      auto putArray = [&](std::string_view k, json::array_t v) {
+        if (v.empty() && emptyIsDefault(k)) return;
+        put(k, json(std::move(v)));
+      };
+      auto putObject = [&](std::string_view k, json::object_t v) {
+        if (v.empty() && emptyIsDefault(k)) return;
+        put(k, json(std::move(v)));
+      };
       auto list = [&](const std::vector<Str>& v) {
-        json arr = json::array();
-        if (v.empty()) return arr;
-        auto& ar = arr.get_ref<json::array_t&>();
-        ar.reserve(v.size());
-        for (const auto& x : v) ar.emplace_back(str(x, a.name));
+        json::array_t arr;
+        arr.reserve(v.size());
+        for (const auto& x : v) arr.emplace_back(str(x, a.name));
         return arr;
       };
+      auto putList = [&](std::string_view k, const std::vector<Str>& v) { putArray(k, list(v)); };
       auto cmd = [&](const std::optional<std::vector<Str>>& v) -> json {
         if (!v) return nullptr;
         return list(*v);
@@ -464,7 +480,8 @@ struct Expander {
       std::vector<std::pair<std::string, uint32_t>> deps;  // id, position (kNone: not known yet)
       deps.emplace_back(imageId, imageIx);
       // Volumes first: they may add volume resources (declaration order of resources kept).
-      json vols = json::array();
+      json::array_t vols;
+      vols.reserve(c.volumes.size());
       for (const auto& m : c.volumes) {
         std::string src = str(m.source, a.name);
         if (m.type == "bind") {
@@ -483,7 +500,7 @@ struct Expander {
         v.emplace_hint(v.end(), "type", m.type);
         vols.push_back(std::move(v));
       }
-      json nets = json::object();
+      json::object_t nets;
       if (c.networkMode.v.empty()) {
         auto attach = [&](const std::string& key, const std::vector<std::string>& al) {
           auto nd = netDocker.find(key);
@@ -512,7 +529,7 @@ struct Expander {
                                                          : svc);
         deps.emplace_back("container/" + a.name + "/" + svc, kNone);
       }
-      json dependsOn = json::object();
+      json::object_t dependsOn;
       for (const auto& dpn : c.dependsOn) {
         auto it = byName.find(dpn.service.v);
         if (it == byName.end()) continue;
@@ -537,24 +554,23 @@ struct Expander {
 
       // Keys in std::map (byte) order.
       put("app", a.name);
-      put("cap_add", list(c.capAdd));
-      put("cap_drop", list(c.capDrop));
+      putList("cap_add", c.capAdd);
+      putList("cap_drop", c.capDrop);
       put("command", cmd(c.command));
       put("cpus", c.cpus);
-      put("depends_on", std::move(dependsOn));
-      put("devices", list(c.devices));
-      put("dns", list(c.dns));
+      putObject("depends_on", std::move(dependsOn));
+      putList("devices", c.devices);
+      putList("dns", c.dns);
       put("endpoint", dockerEndpointCached(host));
       put("entrypoint", cmd(c.entrypoint));
       {
-        json env = json::object();
-        auto& eo = env.get_ref<json::object_t&>();
-        for (const auto& [k, v] : c.environment) eo[k] = str(v, a.name);  // later keys win
-        put("environment", std::move(env));
+        json::object_t env;
+        for (const auto& [k, v] : c.environment) env[k] = str(v, a.name);  // later keys win
+        putObject("environment", std::move(env));
       }
-      put("expose", list(c.expose));
-      put("extra_hosts", list(c.extraHosts));
-      put("group_add", list(c.groupAdd));
+      putList("expose", c.expose);
+      putList("extra_hosts", c.extraHosts);
+      putList("group_add", c.groupAdd);
       if (c.healthcheck) {
         const auto& h = *c.healthcheck;
         json test = json::array();
@@ -585,10 +601,11 @@ struct Expander {
       put("mem_reservation", c.memReservation);
       put("name", c.containerName.set ? str(c.containerName, a.name) : a.name + "-" + c.name);
       put("network_mode", std::move(networkMode));
-      put("networks", std::move(nets));
+      putObject("networks", std::move(nets));
       if (oneShot) put("one_shot", true);
       {
-        json ports = json::array();
+        json::array_t ports;
+        ports.reserve(c.ports.size());
         for (const auto& p : c.ports) {
           json::object_t po;
           po.emplace_hint(po.end(), "host_ip", p.hostIp);
@@ -597,22 +614,22 @@ struct Expander {
           po.emplace_hint(po.end(), "target", p.target);
           ports.push_back(std::move(po));
         }
-        put("ports", std::move(ports));
+        putArray("ports", std::move(ports));
       }
       put("privileged", c.privileged);
       put("read_only", c.readOnly);
       put("restart", c.restart.set ? c.restart.v : "no");
-      put("security_opt", list(c.securityOpt));
+      putList("security_opt", c.securityOpt);
       put("service", c.name);
       put("shm_size", c.shmSize);
       put("stdin_open", c.stdinOpen);
       put("stop_grace_period_s", c.stopGracePeriodS);
       put("stop_signal", c.stopSignal.v);
-      put("sysctls", c.sysctls);
-      put("tmpfs", list(c.tmpfs));
+      if (!c.sysctls.empty() || !emptyIsDefault("sysctls")) put("sysctls", c.sysctls);
+      putList("tmpfs", c.tmpfs);
       put("tty", c.tty);
       put("user", str(c.user, a.name));
-      put("volumes", std::move(vols));
+      putArray("volumes", std::move(vols));
       put("working_dir", str(c.workingDir, a.name));
       auto* r = add(cid, "container", "docker", host, json(std::move(o)), c.loc, tier);
       if (!r) continue;
@@ -902,12 +919,8 @@ struct Expander {
             while (st[from].first != w) ++from;
             for (size_t q = from; q < st.size(); ++q) msg += rs[st[q].first].id + " -> ";
             msg += rs[w].id;
-            // One root cause: a cycle validation already named (app or container depends_on)
-            // shows up here again through the derived edges.
-            bool named = std::any_of(d.begin(), d.end(), [](const Diagnostic& x) {
-              return x.message.rfind("dependency cycle:", 0) == 0;
-            });
-            if (!named) d.push_back({Severity::Error, rs[w].loc, msg});
+            // The loader drops this when validation named the same cycle (mergeDiagnostics).
+            d.push_back({Severity::Error, rs[w].loc, msg});
             return false;
           }
         } else {
@@ -1001,16 +1014,7 @@ struct Expander {
     tierMembers = {};
     tierBound = {};
     endpoints = {};
-    // The graph's id index, built from the ids in sorted order: appending to a std::map with
-    // an end hint costs one comparison per id instead of a descent from the root.
-    {
-      const auto& rs = g->resources;
-      std::vector<uint32_t> byId(rs.size());
-      for (size_t i = 0; i < byId.size(); ++i) byId[i] = static_cast<uint32_t>(i);
-      std::sort(byId.begin(), byId.end(), [&](uint32_t x, uint32_t y) { return rs[x].id < rs[y].id; });
-      g->index.clear();
-      for (uint32_t i : byId) g->index.emplace_hint(g->index.end(), rs[i].id, i);
-    }
+    g->reindex();
     g->environment = s.environment.v;
     g->prune = s.prune.set ? s.prune.v : true;
     g->intervalSeconds = s.intervalS.set ? static_cast<int>(s.intervalS.v) : 300;

@@ -8,8 +8,10 @@
 #include <climits>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <sstream>
 #include <system_error>
@@ -91,6 +93,45 @@ std::string absolute(const std::string& dir) {
   return dir;
 }
 
+// Runs `f` on a thread of its own when one can be had, else at once on the calling thread;
+// get() returns its result (rethrowing what it threw). Neither copied nor moved: the thread
+// refers to `f_`, and `fut_` (declared after it, so destroyed before it) waits for the thread.
+template <class T>
+class Beside {
+ public:
+  explicit Beside(std::function<T()> f) : f_(std::move(f)) {
+    try {
+      fut_ = std::async(std::launch::async, [this] { return f_(); });
+    } catch (const std::system_error&) {
+      done_ = f_();  // no thread to be had
+    }
+  }
+  Beside(const Beside&) = delete;
+  Beside& operator=(const Beside&) = delete;
+  T get() { return done_ ? std::move(*done_) : fut_.get(); }
+
+ private:
+  std::function<T()> f_;
+  std::optional<T> done_;
+  std::future<T> fut_;
+};
+
+struct SideWork {
+  Diagnostics diags;     // validation's
+  std::string revision;  // when asked for
+};
+
+// Appends validation's diagnostics, then expansion's. A dependency cycle that validation
+// already named (app or container depends_on) shows up in expansion again through the
+// derived edges: one root cause, reported once.
+void mergeDiagnostics(Diagnostics& d, Diagnostics validation, Diagnostics expansion) {
+  auto isCycle = [](const Diagnostic& x) { return x.message.rfind("dependency cycle:", 0) == 0; };
+  bool cycleNamed = std::any_of(validation.begin(), validation.end(), isCycle);
+  for (auto& x : validation) d.push_back(std::move(x));
+  for (auto& x : expansion)
+    if (!cycleNamed || !isCycle(x)) d.push_back(std::move(x));
+}
+
 void sortDiags(Diagnostics& d) {
   std::stable_sort(d.begin(), d.end(), [](const Diagnostic& a, const Diagnostic& b) {
     return std::tie(a.loc.file, a.loc.line, a.loc.col) < std::tie(b.loc.file, b.loc.line, b.loc.col);
@@ -148,11 +189,7 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
       spec::readApps(*apps, *s, d);
     }
     s->buildIndex();
-    // The trees are not needed past this point: free them before expansion to keep peak RSS low.
     bool haveEnv = env != nullptr;
-    env.reset();
-    hosts.reset();
-    apps.reset();
 
     // Secret names: injected, or the plaintext keys of the SOPS file.
     if (opts.secretNames) {
@@ -173,24 +210,33 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     }
     std::sort(s->secretNamesKnown.begin(), s->secretNamesKnown.end());
 
-    // The revision (a git command, or a hash over the files just read) does not depend on
-    // validation or expansion: worked out on a second thread meanwhile, used only on success.
-    std::future<std::string> revision;
-    if (haveEnv && opts.revision.empty()) {
-      try {
-        revision = std::async(std::launch::async, [s] { return computeRevision(*s); });
-      } catch (const std::system_error&) {
-        // no thread to be had: computed below
-      }
-    }
+    // Past this point the model is complete. Validation only reads it (and fills proxyRoutes,
+    // which nothing else reads), expansion only reads it, and the revision (a git command, or
+    // a hash over the files read) needs neither: a second thread frees the parse trees,
+    // validates and works out the revision while this one expands. Expansion runs even when
+    // validation fails, as it did when the two ran one after the other; its result is then
+    // dropped. Diagnostics are merged in the old order (validation first) and sorted below.
+    bool wantRevision = haveEnv && opts.revision.empty();
+    // The trees are freed here, before expansion: expansion reuses their memory (fresh pages
+    // cost more than the free), and peak RSS stays lower.
+    env.reset();
+    hosts.reset();
+    apps.reset();
+    auto side = [s, haveEnv, wantRevision] {
+      SideWork w;
+      if (haveEnv) spec::validateSpec(*s, w.diags);
+      if (wantRevision) w.revision = computeRevision(*s);
+      return w;
+    };
+    Beside<SideWork> sideWork(std::move(side));
     std::shared_ptr<DesiredGraph> graph;
-    if (haveEnv) {
-      spec::validateSpec(*s, d);
-      graph = spec::expandSpec(*s, d);
-    }
+    Diagnostics expandDiags;
+    if (haveEnv) graph = spec::expandSpec(*s, expandDiags);
+    SideWork sw = sideWork.get();
+    mergeDiagnostics(d, std::move(sw.diags), std::move(expandDiags));
     sortDiags(d);
     if (hasErrors(d) || !graph || !haveEnv) return res;
-    graph->revision = !opts.revision.empty() ? opts.revision : revision.valid() ? revision.get() : computeRevision(*s);
+    graph->revision = !opts.revision.empty() ? opts.revision : std::move(sw.revision);
     res.spec = s;
     res.graph = graph;
   } catch (const std::exception& e) {

@@ -357,12 +357,18 @@ TEST_CASE("resources are topologically sorted and hashed canonically", "[spec][e
   LoadResult r = loadSpecDir(d.path());
   REQUIRE(r.ok());
   const auto& g = *r.graph;
+  CHECK(g.byId.size() == g.resources.size());
+  CHECK(g.find("") == nullptr);
+  CHECK(g.find("container/no-such-app/web") == nullptr);
   for (size_t i = 0; i < g.resources.size(); ++i) {
-    CHECK(g.index.at(g.resources[i].id) == i);
+    CHECK(g.find(g.resources[i].id) == &g.resources[i]);
+    // Ids not in the graph, including a proper prefix and an extension of one that is.
+    CHECK(g.find(g.resources[i].id.substr(0, g.resources[i].id.size() - 1)) != &g.resources[i]);
+    CHECK(g.find(g.resources[i].id + "x") == nullptr);
     for (const auto& dep : g.resources[i].dependsOn) {
       INFO(g.resources[i].id << " depends on " << dep);
-      REQUIRE(g.index.count(dep));
-      CHECK(g.index.at(dep) < i);
+      REQUIRE(g.find(dep));
+      CHECK(g.find(dep) < &g.resources[i]);
     }
     // Fields left out at their default are hashed as if present (docs/resources.md).
     CHECK(g.resources[i].hash ==
