@@ -17,6 +17,10 @@ struct LoadOptions {
   // file's keys. Tests may inject them.
   const std::vector<std::string>* secretNames = nullptr;
   std::string revision;  // when empty: git commit id (+"-dirty") of specDir, else content hash
+  // true: apps.yml is parsed on a second thread and each app read and expanded as soon as it
+  // is complete. false: parsed whole first, then read, then expanded. Same result either way
+  // (tests compare the two).
+  bool streamApps = true;
 };
 
 struct LoadResult {

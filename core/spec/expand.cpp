@@ -111,6 +111,9 @@ class HashPool {
   std::thread worker_;  // last: started once every other member exists
 };
 
+}  // namespace
+
+// Named (not in the anonymous namespace) so that Expansion, declared in loader.h, can own one.
 struct Expander {
   Expander(const Spec& spec, Diagnostics& diags) : s(spec), d(diags) {}
   const Spec& s;
@@ -133,7 +136,16 @@ struct Expander {
   const PayloadDefaults& noDefaults = payloadDefaults("");
   // Hashing on a second thread for large specs (null: hashed inline in add()).
   std::unique_ptr<HashPool> hashes;
+  bool noHashThread = false;  // a thread could not be had: hash inline
   static constexpr size_t kHashThreadFrom = 256;  // resources; below, a thread costs more than it saves
+  void startHashThread() {
+    if (hashes || noHashThread) return;
+    try {
+      hashes = std::make_unique<HashPool>();
+    } catch (const std::system_error&) {
+      noHashThread = true;
+    }
+  }
 
   std::string str(const std::string& text, const SpecLoc& loc, const std::string& app) {
     return interpolate(s, text, loc, app, &d, &secrets);
@@ -144,6 +156,9 @@ struct Expander {
                        json spec, const SpecLoc& loc, int tier) {
     auto& rs = g->resources;
     bool grows = rs.size() == rs.capacity();
+    // Expanded while apps.yml is still read, the final count is not known up front: the
+    // hashing thread starts once the spec proves large.
+    if (!hashes && rs.size() + 1 == kHashThreadFrom) startHashThread();
     DesiredResource& r = rs.emplace_back();
     r.id = std::move(id);
     if (grows) {
@@ -976,7 +991,9 @@ struct Expander {
     }
   }
 
-  std::shared_ptr<DesiredGraph> run() {
+  // Everything but the apps. `s.apps` may still be empty (apps read and expanded one by one
+  // while apps.yml is parsed) or complete.
+  void begin() {
     // Resources are moved, not copied, while the vector grows; reserving avoids holding two
     // copies of the vector at once (the peak of a large spec). Per app: containers, their
     // images, and a network or volume or two.
@@ -984,17 +1001,20 @@ struct Expander {
     for (const auto& a : s.apps) expected += 2 * a.containers.size() + a.volumes.size() + a.networks.size() + 1;
     g->resources.reserve(expected);
     idx.reserve(expected);
-    if (expected >= kHashThreadFrom) {
-      try {
-        hashes = std::make_unique<HashPool>();
-      } catch (const std::system_error&) {
-        hashes.reset();  // no thread to be had: hash inline
-      }
-    }
+    if (expected >= kHashThreadFrom) startHashThread();
     templates();
     vms();
     hosts();
+  }
+
+  std::shared_ptr<DesiredGraph> run() {
+    begin();
     for (const auto& a : s.apps) app(a);
+    return finish();
+  }
+
+  // After every app: what spans apps (app dependencies, DNS, tiers), hashes, order, index.
+  std::shared_ptr<DesiredGraph> finish() {
     appDeps();
     dns();
     tierEdges();
@@ -1029,11 +1049,14 @@ struct Expander {
   }
 };
 
-}  // namespace
-
 std::shared_ptr<DesiredGraph> expandSpec(const Spec& s, Diagnostics& d) {
   Expander e(s, d);
   return e.run();
 }
+
+Expansion::Expansion(const Spec& s, Diagnostics& d) : e_(std::make_unique<Expander>(s, d)) { e_->begin(); }
+Expansion::~Expansion() = default;
+void Expansion::app(const AppSpec& a) { e_->app(a); }
+std::shared_ptr<DesiredGraph> Expansion::finish() { return e_->finish(); }
 
 }  // namespace tend::spec

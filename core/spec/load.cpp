@@ -8,7 +8,11 @@
 #include <climits>
 #include <cstdlib>
 #include <fstream>
+#include <condition_variable>
+#include <exception>
 #include <functional>
+#include <mutex>
+#include <thread>
 #include <future>
 #include <memory>
 #include <optional>
@@ -20,6 +24,7 @@
 #include "core/subprocess.h"
 #include "core/spec/loader.h"
 #include "core/spec/model.h"
+#include "core/spec/walker.h"
 
 namespace tend {
 
@@ -116,6 +121,146 @@ class Beside {
   std::future<T> fut_;
 };
 
+// apps.yml parsed on a thread of its own, handing out each `apps` entry once complete.
+// drain() runs `fn(key, value, owner)` on this thread for each entry as it comes, until the
+// parse is over; `fn` hands back the entry's node store with giveBack() once done with it
+// and the parsing thread frees it (in its own malloc arena, which the next entries reuse).
+// finish() returns the parse's outcome. Without a thread to be had, the file is parsed in
+// drain() itself (entries still handed out in order).
+class AppsStream {
+ public:
+  struct Parsed {
+    std::unique_ptr<spec::YDoc> doc;  // null: missing file or a YAML error (in diags)
+    Diagnostics diags;
+    spec::EntryStream stream;  // intact/map as the parser left them
+  };
+  using Entry = std::pair<const spec::YNode*, const spec::YNode*>;
+  struct Handed {
+    Entry e;
+    std::shared_ptr<void> owner;
+  };
+
+  // `stream` false: drain() parses the file whole, handing out nothing.
+  AppsStream(std::string path, bool stream) : path_(std::move(path)), stream_(stream) {
+    out_.stream.key = "apps";
+    out_.stream.onEntry = [this](const spec::YNode* k, const spec::YNode* v, std::shared_ptr<void> owner) {
+      bool wake;
+      std::vector<std::shared_ptr<void>> free;
+      {
+        std::unique_lock lk(mu_);
+        // At most kAhead entries wait: reading and expanding is the slower side, and a parser
+        // running ahead would hold most of a large file's tree (and take CPU from hashing).
+        if (threaded_) room_.wait(lk, [&] { return queue_.size() < kAhead || abandoned_; });
+        wake = queue_.empty();
+        queue_.push_back({{k, v}, std::move(owner)});
+        free.swap(returned_);
+      }
+      if (wake) cv_.notify_one();
+    };  // `free` goes here, on the parsing thread
+    if (!stream_) return;
+    try {
+      threaded_ = true;
+      thread_ = std::thread([this] { parse(); });
+    } catch (const std::system_error&) {
+      threaded_ = false;
+      // no thread: drain() parses
+    }
+  }
+  // Whatever happened on this side (an exception before or while draining), the parser must
+  // not wait for room that will never come.
+  ~AppsStream() {
+    abandon();
+    if (thread_.joinable()) thread_.join();
+  }
+  AppsStream(const AppsStream&) = delete;
+  AppsStream& operator=(const AppsStream&) = delete;
+
+  template <class Fn>
+  void drain(Fn&& fn) {
+    if (!thread_.joinable()) parse();
+    std::vector<Handed> batch;
+    while (true) {
+      bool over;
+      {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return !queue_.empty() || done_; });
+        batch.swap(queue_);
+        over = done_;
+      }
+      room_.notify_one();
+      try {
+        for (auto& h : batch) fn(h.e.first, h.e.second, std::move(h.owner));
+      } catch (...) {
+        abandon();
+        throw;
+      }
+      batch.clear();
+      {
+        std::lock_guard lk(mu_);
+        for (auto& o : back_) returned_.push_back(std::move(o));
+      }
+      back_.clear();
+      if (over) break;
+    }
+  }
+  void abandon() {
+    {
+      std::lock_guard lk(mu_);
+      abandoned_ = true;
+    }
+    room_.notify_one();
+  }
+  void giveBack(std::shared_ptr<void> owner) {
+    if (owner) back_.push_back(std::move(owner));
+  }
+  Parsed finish() {
+    if (thread_.joinable()) thread_.join();
+    if (error_) std::rethrow_exception(error_);
+    return std::move(out_);
+  }
+
+ private:
+  void parse() {
+    try {
+      out_.doc = spec::readYamlFile(path_, path_, out_.diags, true, nullptr, stream_ ? &out_.stream : nullptr);
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+    {
+      std::lock_guard lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+  }
+
+  std::string path_;
+  bool stream_;
+  Parsed out_;
+  std::exception_ptr error_;
+  std::mutex mu_;
+  std::condition_variable cv_;    // entries or the end: for the draining thread
+  std::condition_variable room_;  // room in queue_: for the parsing thread
+  static constexpr size_t kAhead = 8;
+  bool threaded_ = false;      // set before the thread starts
+  std::vector<Handed> queue_;  // guarded by mu_
+  std::vector<std::shared_ptr<void>> returned_;  // guarded by mu_: freed by the parsing thread
+  std::vector<std::shared_ptr<void>> back_;      // draining thread only
+  bool done_ = false;         // guarded by mu_
+  bool abandoned_ = false;    // guarded by mu_: nobody drains any more
+  std::thread thread_;        // last: started once every other member exists
+};
+
+// The pairs of the finished tree's streamed mapping (none when there is none).
+std::vector<AppsStream::Entry> finalEntries(const spec::YDoc& doc, const spec::EntryStream& st) {
+  if (!st.map || !doc.root || !doc.root->isMap()) return {};
+  for (const auto& [k, v] : doc.root->pairs)
+    if (k->isScalar() && !k->quoted && k->value == st.key) {
+      if (v != st.map) return {{nullptr, nullptr}};  // another mapping: never equal to a preview
+      return st.map->pairs;
+    }
+  return {{nullptr, nullptr}};
+}
+
 struct SideWork {
   Diagnostics diags;     // validation's
   std::string revision;  // when asked for
@@ -162,6 +307,10 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     Diagnostics& d = res.diagnostics;
 
     auto shown = [&](const char* name) { return spec::joinPath(dir, name); };
+    // apps.yml, by far the largest file of a big site, is parsed on a second thread from now
+    // on. Each app it hands out complete is read, and expanded, here as soon as the other
+    // files are read, while the parse goes on.
+    AppsStream apps(shown("apps.yml"), opts.streamApps);
     bool missing = false;
     auto env = spec::readYamlFile(shown("environment.yml"), shown("environment.yml"), d, true, &missing);
     if (missing) {
@@ -169,7 +318,6 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
                    "file not found: every spec directory needs an environment.yml"});
     }
     auto hosts = spec::readYamlFile(shown("hosts.yml"), shown("hosts.yml"), d, true);
-    auto apps = spec::readYamlFile(shown("apps.yml"), shown("apps.yml"), d, true);
     for (const char* alt : {"environment.yaml", "hosts.yaml", "apps.yaml"}) {
       struct stat st2 {};
       if (::stat(shown(alt).c_str(), &st2) == 0)
@@ -184,11 +332,6 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
       s->files.push_back(shown("hosts.yml"));
       spec::readHosts(*hosts, *s, d);
     }
-    if (apps) {
-      s->files.push_back(shown("apps.yml"));
-      spec::readApps(*apps, *s, d);
-    }
-    s->buildIndex();
     bool haveEnv = env != nullptr;
 
     // Secret names: injected, or the plaintext keys of the SOPS file.
@@ -209,6 +352,63 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
       }
     }
     std::sort(s->secretNamesKnown.begin(), s->secretNamesKnown.end());
+    env.reset();
+    hosts.reset();
+
+    // Apps as the parser hands them out: read, and expanded (expansion needs only the other
+    // files and the app itself). Their diagnostics are kept apart until the preview proves
+    // final; when it does not (a YAML error, duplicate or merge keys among the apps), all of
+    // it is dropped and apps.yml is read and expanded from its finished tree, as it always was.
+    s->buildIndex();
+    const size_t filesBefore = s->files.size();
+    Diagnostics streamDiags;
+    Diagnostics expandDiags;
+    std::optional<spec::Expansion> expansion;
+    if (haveEnv && opts.streamApps) expansion.emplace(*s, expandDiags);
+    std::vector<const spec::YNode*> readKeys;
+    std::vector<AppsStream::Entry> handedOut;
+    std::vector<std::shared_ptr<void>> unread;  // stores of entries not read: the parser may still look
+    spec::Walker appsWalker(shown("apps.yml"), streamDiags);
+    apps.drain([&](const spec::YNode* k, const spec::YNode* v, std::shared_ptr<void> owner) {
+      handedOut.emplace_back(k, v);
+      // A key readApps reports, or a merge key (the final mapping then differs from the preview).
+      if (!k->isScalar() || k->value.empty() || (!k->quoted && k->value == "<<")) {
+        unread.push_back(std::move(owner));
+        return;
+      }
+      size_t before = s->apps.size();
+      spec::readApp(appsWalker, k, v, *s, streamDiags);
+      readKeys.push_back(k);
+      if (expansion && s->apps.size() > before) expansion->app(s->apps.back());
+      apps.giveBack(std::move(owner));
+    });
+    AppsStream::Parsed parsed = apps.finish();
+    unread.clear();
+    for (auto& x : parsed.diags) d.push_back(std::move(x));
+    bool previewFinal = !opts.streamApps || !parsed.doc || (parsed.stream.intact && finalEntries(*parsed.doc, parsed.stream) == handedOut);
+    if (!parsed.doc || !previewFinal) {
+      // Nothing of the preview stands. With a YAML error there is no apps.yml to read (as
+      // ever); otherwise the values handed out are gone, so the file is parsed again whole.
+      s->apps.clear();
+      s->files.resize(filesBefore);
+      streamDiags.clear();
+      readKeys.clear();
+      expansion.reset();
+      expandDiags.clear();
+      if (parsed.doc) {
+        Diagnostics again;
+        parsed.doc = spec::readYamlFile(shown("apps.yml"), shown("apps.yml"), again, true);
+        for (auto& x : again) d.push_back(std::move(x));
+      }
+    }
+    for (auto& x : streamDiags) d.push_back(std::move(x));
+    if (parsed.doc) {
+      s->files.push_back(shown("apps.yml"));
+      spec::readApps(*parsed.doc, *s, d, &readKeys);
+    }
+    s->buildIndex();
+    parsed.doc.reset();
+    parsed.stream.failed.reset();
 
     // Past this point the model is complete. Validation only reads it (and fills proxyRoutes,
     // which nothing else reads), expansion only reads it, and the revision (a git command, or
@@ -217,11 +417,6 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     // validation fails, as it did when the two ran one after the other; its result is then
     // dropped. Diagnostics are merged in the old order (validation first) and sorted below.
     bool wantRevision = haveEnv && opts.revision.empty();
-    // The trees are freed here, before expansion: expansion reuses their memory (fresh pages
-    // cost more than the free), and peak RSS stays lower.
-    env.reset();
-    hosts.reset();
-    apps.reset();
     auto side = [s, haveEnv, wantRevision] {
       SideWork w;
       if (haveEnv) spec::validateSpec(*s, w.diags);
@@ -230,8 +425,12 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     };
     Beside<SideWork> sideWork(std::move(side));
     std::shared_ptr<DesiredGraph> graph;
-    Diagnostics expandDiags;
-    if (haveEnv) graph = spec::expandSpec(*s, expandDiags);
+    if (expansion) {
+      graph = expansion->finish();
+      expansion.reset();
+    } else if (haveEnv) {
+      graph = spec::expandSpec(*s, expandDiags);
+    }
     SideWork sw = sideWork.get();
     mergeDiagnostics(d, std::move(sw.diags), std::move(expandDiags));
     sortDiags(d);

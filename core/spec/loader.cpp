@@ -471,68 +471,77 @@ void readHosts(const YDoc& doc, Spec& s, Diagnostics& diags) {
         }}});
 }
 
-void readApps(const YDoc& doc, Spec& s, Diagnostics& diags) {
+void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& diags) {
+  AppSpec a;
+  a.name = k->value;
+  a.loc = w.loc(k);
+  if (!w.needMap(av, a.name)) return;
+  std::string ctx = "app '" + a.name + "'";
+  bool hasContainers = false;
+  w.fields(av, ctx,
+           {{"host", [&](const YNode* y) { a.host = w.str(y, "host"); }},
+            {"tier", [&](const YNode* y) { a.tier = w.str(y, "tier"); }},
+            {"expose", [&](const YNode* y) {
+               if (!w.needSeq(y, "expose")) return;
+               for (const YNode* it : y->items) readServiceEntry(w, it, true, a.name, a.expose);
+             }},
+            {"containers", [&](const YNode* y) {
+               hasContainers = true;
+               // Exact capacity: a ContainerSpec is large and a spec may hold thousands.
+               if (y->isMap()) a.containers.reserve(a.containers.size() + y->pairs.size());
+               w.entries(y, "containers", [&](const YNode* ck, const YNode* cv) {
+                 ContainerSpec c;
+                 readContainer(w, ck, cv, s.absDir, s.dir, c);
+                 a.containers.push_back(std::move(c));
+               });
+             }},
+            {"volumes", [&](const YNode* y) { readNamedVolumes(w, y, a.volumes); }},
+            {"networks", [&](const YNode* y) { readNamedNetworks(w, y, a.networks); }},
+            {"compose", [&](const YNode* y) { a.compose = w.str(y, "compose"); }},
+            {"depends_on", [&](const YNode* y) { a.dependsOn = w.strList(y, "depends_on"); }}});
+  if (!std::any_of(av->pairs.begin(), av->pairs.end(), [&](auto& p) { return p.first->value == "host"; }))
+    w.err(k, ctx + " is missing required key 'host'");
+  if (hasContainers && a.compose.set) w.err(k, ctx + " has both 'containers' and 'compose': use one");
+  else if (!hasContainers && !a.compose.set &&
+           !std::any_of(av->pairs.begin(), av->pairs.end(), [&](auto& p) { return p.first->value == "compose"; }))
+    w.err(k, ctx + " needs 'containers' or 'compose'");
+  if (a.compose.set && !a.compose.v.empty()) {
+    std::string path = joinPath(s.absDir, a.compose.v);
+    std::string shown = a.compose.v[0] == '/' ? a.compose.v : joinPath(s.dir, a.compose.v);
+    Diagnostics local;
+    bool missing = false;
+    auto cdoc = readYamlFile(path, shown, local, true, &missing);
+    if (missing) {
+      diags.push_back({Severity::Error, a.compose.loc, "compose file '" + a.compose.v + "' not found"});
+    } else if (cdoc) {
+      std::string base = path.substr(0, path.rfind('/'));
+      std::string baseShown = shown.find('/') == std::string::npos ? "." : shown.substr(0, shown.rfind('/'));
+      Walker cw(shown, diags);
+      readComposeFile(cw, *cdoc, base, baseShown, a);
+      s.files.push_back(shown);
+    }
+    diags.insert(diags.end(), local.begin(), local.end());
+  }
+  s.apps.push_back(std::move(a));
+}
+
+void readApps(const YDoc& doc, Spec& s, Diagnostics& diags, const std::vector<const YNode*>* alreadyRead) {
   Walker w(doc.file, diags);
   if (!doc.root || doc.root->isNull()) return;
   if (!doc.root->isMap()) {
     w.typeErr(doc.root, "apps.yml", "a mapping");
     return;
   }
+  size_t skip = 0;  // position in alreadyRead: its keys come in file order
   w.fields(doc.root, "apps.yml", {{"apps", [&](const YNode* x) {
     if (x->isNull()) return;
     if (x->isMap()) s.apps.reserve(s.apps.size() + x->pairs.size());
     w.entries(x, "apps", [&](const YNode* k, const YNode* av) {
-      AppSpec a;
-      a.name = k->value;
-      a.loc = w.loc(k);
-      if (!w.needMap(av, a.name)) return;
-      std::string ctx = "app '" + a.name + "'";
-      bool hasContainers = false;
-      w.fields(av, ctx,
-               {{"host", [&](const YNode* y) { a.host = w.str(y, "host"); }},
-                {"tier", [&](const YNode* y) { a.tier = w.str(y, "tier"); }},
-                {"expose", [&](const YNode* y) {
-                   if (!w.needSeq(y, "expose")) return;
-                   for (const YNode* it : y->items) readServiceEntry(w, it, true, a.name, a.expose);
-                 }},
-                {"containers", [&](const YNode* y) {
-                   hasContainers = true;
-                   // Exact capacity: a ContainerSpec is large and a spec may hold thousands.
-                   if (y->isMap()) a.containers.reserve(a.containers.size() + y->pairs.size());
-                   w.entries(y, "containers", [&](const YNode* ck, const YNode* cv) {
-                     ContainerSpec c;
-                     readContainer(w, ck, cv, s.absDir, s.dir, c);
-                     a.containers.push_back(std::move(c));
-                   });
-                 }},
-                {"volumes", [&](const YNode* y) { readNamedVolumes(w, y, a.volumes); }},
-                {"networks", [&](const YNode* y) { readNamedNetworks(w, y, a.networks); }},
-                {"compose", [&](const YNode* y) { a.compose = w.str(y, "compose"); }},
-                {"depends_on", [&](const YNode* y) { a.dependsOn = w.strList(y, "depends_on"); }}});
-      if (!std::any_of(av->pairs.begin(), av->pairs.end(), [&](auto& p) { return p.first->value == "host"; }))
-        w.err(k, ctx + " is missing required key 'host'");
-      if (hasContainers && a.compose.set) w.err(k, ctx + " has both 'containers' and 'compose': use one");
-      else if (!hasContainers && !a.compose.set &&
-               !std::any_of(av->pairs.begin(), av->pairs.end(), [&](auto& p) { return p.first->value == "compose"; }))
-        w.err(k, ctx + " needs 'containers' or 'compose'");
-      if (a.compose.set && !a.compose.v.empty()) {
-        std::string path = joinPath(s.absDir, a.compose.v);
-        std::string shown = a.compose.v[0] == '/' ? a.compose.v : joinPath(s.dir, a.compose.v);
-        Diagnostics local;
-        bool missing = false;
-        auto cdoc = readYamlFile(path, shown, local, true, &missing);
-        if (missing) {
-          diags.push_back({Severity::Error, a.compose.loc, "compose file '" + a.compose.v + "' not found"});
-        } else if (cdoc) {
-          std::string base = path.substr(0, path.rfind('/'));
-          std::string baseShown = shown.find('/') == std::string::npos ? "." : shown.substr(0, shown.rfind('/'));
-          Walker cw(shown, diags);
-          readComposeFile(cw, *cdoc, base, baseShown, a);
-          s.files.push_back(shown);
-        }
-        diags.insert(diags.end(), local.begin(), local.end());
+      if (alreadyRead && skip < alreadyRead->size() && (*alreadyRead)[skip] == k) {
+        ++skip;
+        return;
       }
-      s.apps.push_back(std::move(a));
+      readApp(w, k, av, s, diags);
     });
   }}});
 }

@@ -12,7 +12,12 @@ namespace tend::spec {
 // Stage 1: files into the typed model (unknown keys, wrong types, malformed YAML).
 void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& d);
 void readHosts(const YDoc& doc, Spec& s, Diagnostics& d);
-void readApps(const YDoc& doc, Spec& s, Diagnostics& d);
+// apps.yml. `alreadyRead`: keys of `apps` entries read before (by readApp, in file order, while
+// the file was still being parsed); they are skipped.
+void readApps(const YDoc& doc, Spec& s, Diagnostics& d, const std::vector<const YNode*>* alreadyRead = nullptr);
+class Walker;
+// One entry of apps.yml's `apps` (name key, value): appended to s.apps when it is a mapping.
+void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& d);
 // The key names of a SOPS file: top-level keys except `sops`, nested maps as dotted paths.
 bool readSopsKeyNames(const std::string& path, std::vector<std::string>& out, std::string& err);
 
@@ -27,6 +32,24 @@ std::string interpolate(const Spec& s, const std::string& text, const SpecLoc& l
 
 // Stage 3: the desired-resource DAG. Reports cycles into `d` (then returns null).
 std::shared_ptr<DesiredGraph> expandSpec(const Spec& s, Diagnostics& d);
+
+// The same, app by app: for expanding each app as soon as it is read, while the rest of
+// apps.yml is still being parsed. The constructor expands everything that is not an app
+// (s must hold every file but apps.yml); app() takes the apps in file order; finish(), once
+// s.apps is complete (and s indexed), does what spans apps and returns what expandSpec would.
+struct Expander;
+class Expansion {
+ public:
+  Expansion(const Spec& s, Diagnostics& d);
+  ~Expansion();
+  Expansion(const Expansion&) = delete;
+  Expansion& operator=(const Expansion&) = delete;
+  void app(const AppSpec& a);
+  std::shared_ptr<DesiredGraph> finish();
+
+ private:
+  std::unique_ptr<Expander> e_;
+};
 
 using ::tend::sha256Hex;  // core/hash.h
 std::string joinPath(const std::string& dir, const std::string& rel);

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -32,7 +33,7 @@ bool isNullScalar(const std::string& v) { return v.empty() || v == "~" || v == "
 // yaml-cpp's scanner, which dominated loading large specs.
 class Builder {
  public:
-  Builder(YDoc& doc, Diagnostics& diags) : doc_(doc), diags_(diags) {}
+  Builder(YDoc& doc, Diagnostics& diags, EntryStream* stream) : doc_(doc), diags_(diags), stream_(stream) {}
 
   // Returns false on a parse error (already reported).
   bool run(const std::string& text) {
@@ -74,15 +75,25 @@ class Builder {
           n->value = std::move(value);
           remember(sc.anchor, n);
           add(n);
+          handOut();
           break;
         }
         case YAML_ALIAS_EVENT: {
           auto it = anchors_.find(reinterpret_cast<const char*>(ev.data.alias.anchor));
-          if (it == anchors_.end()) add(make(YNode::Kind::Null, line, col));
-          else add(it->second);
+          if (it == anchors_.end()) {
+            add(make(YNode::Kind::Null, line, col));
+          } else {
+            // An alias of a collection still open (an ancestor): handed out, it would be read
+            // while this thread still fills it in.
+            if (stream_ && std::any_of(stack_.begin(), stack_.end(), [&](const Frame& f) { return f.node == it->second; }))
+              stream_->intact = false;
+            add(it->second);
+          }
+          handOut();
           break;
         }
         case YAML_SEQUENCE_START_EVENT: {
+          if (stream_ && atEntryValue()) beginEntryStore();
           YNode* n = make(YNode::Kind::Seq, line, col);
           remember(ev.data.sequence_start.anchor, n);
           add(n);
@@ -90,7 +101,12 @@ class Builder {
           break;
         }
         case YAML_MAPPING_START_EVENT: {
+          if (stream_ && atEntryValue()) beginEntryStore();
           YNode* n = make(YNode::Kind::Map, line, col);
+          if (stream_ && isStreamKeyValue()) {
+            if (stream_->map) stream_->intact = false;  // a second `key:` (a duplicate-key error follows)
+            else stream_->map = n;
+          }
           remember(ev.data.mapping_start.anchor, n);
           add(n);
           stack_.push_back(Frame{n, scratch_.size()});
@@ -100,6 +116,7 @@ class Builder {
         case YAML_MAPPING_END_EVENT: {
           YNode* m = close();
           if (type == YAML_MAPPING_END_EVENT) finishMap(m);
+          handOut();
           break;
         }
         default:
@@ -118,19 +135,55 @@ class Builder {
     size_t start;  // its children begin here in scratch_ (maps: key, value, key, value, ...)
   };
 
+  // True when the collection about to be added is the value of the root mapping's stream key.
+  bool isStreamKeyValue() const {
+    if (stack_.size() != 1 || stack_[0].node != doc_.root || doc_.root->kind != YNode::Kind::Map) return false;
+    size_t n = scratch_.size() - stack_[0].start;
+    if (n % 2 != 1) return false;  // not at a value
+    const YNode* k = scratch_.back();
+    return k->kind == YNode::Kind::Scalar && !k->quoted && k->value == stream_->key;
+  }
+  // True when the collection about to start is an entry's value in the streamed mapping.
+  bool atEntryValue() const {
+    if (!stream_->intact || !stream_->map || stack_.size() != 2 || stack_[1].node != stream_->map) return false;
+    return (scratch_.size() - stack_[1].start) % 2 == 1;
+  }
+  void beginEntryStore() {
+    entryStore_ = std::make_shared<std::deque<YNode>>();
+    store_ = entryStore_.get();
+    entryAnchors_ = false;
+  }
+  // After a value of the streamed mapping is complete: hand out its (key, value) and the
+  // store it was built in (null for a scalar or an alias: those live in the document).
+  void handOut() {
+    if (!stream_ || !stream_->intact || !stream_->map || stack_.size() != 2 || stack_[1].node != stream_->map) return;
+    size_t n = scratch_.size() - stack_[1].start;
+    if (n == 0 || n % 2 != 0) return;
+    std::shared_ptr<void> owner;
+    if (entryStore_) {
+      if (entryAnchors_) doc_.keep.push_back(entryStore_);
+      owner = std::move(entryStore_);
+      entryStore_.reset();
+      store_ = &doc_.nodes;
+    }
+    stream_->onEntry(scratch_[scratch_.size() - 2], scratch_.back(), std::move(owner));
+  }
+
   void report(int line, int col, std::string msg) {
     diags_.push_back({Severity::Error, {doc_.file, line, col}, std::move(msg)});
   }
   YNode* make(YNode::Kind k, int line, int col) {
-    doc_.nodes.emplace_back();
-    YNode* n = &doc_.nodes.back();
+    store_->emplace_back();
+    YNode* n = &store_->back();
     n->kind = k;
     n->line = line;
     n->col = col;
     return n;
   }
   void remember(const unsigned char* anchor, const YNode* n) {
-    if (anchor) anchors_[reinterpret_cast<const char*>(anchor)] = n;
+    if (!anchor) return;
+    anchors_[reinterpret_cast<const char*>(anchor)] = n;
+    if (entryStore_) entryAnchors_ = true;
   }
   // Children are collected on one shared stack and copied into their parent when it closes,
   // in one allocation of the exact size (no growth of a vector per node).
@@ -211,6 +264,10 @@ class Builder {
 
   YDoc& doc_;
   Diagnostics& diags_;
+  EntryStream* stream_;
+  std::deque<YNode>* store_ = &doc_.nodes;         // where make() puts nodes
+  std::shared_ptr<std::deque<YNode>> entryStore_;  // the streamed entry being built, if any
+  bool entryAnchors_ = false;                      // it defines an anchor
   std::vector<Frame> stack_;
   std::vector<const YNode*> scratch_;
   std::map<std::string, const YNode*> anchors_;
@@ -219,21 +276,22 @@ class Builder {
 }  // namespace
 
 std::unique_ptr<YDoc> parseYaml(const std::string& text, const std::string& shown,
-                                Diagnostics& diags) {
+                                Diagnostics& diags, EntryStream* stream) {
   auto doc = std::make_unique<YDoc>();
   doc->file = shown;
   Diagnostics local;
-  Builder b(*doc, local);
+  Builder b(*doc, local, stream);
   b.run(text);
   if (hasErrors(local)) {
     diags.insert(diags.end(), local.begin(), local.end());
+    if (stream) stream->failed = std::shared_ptr<YDoc>(std::move(doc));
     return nullptr;
   }
   return doc;
 }
 
 std::unique_ptr<YDoc> readYamlFile(const std::string& path, const std::string& shown,
-                                   Diagnostics& diags, bool missingOk, bool* missing) {
+                                   Diagnostics& diags, bool missingOk, bool* missing, EntryStream* stream) {
   if (missing) *missing = false;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
@@ -275,7 +333,7 @@ std::unique_ptr<YDoc> readYamlFile(const std::string& path, const std::string& s
     diags.push_back({Severity::Error, {shown, 1, 1}, "file changed while being read"});
     return nullptr;
   }
-  return parseYaml(text, shown, diags);
+  return parseYaml(text, shown, diags, stream);
 }
 
 }  // namespace tend::spec

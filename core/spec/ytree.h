@@ -4,6 +4,7 @@
 // every node, reports duplicate keys, and is cheap to walk.
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -33,18 +34,41 @@ struct YNode {
 struct YDoc {
   std::string file;  // as shown in diagnostics
   std::deque<YNode> nodes;
+  // Node stores of streamed entries (EntryStream) that define anchors: kept as long as the
+  // document, since later nodes may alias into them.
+  std::vector<std::shared_ptr<void>> keep;
   const YNode* root = nullptr;  // null for an empty file
 };
 
 // Largest spec file tend reads; larger files are rejected before reading them.
 constexpr uint64_t kMaxSpecFileBytes = 4ull * 1024 * 1024;
 
+// Hands out the entries of the root mapping's `key` mapping (apps.yml's `apps`) while the
+// file is still being parsed, each once it is complete: `onEntry` runs on the parsing thread
+// and may pass the nodes to another thread, which may read them (and nodes they alias) at
+// once: the parser never changes a node after handing it out. What was handed out is only
+// a preview: it is the final entry list when parsing succeeded, `intact` stayed true, and
+// the final tree's `key` mapping is `map` holding exactly those pairs in that order
+// (duplicate or merge keys in that mapping change it at its end).
+// A collection value is built in a node store of its own, `owner`: whoever takes the entry
+// may free it once done with it, so a large file's tree is never whole in memory. The
+// finished tree then keeps only the entries' keys: the values it points to are gone unless
+// their store defines anchors (then the document keeps it: later nodes may alias into it).
+struct EntryStream {
+  std::string key;
+  std::function<void(const YNode* k, const YNode* v, std::shared_ptr<void> owner)> onEntry;
+  bool intact = true;          // false: an alias reached a node still being built; handing out stopped
+  std::shared_ptr<void> failed;  // a document that failed to parse: kept, for the keys handed out
+  const YNode* map = nullptr;  // the mapping the entries were taken from
+};
+
 // Reads and parses `path` (shown as `shown`). On any problem appends located errors to `diags`
 // and returns null. `missingOk`: a missing file is not an error (returns null, no diagnostic).
 std::unique_ptr<YDoc> readYamlFile(const std::string& path, const std::string& shown,
-                                   Diagnostics& diags, bool missingOk, bool* missing = nullptr);
+                                   Diagnostics& diags, bool missingOk, bool* missing = nullptr,
+                                   EntryStream* stream = nullptr);
 // Parses text already in memory.
 std::unique_ptr<YDoc> parseYaml(const std::string& text, const std::string& shown,
-                                Diagnostics& diags);
+                                Diagnostics& diags, EntryStream* stream = nullptr);
 
 }  // namespace tend::spec

@@ -1,0 +1,172 @@
+// apps.yml is read and expanded app by app while a second thread still parses it
+// (LoadOptions::streamApps). Whatever the file holds, the outcome must be the one of parsing
+// it whole first: the same diagnostics, resources, hashes, dependencies and revision.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+#include <string>
+
+#include "core/spec.h"
+#include "spec_test_util.h"
+
+using tend::testing::TempSpecDir;
+
+namespace {
+
+// Everything a load decides, as text.
+std::string outcome(const tend::LoadResult& r) {
+  std::ostringstream o;
+  for (const auto& d : r.diagnostics) o << d.str() << "\n";
+  if (!r.graph) return o.str() + "(no graph)\n";
+  o << "revision " << r.graph->revision << "\n";
+  for (const auto& res : r.graph->resources) {
+    o << res.id << " " << res.hash << " tier=" << res.tier << " deps=";
+    for (const auto& x : res.dependsOn) o << x << ",";
+    o << "\n";
+  }
+  return o.str();
+}
+
+std::string loadBothWays(const std::string& dir, bool expectOk) {
+  tend::LoadOptions streamed, whole;
+  whole.streamApps = false;
+  tend::LoadResult a = tend::loadSpecDir(dir, streamed);
+  tend::LoadResult b = tend::loadSpecDir(dir, whole);
+  std::string sa = outcome(a), sb = outcome(b);
+  INFO(dir);
+  CHECK(sa == sb);
+  CHECK(a.ok() == expectOk);
+  CHECK(b.ok() == expectOk);
+  return sa;
+}
+
+void writeBase(const TempSpecDir& d) {
+  d.write("environment.yml",
+          "environment: streamtest\ntimezone: Etc/UTC\nnetwork: { cidr: 127.0.0.0/8 }\n"
+          "providers:\n  docker: { transport: \"unix:/var/run/docker.sock\" }\n"
+          "  bind9: { server: h1, conf_dir: ./bind }\n"
+          "dns:\n  domains: [stream.test]\n");
+  d.write("hosts.yml", "hosts:\n  h1: { address: 127.0.0.1 }\n  h2: { address: 127.0.0.2 }\n");
+}
+
+std::string app(const std::string& name, const std::string& host, int port) {
+  return "  " + name + ":\n    host: " + host + "\n    expose: [{ name: " + name + ", domain: stream.test, port: " +
+         std::to_string(port) + " }]\n    containers:\n      web:\n        image: \"busybox:1.36\"\n" +
+         "        environment: { TZ: \"${environment.timezone}\" }\n        ports: [\"127.0.0.1:" +
+         std::to_string(port) + ":80\"]\n";
+}
+
+}  // namespace
+
+TEST_CASE("streamed apps.yml: many apps load as when parsed whole", "[spec][stream]") {
+  TempSpecDir d;
+  writeBase(d);
+  std::string apps = "apps:\n";
+  for (int i = 0; i < 300; ++i) apps += app("app" + std::to_string(i), i % 2 ? "h1" : "h2", 20000 + i);
+  d.write("apps.yml", apps);
+  std::string out = loadBothWays(d.path(), true);
+  CHECK(out.find("container/app299/web") != std::string::npos);
+}
+
+TEST_CASE("streamed apps.yml: anchors and merge keys across apps", "[spec][stream]") {
+  TempSpecDir d;
+  writeBase(d);
+  d.write("apps.yml",
+          "apps:\n"
+          "  first:\n    host: h1\n    containers:\n      web:\n        image: \"busybox:1.36\"\n"
+          "        environment: &env { A: \"1\", B: \"2\" }\n        labels: &labels { team: core }\n"
+          "  second:\n    host: h2\n    containers:\n      web:\n        image: \"busybox:1.36\"\n"
+          "        environment: { <<: *env, B: \"3\" }\n        labels: *labels\n"
+          "  third: &third\n    host: h1\n    containers:\n      job: { image: \"busybox:1.36\" }\n"
+          "  fourth: *third\n");
+  std::string out = loadBothWays(d.path(), true);
+  CHECK(out.find("container/fourth/job") != std::string::npos);
+}
+
+TEST_CASE("streamed apps.yml: a merge key among the apps themselves", "[spec][stream]") {
+  TempSpecDir d;
+  writeBase(d);
+  d.write("apps.yml",
+          "defaults: &more\n  extra:\n    host: h2\n    containers:\n      web: { image: \"busybox:1.36\" }\n"
+          "apps:\n  <<: *more\n" +
+              app("web", "h1", 20001));
+  loadBothWays(d.path(), false);  // `defaults` is an unknown key
+  d.write("apps.yml", "apps:\n  <<: { merged: { host: h2, containers: { c: { image: \"busybox:1.36\" } } } }\n" +
+                          app("web", "h1", 20001));
+  std::string out = loadBothWays(d.path(), true);
+  CHECK(out.find("container/merged/c") != std::string::npos);
+}
+
+TEST_CASE("streamed apps.yml: an alias of the apps mapping inside an app", "[spec][stream]") {
+  TempSpecDir d;
+  writeBase(d);
+  d.write("apps.yml",
+          "apps: &all\n" + app("web", "h1", 20001) + "  loop:\n    host: h1\n    containers:\n      c:\n"
+          "        image: \"busybox:1.36\"\n        labels: *all\n");
+  loadBothWays(d.path(), false);
+}
+
+TEST_CASE("streamed apps.yml: YAML errors, duplicate apps and odd keys", "[spec][stream]") {
+  TempSpecDir d;
+  writeBase(d);
+  SECTION("a syntax error after some apps") {
+    d.write("apps.yml", "apps:\n" + app("a", "h1", 20001) + app("b", "h2", 20002) + "  c: [unclosed\n");
+    std::string out = loadBothWays(d.path(), false);
+    CHECK(out.find("invalid YAML") != std::string::npos);
+  }
+  SECTION("the same app twice") {
+    d.write("apps.yml", "apps:\n" + app("a", "h1", 20001) + app("b", "h2", 20002) + app("a", "h2", 20003));
+    std::string out = loadBothWays(d.path(), false);
+    CHECK(out.find("duplicate key 'a'") != std::string::npos);
+  }
+  SECTION("a list key, an empty name, values that are not mappings") {
+    d.write("apps.yml", "apps:\n  ? [x, y]\n  : { host: h1 }\n  \"\": { host: h1 }\n  nothing: ~\n  three: 3\n" +
+                            app("ok", "h1", 20001));
+    loadBothWays(d.path(), false);
+  }
+  SECTION("apps is a list, a scalar, an alias") {
+    d.write("apps.yml", "apps:\n  - web\n");
+    loadBothWays(d.path(), false);
+    d.write("apps.yml", "apps: web\n");
+    loadBothWays(d.path(), false);
+    d.write("apps.yml", "x-base: &b\n" + app("web", "h1", 20001) + "apps: *b\n");
+    loadBothWays(d.path(), false);
+  }
+  SECTION("an empty or missing apps.yml, an empty apps mapping") {
+    d.write("apps.yml", "");
+    loadBothWays(d.path(), true);
+    d.write("apps.yml", "apps: {}\n");
+    loadBothWays(d.path(), true);
+    std::filesystem::remove(d.file("apps.yml"));
+    loadBothWays(d.path(), true);
+  }
+  SECTION("two documents") {
+    d.write("apps.yml", "apps:\n" + app("a", "h1", 20001) + "---\napps: {}\n");
+    loadBothWays(d.path(), false);
+  }
+}
+
+TEST_CASE("streamed apps.yml: compose files, interpolation errors, a missing environment", "[spec][stream]") {
+  TempSpecDir d;
+  writeBase(d);
+  d.write("web/compose.yml", "services:\n  web:\n    image: \"busybox:1.36\"\n    environment: [X=${nope}]\n");
+  d.write("apps.yml", "apps:\n  web:\n    host: h1\n    compose: web/compose.yml\n" + app("other", "h2", 20002) +
+                          "  bad:\n    host: nowhere\n    containers:\n      c: { image: \"busybox:1.36\", user: \"${vms.x.ip}\" }\n");
+  loadBothWays(d.path(), false);
+  std::filesystem::remove(d.file("environment.yml"));
+  loadBothWays(d.path(), false);
+}
+
+TEST_CASE("every corpus spec gives the same diagnostics streamed and whole", "[spec][stream][corpus]") {
+  std::filesystem::path root = std::filesystem::path(TEND_SOURCE_DIR) / "tests/testdata/invalid";
+  std::vector<std::filesystem::path> cases;
+  for (const auto& e : std::filesystem::directory_iterator(root))
+    if (e.is_directory()) cases.push_back(e.path());
+  std::sort(cases.begin(), cases.end());
+  REQUIRE(cases.size() >= 25);
+  for (const auto& dir : cases) loadBothWays(dir.string(), false);
+  for (const char* site : {"specs/wil", "specs/local"})
+    loadBothWays((std::filesystem::path(TEND_SOURCE_DIR) / site).string(), true);
+}
