@@ -119,9 +119,26 @@ struct Expander {
   const Spec& s;
   Diagnostics& d;
   std::shared_ptr<DesiredGraph> g = std::make_shared<DesiredGraph>();
-  // id -> position in g->resources. Keys view the resources' own id strings (no copies);
-  // rebuilt whenever the vector reallocates (a moved short id lives in the new object).
-  std::unordered_map<std::string_view, uint32_t> idx;
+  // id -> position in g->resources: a set of positions, hashed and compared through the
+  // resources' own ids. No id is copied, and nothing is rebuilt when the vector reallocates
+  // (views of the ids would dangle: a short id lives inside its resource).
+  struct IdHash {
+    using is_transparent = void;
+    const std::vector<DesiredResource>* rs;
+    size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+    size_t operator()(uint32_t pos) const { return (*this)(std::string_view((*rs)[pos].id)); }  // not noexcept: codes cached
+  };
+  struct IdEq {
+    using is_transparent = void;
+    const std::vector<DesiredResource>* rs;
+    std::string_view key(uint32_t pos) const { return (*rs)[pos].id; }
+    static std::string_view key(std::string_view id) { return id; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return key(a) == key(b);
+    }
+  };
+  std::unordered_set<uint32_t, IdHash, IdEq> idx{0, IdHash{&g->resources}, IdEq{&g->resources}};
   // Dependencies whose target position is known when they are added (most are): sortTopo
   // needs no id lookup for them. `pos` is the place in the dependent's dependsOn.
   struct KnownDep {
@@ -155,18 +172,13 @@ struct Expander {
   DesiredResource* add(std::string id, std::string kind, std::string provider, std::string host,
                        json spec, const SpecLoc& loc, int tier) {
     auto& rs = g->resources;
-    bool grows = rs.size() == rs.capacity();
     // Expanded while apps.yml is still read, the final count is not known up front: the
     // hashing thread starts once the spec proves large.
     if (!hashes && rs.size() + 1 == kHashThreadFrom) startHashThread();
     DesiredResource& r = rs.emplace_back();
     r.id = std::move(id);
-    if (grows) {
-      idx.clear();
-      for (size_t i = 0; i + 1 < rs.size(); ++i) idx.emplace(rs[i].id, static_cast<uint32_t>(i));
-    }
     // One lookup: the id is entered, or found to be taken.
-    if (!idx.try_emplace(r.id, static_cast<uint32_t>(rs.size() - 1)).second) {
+    if (!idx.insert(static_cast<uint32_t>(rs.size() - 1)).second) {
       rs.pop_back();
       return nullptr;
     }
@@ -190,11 +202,11 @@ struct Expander {
   static constexpr uint32_t kNone = UINT32_MAX;
   uint32_t ixOf(std::string_view id) const {
     auto it = idx.find(id);
-    return it == idx.end() ? kNone : it->second;
+    return it == idx.end() ? kNone : *it;
   }
   DesiredResource* get(const std::string& id) {
-    auto it = idx.find(id);
-    return it == idx.end() ? nullptr : &g->resources[it->second];
+    uint32_t ix = ixOf(id);
+    return ix == kNone ? nullptr : &g->resources[ix];
   }
   // Duplicates are removed once, in sortTopo (a linear check here is quadratic for zones).
   static void dep(DesiredResource* r, std::string on) {
