@@ -85,8 +85,12 @@ class Builder {
           } else {
             // An alias of a collection still open (an ancestor): handed out, it would be read
             // while this thread still fills it in.
-            if (stream_ && std::any_of(stack_.begin(), stack_.end(), [&](const Frame& f) { return f.node == it->second; }))
+            if (stream_ && std::any_of(stack_.begin(), stack_.end(), [&](const Frame& f) { return f.node == it->second; })) {
               stream_->intact = false;
+              // Handing out stops here: the entry store being filled now belongs to the
+              // document, like every node built after it.
+              if (entryStore_) doc_.keep.push_back(entryStore_);
+            }
             add(it->second);
           }
           handOut();
