@@ -189,7 +189,12 @@ awaitable<Response> Api::handle(Request req, Transport t) {
     } else if (path == "/metrics") {
       res = make(http::status::ok, backend_.metricsText(), "text/plain; version=0.0.4; charset=utf-8");
     } else if (path == "/v1/status") {
-      auto body = backend_.statusBody();
+      // Rendering (only when the state changed, or every 500 ms during a pass) runs on the
+      // blocking pool: tens of thousands of resources take long enough to stall every other
+      // request, /healthz included, if it ran here on the io thread.
+      auto body = backend_.currentStatusBody();
+      if (!body)
+        body = co_await offload<std::shared_ptr<const StatusBody>>(blocking_, [this] { return backend_.statusBody(); });
       res = Response{http::status::ok, 11};
       res.set(http::field::content_type, "application/json");
       // Clients may keep the body but must revalidate it: If-None-Match with the ETag gets a

@@ -33,8 +33,11 @@ class ApiBackend {
   virtual ~ApiBackend() = default;
   virtual bool ready(std::string& why) const = 0;   // readyz
   virtual std::string metricsText() = 0;
-  // Cached per state version (cheap); the same pointer while nothing changed.
+  // Cached per state version; the same pointer while nothing changed. Renders when the cache
+  // is stale, which for a large state takes long: the API calls it off the io thread.
   virtual std::shared_ptr<const StatusBody> statusBody() = 0;
+  // The cached body when it is current, else null; never renders (cheap, any thread).
+  virtual std::shared_ptr<const StatusBody> currentStatusBody() = 0;
   virtual Result<nlohmann::json> planJson() = 0;    // blocking
   virtual Result<nlohmann::json> eventsJson(int64_t since, int limit) = 0;  // blocking
   // Ids not known to the applied spec nor to recorded state.

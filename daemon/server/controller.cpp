@@ -383,15 +383,22 @@ std::string Controller::renderStatus() {
   return Redactor::instance().redact(j.dump(-1, ' ', false, json::error_handler_t::replace)) + "\n";
 }
 
-std::shared_ptr<const StatusBody> Controller::statusBody() {
+std::shared_ptr<const StatusBody> Controller::currentStatusBody() {
   const uint64_t key = tap_.generation() * 1000003u + localGen_.load();
   const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard lk(cacheMu_);
-    // The engine's phases move during a pass without a state write: bound staleness too.
-    if (statusCache_ && key == statusCacheKey_ && now - statusCachedAt_ < std::chrono::milliseconds(500))
-      return statusCache_;
-  }
+  std::lock_guard lk(cacheMu_);
+  // The engine's phases move during a pass without a state write: bound staleness too.
+  if (statusCache_ && key == statusCacheKey_ && now - statusCachedAt_ < std::chrono::milliseconds(500))
+    return statusCache_;
+  return nullptr;
+}
+
+std::shared_ptr<const StatusBody> Controller::statusBody() {
+  if (auto current = currentStatusBody()) return current;
+  // One render at a time: requests arriving while it runs take its result.
+  std::lock_guard render(renderMu_);
+  if (auto current = currentStatusBody()) return current;
+  const uint64_t key = tap_.generation() * 1000003u + localGen_.load();
   std::string text = renderStatus();
   std::lock_guard lk(cacheMu_);
   statusCacheKey_ = key;

@@ -73,6 +73,7 @@ class Controller final : public ApiBackend {
   bool ready(std::string& why) const override;
   std::string metricsText() override;
   std::shared_ptr<const StatusBody> statusBody() override;
+  std::shared_ptr<const StatusBody> currentStatusBody() override;
   Result<nlohmann::json> planJson() override;
   Result<nlohmann::json> eventsJson(int64_t since, int limit) override;
   std::vector<std::string> unknownResources(const std::vector<std::string>& ids) const override;
@@ -112,6 +113,7 @@ class Controller final : public ApiBackend {
   std::atomic<uint64_t> localGen_{1};
 
   std::mutex cacheMu_;
+  std::mutex renderMu_;  // held while rendering the status (before cacheMu_)
   std::shared_ptr<const StatusBody> statusCache_;
   uint64_t statusCacheKey_ = 0;
   std::chrono::steady_clock::time_point statusCachedAt_{};

@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include <chrono>
+#include <future>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/connect.hpp>
@@ -286,6 +289,48 @@ TEST_CASE("a client that stops reading a large status body is dropped at the wri
   CHECK(len > 4'000'000);
   CHECK(bodyOf(got).size() < len);
   CHECK(d.get("/v1/status")->status == 200);
+}
+
+TEST_CASE("rendering a large status does not hold up other requests", "[daemon][http][status]") {
+  RunningDaemon::Setup s;
+  s.spec = manyContainers(40000);  // ~5 MB of status: a long render
+  RunningDaemon d(s);
+  REQUIRE(d.get("/healthz")->status == 200);
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::duration x) { return std::chrono::duration<double, std::milli>(x).count(); };
+  // A /v1/status that renders (the cache is 500 ms old at most) with a /healthz sent 10 ms
+  // into it: /healthz is answered while the render runs on the blocking pool. Were it on the
+  // io thread, /healthz would wait for the whole render.
+  auto probe = [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the cached body expires
+    auto t0 = Clock::now();
+    auto status = std::async(std::launch::async, [&] { return d.get("/v1/status"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto h0 = Clock::now();
+    auto h = d.get("/healthz");
+    double healthz = ms(Clock::now() - h0);
+    auto st = status.get();
+    double total = ms(Clock::now() - t0);
+    REQUIRE(h.ok());
+    CHECK(h->status == 200);
+    REQUIRE(st.ok());
+    CHECK(st->status == 200);
+    CHECK(json::parse(st->body)["resources"].size() == 40000);
+    return std::make_pair(healthz, total);
+  };
+  auto [healthz, total] = probe();
+  INFO("healthz " << healthz << " ms during a status request of " << total << " ms");
+  if (total < 80) {
+    WARN("status rendered in " << total << " ms: too fast here to tell a blocked io thread");
+  } else {
+    CHECK(healthz < total / 3);
+  }
+  // Between state changes (and within 500 ms) every request gets the one rendered body.
+  auto a = d.get("/v1/status");
+  auto b = d.get("/v1/status");
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->body == b->body);
 }
 
 TEST_CASE("reconcile validates its body: invalid JSON and unknown resource ids are 400",
