@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/spec.h"
+#include "tests/core/spec/spec_test_util.h"
 
 namespace {
 
@@ -32,11 +33,7 @@ std::string replaceAll(std::string s, const std::string& from, const std::string
 }  // namespace
 
 TEST_CASE("every invalid spec in the corpus fails with its exact located errors", "[spec][corpus]") {
-  std::filesystem::path root = std::filesystem::path(TEND_SOURCE_DIR) / "tests/testdata/invalid";
-  std::vector<std::filesystem::path> cases;
-  for (const auto& e : std::filesystem::directory_iterator(root))
-    if (e.is_directory()) cases.push_back(e.path());
-  std::sort(cases.begin(), cases.end());
+  std::vector<std::filesystem::path> cases = tend::testing::invalidCorpusCases();
   REQUIRE(cases.size() >= 25);
   for (const auto& dir : cases) {
     DYNAMIC_SECTION(dir.filename().string()) {

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "core/spec.h"
-#include "spec_test_util.h"
+#include "tests/core/spec/spec_test_util.h"
 
 using tend::testing::TempSpecDir;
 
@@ -163,11 +163,7 @@ TEST_CASE("streamed apps.yml: compose files, interpolation errors, a missing env
 }
 
 TEST_CASE("every corpus spec gives the same diagnostics streamed and whole", "[spec][stream][corpus]") {
-  std::filesystem::path root = std::filesystem::path(TEND_SOURCE_DIR) / "tests/testdata/invalid";
-  std::vector<std::filesystem::path> cases;
-  for (const auto& e : std::filesystem::directory_iterator(root))
-    if (e.is_directory()) cases.push_back(e.path());
-  std::sort(cases.begin(), cases.end());
+  std::vector<std::filesystem::path> cases = tend::testing::invalidCorpusCases();
   REQUIRE(cases.size() >= 25);
   for (const auto& dir : cases) loadBothWays(dir.string(), false);
   for (const char* site : {"specs/wil", "specs/local"})

@@ -2,10 +2,13 @@
 // Helpers for spec tests: a temporary spec directory with inline files.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace tend::testing {
 
@@ -35,5 +38,15 @@ class TempSpecDir {
  private:
   std::string path_;
 };
+
+// The invalid-spec corpus: one directory per case under tests/testdata/invalid, sorted.
+inline std::vector<std::filesystem::path> invalidCorpusCases() {
+  std::filesystem::path root = std::filesystem::path(TEND_SOURCE_DIR) / "tests/testdata/invalid";
+  std::vector<std::filesystem::path> cases;
+  for (const auto& e : std::filesystem::directory_iterator(root))
+    if (e.is_directory()) cases.push_back(e.path());
+  std::sort(cases.begin(), cases.end());
+  return cases;
+}
 
 }  // namespace tend::testing
