@@ -412,10 +412,11 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
 
     // Past this point the model is complete. Validation only reads it (and fills proxyRoutes,
     // which nothing else reads), expansion only reads it, and the revision (a git command, or
-    // a hash over the files read) needs neither: a second thread frees the parse trees,
-    // validates and works out the revision while this one expands. Expansion runs even when
-    // validation fails, as it did when the two ran one after the other; its result is then
-    // dropped. Diagnostics are merged in the old order (validation first) and sorted below.
+    // a hash over the files read) needs neither: a second thread validates and works out the
+    // revision while this one finishes expansion (what spans apps: dependencies between apps,
+    // DNS, tiers, order). Expansion runs even when validation fails, as it did when the two
+    // ran one after the other; its result is then dropped. Diagnostics are merged in the old
+    // order (validation first) and sorted below.
     bool wantRevision = haveEnv && opts.revision.empty();
     auto side = [s, haveEnv, wantRevision] {
       SideWork w;
