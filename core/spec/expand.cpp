@@ -204,10 +204,6 @@ struct Expander {
     auto it = idx.find(id);
     return it == idx.end() ? kNone : *it;
   }
-  DesiredResource* get(const std::string& id) {
-    uint32_t ix = ixOf(id);
-    return ix == kNone ? nullptr : &g->resources[ix];
-  }
   // Duplicates are removed once, in sortTopo (a linear check here is quadratic for zones).
   static void dep(DesiredResource* r, std::string on) {
     if (r) r->dependsOn.push_back(std::move(on));

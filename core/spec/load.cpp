@@ -10,7 +10,6 @@
 #include <fstream>
 #include <condition_variable>
 #include <exception>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <future>
@@ -97,29 +96,6 @@ std::string absolute(const std::string& dir) {
   if (::getcwd(buf, sizeof buf)) return std::string(buf) + "/" + dir;
   return dir;
 }
-
-// Runs `f` on a thread of its own when one can be had, else at once on the calling thread;
-// get() returns its result (rethrowing what it threw). Neither copied nor moved: the thread
-// refers to `f_`, and `fut_` (declared after it, so destroyed before it) waits for the thread.
-template <class T>
-class Beside {
- public:
-  explicit Beside(std::function<T()> f) : f_(std::move(f)) {
-    try {
-      fut_ = std::async(std::launch::async, [this] { return f_(); });
-    } catch (const std::system_error&) {
-      done_ = f_();  // no thread to be had
-    }
-  }
-  Beside(const Beside&) = delete;
-  Beside& operator=(const Beside&) = delete;
-  T get() { return done_ ? std::move(*done_) : fut_.get(); }
-
- private:
-  std::function<T()> f_;
-  std::optional<T> done_;
-  std::future<T> fut_;
-};
 
 // apps.yml parsed on a thread of its own, handing out each `apps` entry once complete.
 // drain() runs `fn(key, value, owner)` on this thread for each entry as it comes, until the
@@ -424,7 +400,12 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
       if (wantRevision) w.revision = computeRevision(*s);
       return w;
     };
-    Beside<SideWork> sideWork(std::move(side));
+    std::future<SideWork> sideDone;
+    try {
+      sideDone = std::async(std::launch::async, side);  // a copy: `side` stays usable below
+    } catch (const std::system_error&) {
+      // no thread to be had: done in turn below
+    }
     std::shared_ptr<DesiredGraph> graph;
     if (expansion) {
       graph = expansion->finish();
@@ -432,7 +413,7 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     } else if (haveEnv) {
       graph = spec::expandSpec(*s, expandDiags);
     }
-    SideWork sw = sideWork.get();
+    SideWork sw = sideDone.valid() ? sideDone.get() : side();
     mergeDiagnostics(d, std::move(sw.diags), std::move(expandDiags));
     sortDiags(d);
     if (hasErrors(d) || !graph || !haveEnv) return res;
