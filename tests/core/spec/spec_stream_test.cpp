@@ -61,105 +61,93 @@ std::string app(const std::string& name, const std::string& host, int port) {
          std::to_string(port) + ":80\"]\n";
 }
 
+// A spec directory with environment.yml and hosts.yml; load() writes apps.yml and loads both ways.
+struct Site {
+  TempSpecDir d;
+  Site() { writeBase(d); }
+  std::string load(const std::string& appsYml, bool expectOk) {
+    d.write("apps.yml", appsYml);
+    return loadBothWays(d.path(), expectOk);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("streamed apps.yml: many apps load as when parsed whole", "[spec][stream]") {
-  TempSpecDir d;
-  writeBase(d);
   std::string apps = "apps:\n";
   for (int i = 0; i < 300; ++i) apps += app("app" + std::to_string(i), i % 2 ? "h1" : "h2", 20000 + i);
-  d.write("apps.yml", apps);
-  std::string out = loadBothWays(d.path(), true);
+  std::string out = Site().load(apps, true);
   CHECK(out.find("container/app299/web") != std::string::npos);
 }
 
 TEST_CASE("streamed apps.yml: anchors and merge keys across apps", "[spec][stream]") {
-  TempSpecDir d;
-  writeBase(d);
-  d.write("apps.yml",
-          "apps:\n"
-          "  first:\n    host: h1\n    containers:\n      web:\n        image: \"busybox:1.36\"\n"
-          "        environment: &env { A: \"1\", B: \"2\" }\n        labels: &labels { team: core }\n"
-          "  second:\n    host: h2\n    containers:\n      web:\n        image: \"busybox:1.36\"\n"
-          "        environment: { <<: *env, B: \"3\" }\n        labels: *labels\n"
-          "  third: &third\n    host: h1\n    containers:\n      job: { image: \"busybox:1.36\" }\n"
-          "  fourth: *third\n");
-  std::string out = loadBothWays(d.path(), true);
+  std::string out = Site().load(
+      "apps:\n"
+      "  first:\n    host: h1\n    containers:\n      web:\n        image: \"busybox:1.36\"\n"
+      "        environment: &env { A: \"1\", B: \"2\" }\n        labels: &labels { team: core }\n"
+      "  second:\n    host: h2\n    containers:\n      web:\n        image: \"busybox:1.36\"\n"
+      "        environment: { <<: *env, B: \"3\" }\n        labels: *labels\n"
+      "  third: &third\n    host: h1\n    containers:\n      job: { image: \"busybox:1.36\" }\n"
+      "  fourth: *third\n",
+      true);
   CHECK(out.find("container/fourth/job") != std::string::npos);
 }
 
 TEST_CASE("streamed apps.yml: a merge key among the apps themselves", "[spec][stream]") {
-  TempSpecDir d;
-  writeBase(d);
-  d.write("apps.yml",
-          "defaults: &more\n  extra:\n    host: h2\n    containers:\n      web: { image: \"busybox:1.36\" }\n"
-          "apps:\n  <<: *more\n" +
-              app("web", "h1", 20001));
-  loadBothWays(d.path(), false);  // `defaults` is an unknown key
-  d.write("apps.yml", "apps:\n  <<: { merged: { host: h2, containers: { c: { image: \"busybox:1.36\" } } } }\n" +
-                          app("web", "h1", 20001));
-  std::string out = loadBothWays(d.path(), true);
+  Site site;
+  site.load("defaults: &more\n  extra:\n    host: h2\n    containers:\n      web: { image: \"busybox:1.36\" }\n"
+            "apps:\n  <<: *more\n" + app("web", "h1", 20001),
+            false);  // `defaults` is an unknown key
+  std::string out = site.load(
+      "apps:\n  <<: { merged: { host: h2, containers: { c: { image: \"busybox:1.36\" } } } }\n" + app("web", "h1", 20001),
+      true);
   CHECK(out.find("container/merged/c") != std::string::npos);
 }
 
 TEST_CASE("streamed apps.yml: an alias of the apps mapping inside an app", "[spec][stream]") {
-  TempSpecDir d;
-  writeBase(d);
-  d.write("apps.yml",
-          "apps: &all\n" + app("web", "h1", 20001) + "  loop:\n    host: h1\n    containers:\n      c:\n"
-          "        image: \"busybox:1.36\"\n        labels: *all\n");
-  loadBothWays(d.path(), false);
+  Site().load("apps: &all\n" + app("web", "h1", 20001) +
+                  "  loop:\n    host: h1\n    containers:\n      c:\n        image: \"busybox:1.36\"\n        labels: *all\n",
+              false);
 }
 
 TEST_CASE("streamed apps.yml: YAML errors, duplicate apps and odd keys", "[spec][stream]") {
-  TempSpecDir d;
-  writeBase(d);
+  Site site;
   SECTION("a syntax error after some apps") {
-    d.write("apps.yml", "apps:\n" + app("a", "h1", 20001) + app("b", "h2", 20002) + "  c: [unclosed\n");
-    std::string out = loadBothWays(d.path(), false);
+    std::string out = site.load("apps:\n" + app("a", "h1", 20001) + app("b", "h2", 20002) + "  c: [unclosed\n", false);
     CHECK(out.find("invalid YAML") != std::string::npos);
   }
   SECTION("the same app twice") {
-    d.write("apps.yml", "apps:\n" + app("a", "h1", 20001) + app("b", "h2", 20002) + app("a", "h2", 20003));
-    std::string out = loadBothWays(d.path(), false);
+    std::string out = site.load("apps:\n" + app("a", "h1", 20001) + app("b", "h2", 20002) + app("a", "h2", 20003), false);
     CHECK(out.find("duplicate key 'a'") != std::string::npos);
   }
   SECTION("a list key, an empty name, values that are not mappings") {
-    d.write("apps.yml", "apps:\n  ? [x, y]\n  : { host: h1 }\n  \"\": { host: h1 }\n  nothing: ~\n  three: 3\n" +
-                            app("ok", "h1", 20001));
-    loadBothWays(d.path(), false);
+    site.load("apps:\n  ? [x, y]\n  : { host: h1 }\n  \"\": { host: h1 }\n  nothing: ~\n  three: 3\n" + app("ok", "h1", 20001),
+              false);
   }
   SECTION("apps is a list, a scalar, an alias") {
-    d.write("apps.yml", "apps:\n  - web\n");
-    loadBothWays(d.path(), false);
-    d.write("apps.yml", "apps: web\n");
-    loadBothWays(d.path(), false);
-    d.write("apps.yml", "x-base: &b\n" + app("web", "h1", 20001) + "apps: *b\n");
-    loadBothWays(d.path(), false);
+    site.load("apps:\n  - web\n", false);
+    site.load("apps: web\n", false);
+    site.load("x-base: &b\n" + app("web", "h1", 20001) + "apps: *b\n", false);
   }
   SECTION("an empty or missing apps.yml, an empty apps mapping") {
-    d.write("apps.yml", "");
-    loadBothWays(d.path(), true);
-    d.write("apps.yml", "apps: {}\n");
-    loadBothWays(d.path(), true);
-    std::filesystem::remove(d.file("apps.yml"));
-    loadBothWays(d.path(), true);
+    site.load("", true);
+    site.load("apps: {}\n", true);
+    std::filesystem::remove(site.d.file("apps.yml"));
+    loadBothWays(site.d.path(), true);
   }
   SECTION("two documents") {
-    d.write("apps.yml", "apps:\n" + app("a", "h1", 20001) + "---\napps: {}\n");
-    loadBothWays(d.path(), false);
+    site.load("apps:\n" + app("a", "h1", 20001) + "---\napps: {}\n", false);
   }
 }
 
 TEST_CASE("streamed apps.yml: compose files, interpolation errors, a missing environment", "[spec][stream]") {
-  TempSpecDir d;
-  writeBase(d);
-  d.write("web/compose.yml", "services:\n  web:\n    image: \"busybox:1.36\"\n    environment: [X=${nope}]\n");
-  d.write("apps.yml", "apps:\n  web:\n    host: h1\n    compose: web/compose.yml\n" + app("other", "h2", 20002) +
-                          "  bad:\n    host: nowhere\n    containers:\n      c: { image: \"busybox:1.36\", user: \"${vms.x.ip}\" }\n");
-  loadBothWays(d.path(), false);
-  std::filesystem::remove(d.file("environment.yml"));
-  loadBothWays(d.path(), false);
+  Site site;
+  site.d.write("web/compose.yml", "services:\n  web:\n    image: \"busybox:1.36\"\n    environment: [X=${nope}]\n");
+  site.load("apps:\n  web:\n    host: h1\n    compose: web/compose.yml\n" + app("other", "h2", 20002) +
+                "  bad:\n    host: nowhere\n    containers:\n      c: { image: \"busybox:1.36\", user: \"${vms.x.ip}\" }\n",
+            false);
+  std::filesystem::remove(site.d.file("environment.yml"));
+  loadBothWays(site.d.path(), false);
 }
 
 TEST_CASE("every corpus spec gives the same diagnostics streamed and whole", "[spec][stream][corpus]") {
