@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <string_view>
 
 extern char** environ;
@@ -126,6 +127,15 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv, const Subpr
   }
   if (!res.timedOut && WIFEXITED(status)) res.exitCode = WEXITSTATUS(status);
   return res;
+}
+
+std::vector<std::string> safeGitArgv(std::vector<std::string> args) {
+  std::vector<std::string> argv = {"git",
+                                   "-c", "safe.bareRepository=explicit",
+                                   "-c", "core.fsmonitor=false",
+                                   "-c", "core.hooksPath=/dev/null"};
+  argv.insert(argv.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+  return argv;
 }
 
 }  // namespace tend

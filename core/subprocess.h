@@ -29,4 +29,12 @@ struct SubprocessResult {
 SubprocessResult runSubprocess(const std::vector<std::string>& argv,
                                const SubprocessOptions& opts = {});
 
+// "git" followed by options that keep configuration found in the tree git looks at from
+// running anything: a spec directory is content others push, and a directory laid out like a
+// bare repository (HEAD, objects/, refs/, config) would otherwise be git's repository, its
+// `core.fsmonitor` a command git runs. Bare repositories are used only when named
+// (--git-dir), no fsmonitor, no hooks. Options given with -c outrank every config file.
+// `args` follow these options.
+std::vector<std::string> safeGitArgv(std::vector<std::string> args);
+
 }  // namespace tend

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/log.h"
+#include "core/subprocess.h"
 #include "daemon/server/subprocess.h"
 
 namespace tend::daemon {
@@ -95,12 +96,12 @@ class GitSpecSource final : public SpecSource {
   }
 
   Result<std::string> git(std::vector<std::string> args) {
-    args.insert(args.begin(), "git");
-    auto r = runProcess(args, std::chrono::seconds(120));
+    std::string what = args.empty() ? "" : args[0];
+    auto r = runProcess(safeGitArgv(std::move(args)), std::chrono::seconds(120));
     if (r.exitCode != 0) {
       std::string out = r.output;
       while (!out.empty() && out.back() == '\n') out.pop_back();
-      return makeError("git " + args[1] + " failed" + (r.timedOut ? " (timed out)" : "") +
+      return makeError("git " + what + " failed" + (r.timedOut ? " (timed out)" : "") +
                        (out.empty() ? "" : ": " + out));
     }
     return r.output;
