@@ -215,7 +215,27 @@ Json resolvePlain(const std::string& s) {
   return s;
 }
 
-Result<Json> yamlToJson(const YAML::Node& n) {
+// Limits on a document, as for spec files (core/spec/ytree.h): yaml-cpp shares an aliased
+// node, so an alias inside the collection it names is a cycle, and a few aliases of aliases
+// repeat a node millions of times. Both are refused here, before any walk of the document.
+constexpr int kMaxDocDepth = 64;
+constexpr uint64_t kMaxDocNodes = 1000000;
+
+struct DocBudget {
+  uint64_t nodes = 0;
+};
+
+Result<void> spend(DocBudget& b, int depth, int line) {
+  std::string at = line > 0 ? "line " + std::to_string(line) + ": " : "";
+  if (depth > kMaxDocDepth)
+    return makeError(at + "nested deeper than " + std::to_string(kMaxDocDepth) + " levels (or a recursive alias)");
+  if (++b.nodes > kMaxDocNodes)
+    return makeError(at + "more than " + std::to_string(kMaxDocNodes) + " nodes, aliases counted as what they repeat");
+  return {};
+}
+
+Result<Json> yamlToJson(const YAML::Node& n, DocBudget& budget, int depth) {
+  if (auto r = spend(budget, depth, n.Mark().line + 1); !r) return makeError(r.error().message);
   switch (n.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
@@ -231,7 +251,7 @@ Result<Json> yamlToJson(const YAML::Node& n) {
     case YAML::NodeType::Sequence: {
       Json arr = Json::array();
       for (const auto& item : n) {
-        auto v = yamlToJson(item);
+        auto v = yamlToJson(item, budget, depth + 1);
         if (!v) return v;
         arr.push_back(std::move(*v));
       }
@@ -245,7 +265,7 @@ Result<Json> yamlToJson(const YAML::Node& n) {
         std::string key = kv.first.Scalar();
         if (obj.contains(key))
           return makeError("line " + std::to_string(kv.first.Mark().line + 1) + ": duplicate key " + key);
-        auto v = yamlToJson(kv.second);
+        auto v = yamlToJson(kv.second, budget, depth + 1);
         if (!v) return v;
         obj[key] = std::move(*v);
       }
@@ -260,13 +280,24 @@ Result<Json> parseDocument(const std::string& text, SopsFormat format) {
     Json j = Json::parse(text, nullptr, false);
     if (j.is_discarded()) return makeError("invalid JSON");
     if (!j.is_object()) return makeError("a SOPS JSON document must be an object");
+    // The walks below recurse: the same depth limit as YAML, checked without recursing.
+    DocBudget budget;
+    std::vector<std::pair<const Json*, int>> todo = {{&j, 1}};
+    while (!todo.empty()) {
+      auto [v, depth] = todo.back();
+      todo.pop_back();
+      if (auto r = spend(budget, depth, 0); !r) return makeError(r.error().message);
+      if (v->is_structured())
+        for (const auto& x : *v) todo.emplace_back(&x, depth + 1);
+    }
     return j;
   }
   try {
     YAML::Node n = YAML::Load(text);
     if (n.IsNull()) return Json::object();
     if (!n.IsMap()) return makeError("a SOPS YAML document must be a map");
-    return yamlToJson(n);
+    DocBudget budget;
+    return yamlToJson(n, budget, 1);
   } catch (const YAML::Exception& e) {
     // yaml-cpp messages carry the position and the reason, not the document's content.
     return makeError("invalid YAML: line " + std::to_string(e.mark.line + 1) + ": " + e.msg);

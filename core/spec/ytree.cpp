@@ -66,6 +66,10 @@ class Builder {
           }
           break;
         case YAML_SCALAR_EVENT: {
+          if (!count(line, col)) {
+            ok = false;
+            break;
+          }
           const auto& sc = ev.data.scalar;
           bool plain = sc.style == YAML_PLAIN_SCALAR_STYLE || sc.style == YAML_ANY_SCALAR_STYLE;
           std::string value(reinterpret_cast<const char*>(sc.value), sc.length);
@@ -73,47 +77,52 @@ class Builder {
           YNode* n = make(plain && !tagged && isNullScalar(value) ? YNode::Kind::Null : YNode::Kind::Scalar, line, col);
           n->quoted = !plain;
           n->value = std::move(value);
-          remember(sc.anchor, n);
-          add(n);
+          remember(sc.anchor, n, Meta{1, 1});
+          add(n, Meta{1, 1});
           handOut();
           break;
         }
         case YAML_ALIAS_EVENT: {
-          auto it = anchors_.find(reinterpret_cast<const char*>(ev.data.alias.anchor));
+          const char* name = reinterpret_cast<const char*>(ev.data.alias.anchor);
+          auto it = anchors_.find(name);
           if (it == anchors_.end()) {
-            add(make(YNode::Kind::Null, line, col));
-          } else {
-            // An alias of a collection still open (an ancestor): handed out, it would be read
-            // while this thread still fills it in.
-            if (stream_ && std::any_of(stack_.begin(), stack_.end(), [&](const Frame& f) { return f.node == it->second; })) {
-              stream_->intact = false;
-              // Handing out stops here: the entry store being filled now belongs to the
-              // document, like every node built after it.
-              if (entryStore_) doc_.keep.push_back(entryStore_);
+            if (!count(line, col)) {
+              ok = false;
+              break;
             }
-            add(it->second);
+            add(make(YNode::Kind::Null, line, col), Meta{1, 1});
+          } else {
+            if (!aliasFits(it->second, name, line, col)) {
+              ok = false;
+              break;
+            }
+            add(it->second.node, it->second.meta);
           }
           handOut();
           break;
         }
         case YAML_SEQUENCE_START_EVENT: {
+          if (!count(line, col) || !nest(line, col)) {
+            ok = false;
+            break;
+          }
           if (stream_ && atEntryValue()) beginEntryStore();
           YNode* n = make(YNode::Kind::Seq, line, col);
-          remember(ev.data.sequence_start.anchor, n);
-          add(n);
-          stack_.push_back(Frame{n, scratch_.size()});
+          open(ev.data.sequence_start.anchor, n);
           break;
         }
         case YAML_MAPPING_START_EVENT: {
+          if (!count(line, col) || !nest(line, col)) {
+            ok = false;
+            break;
+          }
           if (stream_ && atEntryValue()) beginEntryStore();
           YNode* n = make(YNode::Kind::Map, line, col);
           if (stream_ && isStreamKeyValue()) {
             if (stream_->map) stream_->intact = false;  // a second `key:` (a duplicate-key error follows)
             else stream_->map = n;
           }
-          remember(ev.data.mapping_start.anchor, n);
-          add(n);
-          stack_.push_back(Frame{n, scratch_.size()});
+          open(ev.data.mapping_start.anchor, n);
           break;
         }
         case YAML_SEQUENCE_END_EVENT:
@@ -134,10 +143,57 @@ class Builder {
   }
 
  private:
+  // What a node costs whoever reads it, aliases followed: its nodes and its height.
+  struct Meta {
+    uint64_t weight = 1;  // saturates far above any limit
+    uint32_t height = 1;
+  };
+  struct Anchor {
+    const YNode* node = nullptr;
+    Meta meta;
+    bool open = false;  // a collection not closed yet: an alias to it would make a cycle
+  };
   struct Frame {
     YNode* node;
     size_t start;  // its children begin here in scratch_ (maps: key, value, key, value, ...)
+    Anchor* anchor;  // the anchor naming it, if any (std::map nodes stay where they are)
   };
+
+  // One more node written in the file: false (reported) past the node budget.
+  bool count(int line, int col) {
+    if (++nodes_ + aliasNodes_ <= kMaxYamlNodes) return true;
+    report(line, col, "too many YAML nodes (more than " + std::to_string(kMaxYamlNodes) +
+                          ", aliases counted as what they repeat)");
+    return false;
+  }
+  // A collection about to open: false (reported) past the depth limit.
+  bool nest(int line, int col) {
+    if (stack_.size() < kMaxYamlDepth) return true;
+    report(line, col, "YAML nested deeper than " + std::to_string(kMaxYamlDepth) + " levels");
+    return false;
+  }
+  // An alias repeats what its anchor names: readers walk it once per alias, so it counts
+  // against the depth limit and the node budget as if written out. A cycle (an alias inside
+  // the collection it names) is refused: no reader could walk it to its end.
+  bool aliasFits(const Anchor& a, const char* name, int line, int col) {
+    std::string shown = std::string("alias '*") + name + "'";
+    if (a.open) {
+      report(line, col, shown + " refers to a collection that contains it (recursive YAML is not allowed)");
+      return false;
+    }
+    if (stack_.size() + a.meta.height > kMaxYamlDepth) {
+      report(line, col, shown + " nests deeper than " + std::to_string(kMaxYamlDepth) + " levels");
+      return false;
+    }
+    aliasNodes_ = std::min<uint64_t>(aliasNodes_ + a.meta.weight, kSaturated);
+    if (aliasNodes_ > nodes_ + kAliasAllowance || nodes_ + aliasNodes_ > kMaxYamlNodes) {
+      report(line, col, shown + ": aliases expand to more than the file holds plus " +
+                            std::to_string(kAliasAllowance) + " nodes");
+      return false;
+    }
+    return true;
+  }
+  static constexpr uint64_t kSaturated = uint64_t{1} << 62;
 
   // True when the collection about to be added is the value of the root mapping's stream key.
   bool isStreamKeyValue() const {
@@ -184,25 +240,43 @@ class Builder {
     n->col = col;
     return n;
   }
-  void remember(const unsigned char* anchor, const YNode* n) {
-    if (!anchor) return;
-    anchors_[reinterpret_cast<const char*>(anchor)] = n;
+  Anchor* remember(const unsigned char* anchor, const YNode* n, Meta meta, bool open = false) {
+    if (!anchor) return nullptr;
+    Anchor& a = anchors_[reinterpret_cast<const char*>(anchor)];
+    a = Anchor{n, meta, open};
     if (entryStore_) entryAnchors_ = true;
+    return &a;
+  }
+  // A collection starts: its children follow until close().
+  void open(const unsigned char* anchor, YNode* n) {
+    Anchor* a = remember(anchor, n, Meta{}, true);
+    add(n, Meta{});  // its meta is written into scratchMeta_ when it closes
+    stack_.push_back(Frame{n, scratch_.size(), a});
   }
   // Children are collected on one shared stack and copied into their parent when it closes,
   // in one allocation of the exact size (no growth of a vector per node).
-  void add(const YNode* n) {
+  void add(const YNode* n, Meta meta) {
     if (stack_.empty()) {
       if (!doc_.root) doc_.root = n;
       return;
     }
     scratch_.push_back(n);
+    scratchMeta_.push_back(meta);
   }
   YNode* close() {
     Frame f = stack_.back();
     stack_.pop_back();
     auto b = scratch_.begin() + static_cast<std::ptrdiff_t>(f.start);
     size_t n = scratch_.size() - f.start;
+    Meta meta;
+    for (size_t i = f.start; i < scratchMeta_.size(); ++i) {
+      meta.weight = std::min<uint64_t>(meta.weight + scratchMeta_[i].weight, kSaturated);
+      meta.height = std::max<uint32_t>(meta.height, scratchMeta_[i].height + 1);
+    }
+    scratchMeta_.resize(f.start);
+    if (!stack_.empty()) scratchMeta_.back() = meta;  // this collection's own entry in its parent
+    // Re-defined inside itself, the anchor names the later node: left alone.
+    if (f.anchor && f.anchor->node == f.node) f.anchor->meta = meta, f.anchor->open = false;
     if (f.node->kind == YNode::Kind::Seq) {
       f.node->items.assign(b, scratch_.end());
     } else {
@@ -274,7 +348,10 @@ class Builder {
   bool entryAnchors_ = false;                      // it defines an anchor
   std::vector<Frame> stack_;
   std::vector<const YNode*> scratch_;
-  std::map<std::string, const YNode*> anchors_;
+  std::vector<Meta> scratchMeta_;  // beside scratch_
+  std::map<std::string, Anchor> anchors_;
+  uint64_t nodes_ = 0;       // written in the file
+  uint64_t aliasNodes_ = 0;  // repeated through aliases
 };
 
 }  // namespace

@@ -42,6 +42,12 @@ struct YDoc {
 
 // Largest spec file tend reads; larger files are rejected before reading them.
 constexpr uint64_t kMaxSpecFileBytes = 4ull * 1024 * 1024;
+// Limits on one YAML file, each refused with a location as soon as the parser reaches it, so
+// that a hostile file costs milliseconds, never memory or time out of proportion to its size.
+// An alias counts as what it repeats (readers walk it once per alias).
+constexpr size_t kMaxYamlDepth = 64;            // nested collections
+constexpr uint64_t kMaxYamlNodes = 1000000;     // nodes, aliases expanded
+constexpr uint64_t kAliasAllowance = 100000;    // aliases may add the file's own nodes plus this
 
 // Hands out the entries of the root mapping's `key` mapping (apps.yml's `apps`) while the
 // file is still being parsed, each once it is complete: `onEntry` runs on the parsing thread

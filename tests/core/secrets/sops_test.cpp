@@ -410,3 +410,30 @@ TEST_CASE("files tend writes pass an independent sops checker and the age CLI", 
     CHECK(check(d.tmp.path / "j.json") == "OK 4\n");
   }
 }
+
+// A SOPS file is spec content: a recursive alias crashed every reader (unbounded recursion),
+// aliases of aliases repeated a node a billion times.
+TEST_CASE("sops documents with a recursive alias, deep nesting or an alias bomb are refused", "[secrets][sops]") {
+  TempDir t;
+  auto names = [&](const std::string& text, const char* file = "s.sops.yml") {
+    writeFile(t.path / file, text);
+    return sopsKeyNames((t.path / file).string());
+  };
+  auto recursive = names("x: &a {y: *a}\nsops: {}\n");
+  REQUIRE_FALSE(recursive.ok());
+  CHECK(recursive.error().message.find("nested deeper than 64 levels (or a recursive alias)") != std::string::npos);
+
+  std::string bomb = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 12; ++i) {
+    bomb += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) bomb += std::string(j ? ", " : "") + "*l" + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  auto exploded = names(bomb + "sops: {}\n");
+  REQUIRE_FALSE(exploded.ok());
+  CHECK(exploded.error().message.find("more than 1000000 nodes") != std::string::npos);
+
+  auto deep = names("{\"sops\": {}, \"x\": " + std::string(100000, '[') + std::string(100000, ']') + "}", "s.sops.json");
+  REQUIRE_FALSE(deep.ok());
+  CHECK(deep.error().message.find("nested deeper than 64 levels") != std::string::npos);
+}
