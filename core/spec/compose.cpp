@@ -6,6 +6,8 @@
 #include <fstream>
 #include <set>
 
+#include "core/spec/loader.h"
+
 namespace tend::spec {
 
 namespace {
@@ -31,16 +33,15 @@ bool parsePortNum(const std::string& s, int& lo, int& hi) {
   return true;
 }
 
-std::string joinDir(const std::string& dir, const std::string& rel) {
-  if (rel.empty() || rel[0] == '/') return rel;
-  if (dir.empty() || dir == ".") return rel;
-  return dir.back() == '/' ? dir + rel : dir + "/" + rel;
-}
-
-void readEnvFile(Walker& w, const Str& file, const std::string& baseDir, ContainerSpec& c) {
-  std::string path = joinDir(baseDir, file.v);
+void readEnvFile(Walker& w, const Str& file, const std::string& baseDir, const std::string& specRoot, ContainerSpec& c) {
+  SpecFile f = confinePath(specRoot, baseDir, file.v);
+  if (!f.error.empty()) {
+    w.diags().push_back({Severity::Error, file.loc, "env_file '" + file.v + "': " + f.error});
+    return;
+  }
+  const std::string& path = f.path;
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (f.missing || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     w.diags().push_back({Severity::Error, file.loc, "env_file '" + file.v + "' not found"});
     return;
   }
@@ -281,6 +282,7 @@ void readServiceNetworks(Walker& w, const YNode* v, ContainerSpec& c) {
   if (v->isSeq()) {
     for (const YNode* it : v->items) {
       Str s = w.str(it, "networks entry");
+      w.checkName(s, "network");
       if (s.set) c.networks.emplace_back(s, std::vector<std::string>{});
     }
   } else if (v->isMap()) {
@@ -289,6 +291,7 @@ void readServiceNetworks(Walker& w, const YNode* v, ContainerSpec& c) {
       s.v = k->value;
       s.loc = w.loc(k);
       s.set = true;
+      w.checkName(k, "network");
       std::vector<std::string> aliases;
       if (x->isMap()) {
         w.fields(x, "network '" + k->value + "' of container '" + c.name + "'",
@@ -462,10 +465,11 @@ bool parsePortString(const std::string& in, std::vector<PortSpec>& out) {
 }
 
 void readContainer(Walker& w, const YNode* key, const YNode* v, const std::string& baseDir,
-                   const std::string& baseDirShown, ContainerSpec& c) {
+                   const std::string& specRoot, ContainerSpec& c) {
   c.name = key->value;
   c.loc = w.loc(key);
   c.baseDir = baseDir;
+  w.checkName(key, "container");
   std::string ctx = "container '" + c.name + "'";
   if (!w.needMap(v, c.name)) return;
   auto strf = [&](Str& dst, const char* k) { return Walker::Field{k, [&w, &dst, k](const YNode* x) { dst = w.str(x, k); }}; };
@@ -482,7 +486,7 @@ void readContainer(Walker& w, const YNode* key, const YNode* v, const std::strin
        {"entrypoint", [&](const YNode* x) { c.entrypoint = cmdOf(w, x, "entrypoint"); }},
        {"environment", [&](const YNode* x) { readKv(w, x, "environment", ctx, c.environment); }},
        {"env_file", [&](const YNode* x) {
-          for (auto& f : w.strOrList(x, "env_file")) readEnvFile(w, f, baseDir, c);
+          for (auto& f : w.strOrList(x, "env_file")) readEnvFile(w, f, baseDir, specRoot, c);
         }},
        {"ports", [&](const YNode* x) { readPorts(w, x, ctx, c); }},
        {"volumes", [&](const YNode* x) { readVolumes(w, x, ctx, c); }},
@@ -569,7 +573,7 @@ void readContainer(Walker& w, const YNode* key, const YNode* v, const std::strin
           w.err(x, "'build' is not supported in " + ctx + ": tend runs pinned images (use 'image')");
         }}},
       [&](const YNode* k, const YNode*) { return k->value.rfind("x-", 0) == 0; });
-  (void)baseDirShown;
+  w.checkName(c.containerName, "container");
   if (!c.image.set) {
     bool hasBuild = false;
     for (const auto& [k, x] : v->pairs) hasBuild |= k->value == "build";
@@ -587,7 +591,11 @@ void readNamedVolumes(Walker& w, const YNode* v, std::vector<NamedVolume>& out) 
     if (x->isMap()) {
       w.fields(x, "volume '" + nv.key + "'",
                {{"driver", [&](const YNode* a) { nv.driver = w.str(a, "driver").v; }},
-                {"name", [&](const YNode* a) { nv.name = w.str(a, "name").v; }},
+                {"name", [&](const YNode* a) {
+                   Str n = w.str(a, "name");
+                   w.checkName(n, "volume");
+                   nv.name = n.v;
+                 }},
                 {"external", [&](const YNode* a) { nv.external = w.boolean(a, "external").v; }},
                 {"labels", [&](const YNode* a) { w.toJson(a); }},
                 {"driver_opts", [&](const YNode* a) {
@@ -607,10 +615,15 @@ void readNamedNetworks(Walker& w, const YNode* v, std::vector<NamedNetwork>& out
     NamedNetwork nn;
     nn.key = k->value;
     nn.loc = w.loc(k);
+    w.checkName(k, "network");
     if (x->isMap()) {
       w.fields(x, "network '" + nn.key + "'",
                {{"driver", [&](const YNode* a) { nn.driver = w.str(a, "driver").v; }},
-                {"name", [&](const YNode* a) { nn.name = w.str(a, "name").v; }},
+                {"name", [&](const YNode* a) {
+                   Str n = w.str(a, "name");
+                   w.checkName(n, "network");
+                   nn.name = n.v;
+                 }},
                 {"external", [&](const YNode* a) { nn.external = w.boolean(a, "external").v; }},
                 {"driver_opts", [&](const YNode* a) { w.needMap(a, "driver_opts"); }},
                 {"labels", [&](const YNode* a) { w.toJson(a); }}});
@@ -622,13 +635,13 @@ void readNamedNetworks(Walker& w, const YNode* v, std::vector<NamedNetwork>& out
 }
 
 void readComposeFile(Walker& w, const YDoc& doc, const std::string& baseDir,
-                     const std::string& baseDirShown, AppSpec& app) {
+                     const std::string& specRoot, AppSpec& app) {
   if (!doc.root || doc.root->isNull()) {
     w.err(nullptr, "compose file is empty");
     return;
   }
   if (!doc.root->isMap()) {
-    w.typeErr(doc.root, "compose file", "a mapping");
+    w.typeErr(doc.root, "compose file", "a mapping", true);
     return;
   }
   bool sawServices = false;
@@ -640,7 +653,7 @@ void readComposeFile(Walker& w, const YDoc& doc, const std::string& baseDir,
           if (x->isMap()) app.containers.reserve(app.containers.size() + x->pairs.size());
           w.entries(x, "services", [&](const YNode* k, const YNode* s) {
             ContainerSpec c;
-            readContainer(w, k, s, baseDir, baseDirShown, c);
+            readContainer(w, k, s, baseDir, specRoot, c);
             app.containers.push_back(std::move(c));
           });
         }},

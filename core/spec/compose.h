@@ -8,15 +8,16 @@
 
 namespace tend::spec {
 
-// One service. `baseDir` is the directory relative bind sources and env_files are read from.
+// One service. `baseDir` is the directory relative bind sources and env_files are read from;
+// env_files must resolve inside `specRoot`, the spec directory (confinePath).
 void readContainer(Walker& w, const YNode* key, const YNode* value, const std::string& baseDir,
-                   const std::string& baseDirShown, ContainerSpec& out);
+                   const std::string& specRoot, ContainerSpec& out);
 // Compose top-level `volumes:` / `networks:` (also accepted on an app).
 void readNamedVolumes(Walker& w, const YNode* v, std::vector<NamedVolume>& out);
 void readNamedNetworks(Walker& w, const YNode* v, std::vector<NamedNetwork>& out);
 // A whole Compose file into `app` (services, volumes, networks).
 void readComposeFile(Walker& w, const YDoc& doc, const std::string& baseDir,
-                     const std::string& baseDirShown, AppSpec& app);
+                     const std::string& specRoot, AppSpec& app);
 
 // "127.0.0.1:8080:80/udp" -> ports (ranges expand). False when it does not parse.
 bool parsePortString(const std::string& s, std::vector<PortSpec>& out);

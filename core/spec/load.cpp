@@ -44,10 +44,13 @@ std::string trim(std::string s) {
 }
 
 std::string computeRevision(const Spec& s) {
-  auto head = runCapture({"git", "-C", s.absDir, "rev-parse", "HEAD"});
-  if (head && !trim(*head).empty()) {
-    std::string rev = trim(*head);
-    auto st = runCapture({"git", "-C", s.absDir, "status", "--porcelain", "--", "."});
+  // Git only for a directory inside a work tree, and never running what the tree configures
+  // (safeGitArgv): the spec is content others push.
+  auto head = runCapture(safeGitArgv({"-C", s.absDir, "rev-parse", "--is-inside-work-tree", "HEAD"}));
+  std::string out = head ? trim(*head) : "";
+  if (out.rfind("true\n", 0) == 0 && !trim(out.substr(5)).empty()) {
+    std::string rev = trim(out.substr(5));
+    auto st = runCapture(safeGitArgv({"-C", s.absDir, "status", "--porcelain", "--", "."}));
     if (st && !trim(*st).empty()) rev += "-dirty";
     return rev;
   }
@@ -116,8 +119,9 @@ class AppsStream {
     std::shared_ptr<void> owner;
   };
 
-  // `stream` false: drain() parses the file whole, handing out nothing.
-  AppsStream(std::string path, bool stream) : path_(std::move(path)), stream_(stream) {
+  // `stream` false: drain() parses the file whole, handing out nothing. `skip`: the file is
+  // not to be read at all (as if missing).
+  AppsStream(std::string path, bool stream, bool skip) : path_(std::move(path)), stream_(stream && !skip), skip_(skip) {
     out_.stream.key = "apps";
     out_.stream.onEntry = [this](const spec::YNode* k, const spec::YNode* v, std::shared_ptr<void> owner) {
       bool wake;
@@ -198,7 +202,7 @@ class AppsStream {
  private:
   void parse() {
     try {
-      out_.doc = spec::readYamlFile(path_, path_, out_.diags, true, nullptr, stream_ ? &out_.stream : nullptr);
+      if (!skip_) out_.doc = spec::readYamlFile(path_, path_, out_.diags, true, nullptr, stream_ ? &out_.stream : nullptr);
     } catch (...) {
       error_ = std::current_exception();
     }
@@ -211,6 +215,7 @@ class AppsStream {
 
   std::string path_;
   bool stream_;
+  bool skip_;
   Parsed out_;
   std::exception_ptr error_;
   std::mutex mu_;
@@ -283,17 +288,28 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     Diagnostics& d = res.diagnostics;
 
     auto shown = [&](const char* name) { return spec::joinPath(dir, name); };
+    // The three files, too, are read only from inside the directory (not through a symbolic
+    // link leading out): false, reported, when one leads out.
+    auto inside = [&](const char* name) {
+      spec::SpecFile f = spec::confinePath(s->absDir, s->absDir, name);
+      if (f.error.empty()) return true;
+      res.diagnostics.push_back({Severity::Error, {shown(name), 1, 1}, f.error});
+      return false;
+    };
+    bool appsInside = inside("apps.yml");
     // apps.yml, by far the largest file of a big site, is parsed on a second thread from now
     // on. Each app it hands out complete is read, and expanded, here as soon as the other
     // files are read, while the parse goes on.
-    AppsStream apps(shown("apps.yml"), opts.streamApps);
+    AppsStream apps(shown("apps.yml"), opts.streamApps, !appsInside);
     bool missing = false;
-    auto env = spec::readYamlFile(shown("environment.yml"), shown("environment.yml"), d, true, &missing);
+    std::unique_ptr<spec::YDoc> env;
+    if (inside("environment.yml")) env = spec::readYamlFile(shown("environment.yml"), shown("environment.yml"), d, true, &missing);
     if (missing) {
       d.push_back({Severity::Error, {shown("environment.yml"), 1, 1},
                    "file not found: every spec directory needs an environment.yml"});
     }
-    auto hosts = spec::readYamlFile(shown("hosts.yml"), shown("hosts.yml"), d, true);
+    std::unique_ptr<spec::YDoc> hosts;
+    if (inside("hosts.yml")) hosts = spec::readYamlFile(shown("hosts.yml"), shown("hosts.yml"), d, true);
     for (const char* alt : {"environment.yaml", "hosts.yaml", "apps.yaml"}) {
       struct stat st2 {};
       if (::stat(shown(alt).c_str(), &st2) == 0)
@@ -310,14 +326,24 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     }
     bool haveEnv = env != nullptr;
 
+    // The secrets file is read (here, or by the daemon from the graph) only from inside the
+    // spec directory.
+    spec::SpecFile secretsFile;
+    if (s->secretsFile.set) {
+      secretsFile = spec::confinePath(s->absDir, s->absDir, s->secretsFile.v);
+      if (!secretsFile.error.empty())
+        d.push_back({Severity::Error, s->secretsFile.loc, "secrets file '" + s->secretsFile.v + "': " + secretsFile.error});
+    }
     // Secret names: injected, or the plaintext keys of the SOPS file.
-    if (opts.secretNames) {
+    if (!secretsFile.error.empty()) {
+      s->secretNamesAvailable = true;  // avoid one extra error per reference
+    } else if (opts.secretNames) {
       s->secretNamesKnown = *opts.secretNames;
       s->secretNamesAvailable = true;
     } else if (s->secretsFile.set) {
       std::string err;
       std::vector<std::string> names;
-      if (spec::readSopsKeyNames(spec::joinPath(s->absDir, s->secretsFile.v), names, err)) {
+      if (spec::readSopsKeyNames(secretsFile.path, names, err)) {
         s->secretNamesKnown = std::move(names);
         s->secretNamesAvailable = true;
         s->files.push_back(spec::joinPath(dir, s->secretsFile.v));
@@ -416,6 +442,7 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     SideWork sw = sideDone.valid() ? sideDone.get() : side();
     mergeDiagnostics(d, std::move(sw.diags), std::move(expandDiags));
     sortDiags(d);
+    capDiagnostics(d, dir);
     if (hasErrors(d) || !graph || !haveEnv) return res;
     graph->revision = !opts.revision.empty() ? opts.revision : std::move(sw.revision);
     res.spec = s;

@@ -161,6 +161,7 @@ void readDns(Walker& w, const YNode* v, Spec& s) {
             DnsView view;
             view.name = k->value;
             view.loc = w.loc(k);
+            w.checkName(k, "dns view");
             if (!w.needMap(vv, k->value)) return;
             w.fields(vv, "dns view '" + view.name + "'",
                      {{"match_clients", [&](const YNode* y) { view.matchClients = w.strList(y, "match_clients"); }},
@@ -218,7 +219,7 @@ void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& diags) {
     return;
   }
   if (!doc.root->isMap()) {
-    w.typeErr(doc.root, "environment.yml", "a mapping");
+    w.typeErr(doc.root, "environment.yml", "a mapping", true);
     return;
   }
   w.fields(
@@ -302,6 +303,7 @@ void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& diags) {
             TemplateSpec t;
             t.name = k->value;
             t.loc = w.loc(k);
+            w.checkName(k, "template");
             if (!w.needMap(tv, t.name)) return;
             std::string ctx = "template '" + t.name + "'";
             w.fields(tv, ctx,
@@ -334,7 +336,7 @@ void readHosts(const YDoc& doc, Spec& s, Diagnostics& diags) {
   Walker w(doc.file, diags);
   if (!doc.root || doc.root->isNull()) return;
   if (!doc.root->isMap()) {
-    w.typeErr(doc.root, "hosts.yml", "a mapping");
+    w.typeErr(doc.root, "hosts.yml", "a mapping", true);
     return;
   }
   auto sizeStr = [&](const YNode* y, const char* key, Str& dst) {
@@ -353,6 +355,7 @@ void readHosts(const YDoc& doc, Spec& s, Diagnostics& diags) {
             VmSpec vm;
             vm.name = k->value;
             vm.loc = w.loc(k);
+            w.checkName(k, "vm");
             if (!w.needMap(vv, vm.name)) return;
             std::string ctx = "vm '" + vm.name + "'";
             w.fields(vv, ctx,
@@ -381,6 +384,7 @@ void readHosts(const YDoc& doc, Spec& s, Diagnostics& diags) {
             HostSpec h;
             h.name = k->value;
             h.loc = w.loc(k);
+            w.checkName(k, "host");
             if (!w.needMap(hv, h.name)) return;
             std::string ctx = "host '" + h.name + "'";
             w.fields(hv, ctx,
@@ -443,7 +447,11 @@ void readHosts(const YDoc& doc, Spec& s, Diagnostics& diags) {
                                 }},
                                 {"source", [&](const YNode* z) {
                                    hasContent = true;
-                                   f["source"] = w.str(z, "source").v;
+                                   Str src = w.str(z, "source");
+                                   f["source"] = src.v;
+                                   // Copied to hosts from the tend host: only from inside the spec.
+                                   std::string why = src.set ? confinePath(s.absDir, s.absDir, src.v).error : "";
+                                   if (!why.empty()) w.err(z, "source '" + src.v + "': " + why);
                                  }},
                                 {"mode", [&](const YNode* z) {
                                    Str m = w.str(z, "mode");
@@ -475,6 +483,7 @@ void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& d
   AppSpec a;
   a.name = k->value;
   a.loc = w.loc(k);
+  w.checkName(k, "app");
   if (!w.needMap(av, a.name)) return;
   std::string ctx = "app '" + a.name + "'";
   bool hasContainers = false;
@@ -491,7 +500,7 @@ void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& d
                if (y->isMap()) a.containers.reserve(a.containers.size() + y->pairs.size());
                w.entries(y, "containers", [&](const YNode* ck, const YNode* cv) {
                  ContainerSpec c;
-                 readContainer(w, ck, cv, s.absDir, s.dir, c);
+                 readContainer(w, ck, cv, s.absDir, s.absDir, c);
                  a.containers.push_back(std::move(c));
                });
              }},
@@ -510,14 +519,17 @@ void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& d
     std::string shown = a.compose.v[0] == '/' ? a.compose.v : joinPath(s.dir, a.compose.v);
     Diagnostics local;
     bool missing = false;
-    auto cdoc = readYamlFile(path, shown, local, true, &missing);
+    SpecFile file = confinePath(s.absDir, s.absDir, a.compose.v);
+    std::unique_ptr<YDoc> cdoc;
+    if (!file.error.empty()) diags.push_back({Severity::Error, a.compose.loc, "compose file '" + a.compose.v + "': " + file.error});
+    else if (file.missing) missing = true;
+    else cdoc = readYamlFile(file.path, shown, local, true, &missing);
     if (missing) {
       diags.push_back({Severity::Error, a.compose.loc, "compose file '" + a.compose.v + "' not found"});
     } else if (cdoc) {
       std::string base = path.substr(0, path.rfind('/'));
-      std::string baseShown = shown.find('/') == std::string::npos ? "." : shown.substr(0, shown.rfind('/'));
       Walker cw(shown, diags);
-      readComposeFile(cw, *cdoc, base, baseShown, a);
+      readComposeFile(cw, *cdoc, base, s.absDir, a);
       s.files.push_back(shown);
     }
     diags.insert(diags.end(), local.begin(), local.end());
@@ -529,7 +541,7 @@ void readApps(const YDoc& doc, Spec& s, Diagnostics& diags, const std::vector<co
   Walker w(doc.file, diags);
   if (!doc.root || doc.root->isNull()) return;
   if (!doc.root->isMap()) {
-    w.typeErr(doc.root, "apps.yml", "a mapping");
+    w.typeErr(doc.root, "apps.yml", "a mapping", true);
     return;
   }
   size_t skip = 0;  // position in alreadyRead: its keys come in file order
@@ -555,7 +567,9 @@ bool readSopsKeyNames(const std::string& path, std::vector<std::string>& out, st
     return false;
   }
   if (!doc) {
-    err = d.empty() ? "cannot read" : d.front().message;
+    if (d.empty()) err = "cannot read";
+    else if (d.front().loc.line <= 0) err = d.front().message;
+    else err = "line " + std::to_string(d.front().loc.line) + ", column " + std::to_string(d.front().loc.col) + ": " + d.front().message;
     return false;
   }
   if (!doc->root || !doc->root->isMap()) return true;

@@ -53,6 +53,16 @@ class Expansion {
 
 using ::tend::sha256Hex;  // core/hash.h
 std::string joinPath(const std::string& dir, const std::string& rel);
+// A file the spec names (`rel`, relative to `base`), resolved with symlinks inside the spec
+// directory `root` (absolute, symlinks resolved): the spec is content others push, and what
+// it names is read into the model and its messages. Absolute paths, and paths or symlinks
+// leading out of `root`, are refused (`error` says why, never what is there).
+struct SpecFile {
+  std::string path;   // where to read it (symlinks resolved when it exists)
+  bool missing = false;
+  std::string error;  // non-empty: refused
+};
+SpecFile confinePath(const std::string& root, const std::string& base, const std::string& rel);
 // Absolute path of `rel` relative to the spec dir (or already absolute).
 std::string absPath(const Spec& s, const std::string& rel);
 // The domain of an fqdn among dns.domains (longest suffix match), "" when none.

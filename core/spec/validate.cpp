@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -111,20 +112,25 @@ bool inCidr(uint32_t ip, uint32_t net, int prefix) {
   uint32_t mask = prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
   return (ip & mask) == (net & mask);
 }
+// DNS label rules (letters, digits, '-' inside a label, '_' for service labels, 1-63 each),
+// and '*' only as a whole first label: a name reaches zone files, named.conf and the command
+// lines of named-checkzone, where a leading '-' would read as an option.
 bool validDnsName(const std::string& s) {
   if (s.empty() || s.size() > 253) return false;
-  size_t label = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char ch = s[i];
-    if (ch == '.') {
-      if (label == 0) return false;
-      label = 0;
-      continue;
+  size_t start = 0;
+  while (true) {
+    size_t end = s.find('.', start);
+    std::string_view label(s.data() + start, (end == std::string::npos ? s.size() : end) - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    if (label == "*") {
+      if (start != 0) return false;
+    } else {
+      for (char ch : label)
+        if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_')) return false;
     }
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '*')) return false;
-    if (++label > 63) return false;
+    if (end == std::string::npos) return true;
+    start = end + 1;
   }
-  return label > 0;
 }
 }  // namespace
 
@@ -135,6 +141,45 @@ std::string joinPath(const std::string& dir, const std::string& rel) {
   std::string r = rel;
   while (r.rfind("./", 0) == 0) r = r.substr(2);
   return dir.back() == '/' ? dir + r : dir + "/" + r;
+}
+
+SpecFile confinePath(const std::string& root, const std::string& base, const std::string& rel) {
+  SpecFile f;
+  if (rel.empty()) {
+    f.error = "an empty path";
+    return f;
+  }
+  if (rel[0] == '/') {
+    f.error = "an absolute path: files the spec reads must be inside the spec directory";
+    return f;
+  }
+  auto inside = [&](const std::string& p) {
+    return p == root || (p.size() > root.size() && p.compare(0, root.size(), root) == 0 &&
+                         (root.back() == '/' || p[root.size()] == '/'));
+  };
+  std::string joined = joinPath(base, rel);
+  std::error_code ec;
+  std::filesystem::path real = std::filesystem::canonical(joined, ec);
+  bool absent = ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory;
+  if (!ec) {
+    if (!inside(real.string())) {
+      f.error = "leads outside the spec directory";
+      return f;
+    }
+    f.path = real.string();
+    return f;
+  }
+  // Not there (or not reachable): where it would be must still be inside, symlinks on the
+  // way resolved as far as they exist.
+  std::filesystem::path weak = std::filesystem::weakly_canonical(joined, ec);
+  std::string near = ec ? std::filesystem::path(joined).lexically_normal().string() : weak.string();
+  if (!inside(near)) {
+    f.error = "leads outside the spec directory";
+    return f;
+  }
+  f.path = joined;
+  f.missing = absent;  // otherwise reading it tells why it cannot be read
+  return f;
 }
 
 std::string absPath(const Spec& s, const std::string& rel) {
@@ -407,7 +452,7 @@ struct V {
     const DnsSpec& dn = s.dns;
     std::set<std::string> seen;
     for (const auto& x : dn.domains) {
-      if (!validDnsName(x.v)) err(x.loc, "invalid domain '" + x.v + "'");
+      if (!validDnsName(x.v)) err(x.loc, "invalid domain '" + printable(x.v) + "'");
       if (!seen.insert(x.v).second) err(x.loc, "domain '" + x.v + "' is listed twice");
     }
     if (dn.reverseProxy.set && !machineExists(dn.reverseProxy.v))
@@ -439,7 +484,7 @@ struct V {
         err(z.loc, "invalid reverse zone '" + z.v + "' (e.g. 20.2.10.in-addr.arpa)");
     }
     for (const auto& z : dn.secondaryZones) {
-      if (!validDnsName(z.name.v)) err(z.name.loc, "invalid zone name '" + z.name.v + "'");
+      if (!validDnsName(z.name.v)) err(z.name.loc, "invalid zone name '" + printable(z.name.v) + "'");
       for (const auto& p : z.primaries)
         if (!isIp(p.v)) err(p.loc, "invalid IP address '" + p.v + "' in primaries of '" + z.name.v + "'");
     }

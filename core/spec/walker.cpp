@@ -1,5 +1,6 @@
 #include "core/spec/walker.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -86,10 +87,42 @@ bool parseSize(const std::string& s, int64_t& bytes) {
   return true;
 }
 
-void Walker::typeErr(const YNode* v, const std::string& key, const char* what) {
-  std::string got;
-  if (v->isScalar()) got = "'" + v->value + "'";
-  else got = v->kindName();
+bool validName(const std::string& s) {
+  if (s.empty() || s.size() > 128 || s[0] == '-' || s[0] == '.' || s.find("..") != std::string::npos) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+std::string printable(const std::string& s) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || c == '\\') {
+      out += "\\x";
+      out += digits[u >> 4];
+      out += digits[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+bool Walker::checkName(const std::string& name, const SpecLoc& at, const std::string& what) {
+  if (validName(name)) return true;
+  diags_.push_back({Severity::Error, at,
+                    "invalid " + what + " name '" + printable(name) +
+                        "': use letters, digits, '_', '.' and '-', not starting with '-' or '.', without '..'"});
+  return false;
+}
+
+void Walker::typeErr(const YNode* v, const std::string& key, const char* what, bool whole) {
+  constexpr size_t kShownMax = 40;
+  bool shown = v->isScalar() && !whole && v->value.size() <= kShownMax &&
+               std::none_of(v->value.begin(), v->value.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+  std::string got = shown ? "'" + v->value + "'" : v->kindName();
   err(v, "'" + key + "' must be " + what + ", got " + got);
 }
 

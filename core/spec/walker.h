@@ -54,8 +54,10 @@ class Walker {
   void err(const YNode* n, std::string msg) { diags_.push_back({Severity::Error, loc(n), std::move(msg)}); }
   void warn(const YNode* n, std::string msg) { diags_.push_back({Severity::Warning, loc(n), std::move(msg)}); }
 
-  // A wrong-type error: "'KEY' must be WHAT, got ...".
-  void typeErr(const YNode* v, const std::string& key, const char* what);
+  // A wrong-type error: "'KEY' must be WHAT, got ...". A scalar found is shown only when short
+  // and on one line, and never for a whole document (`whole`): a file that is not YAML at all
+  // (a token, a key) reads as one scalar, and its content must not reach any message.
+  void typeErr(const YNode* v, const std::string& key, const char* what, bool whole = false);
   bool needMap(const YNode* v, const std::string& key);
   bool needSeq(const YNode* v, const std::string& key);
 
@@ -82,11 +84,23 @@ class Walker {
   std::vector<Str> strOrList(const YNode* v, const std::string& key);
   // Plain conversion: plain scalars that look like bool/int/float become those.
   static nlohmann::json toJson(const YNode* v);
+  // "invalid WHAT name '...'" at `loc` when `name` is not a validName(); false then.
+  bool checkName(const std::string& name, const SpecLoc& loc, const std::string& what);
+  bool checkName(const YNode* k, const std::string& what) { return checkName(k->value, loc(k), what); }
+  bool checkName(const Str& s, const std::string& what) { return !s.set || checkName(s.v, s.loc, what); }
 
  private:
   FileName file_;  // interned once per file: every located value shares it
   Diagnostics& diags_;
 };
+
+// A name that reaches a file name, a command line or a configuration file (apps, containers,
+// hosts, vms, templates, views, networks, volumes): letters, digits, '_', '.' and '-', at
+// most 128, not starting with '-' (an option) or '.', and no '..' (a parent directory).
+bool validName(const std::string& s);
+// `s` with control characters and '\' written as \xNN: a name shown in a message stays
+// on one line and cannot pose as another message.
+std::string printable(const std::string& s);
 
 bool parseDuration(const std::string& s, int64_t& ms);
 bool parseSize(const std::string& s, int64_t& bytes);
