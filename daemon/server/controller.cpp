@@ -163,6 +163,7 @@ bool Controller::reloadSpec(bool fetch, const std::string& trigger) {
   LoadOptions lo;
   lo.revision = cand->revision;
   LoadResult lr = deps_.loader(cand->dir, lo);
+  capDiagnostics(lr.diagnostics, cand->dir);  // status, events and log lines stay small, whatever the loader
   if (!lr.ok()) {
     std::vector<std::string> lines;
     for (const auto& d : lr.diagnostics)

@@ -529,6 +529,23 @@ TEST_CASE("an invalid spec never replaces the last good one; the next valid edit
   CHECK(d.script->requests.back().trigger == "inotify");
 }
 
+TEST_CASE("100,000 spec errors: status and events hold the first 100 and a count", "[daemon][spec]") {
+  RunningDaemon d({});
+  std::string bad = "container/app/web\n";
+  for (int i = 0; i < 100000; ++i) bad += "INVALID\n";
+  writeFile(d.specDir + "/spec.txt", bad);
+  REQUIRE(eventually([&] { return !json::parse(d.get("/v1/status")->body)["spec_error"].is_null(); }));
+  auto status = d.get("/v1/status");
+  std::string err = json::parse(status->body)["spec_error"];
+  CHECK(err.find("spec.txt:101:1: invalid line") != std::string::npos);
+  CHECK(err.find("spec.txt:102:1: invalid line") == std::string::npos);
+  CHECK(err.find("… and 99,900 more errors") != std::string::npos);
+  CHECK(status->body.size() < 64 * 1024);
+  auto events = d.get("/v1/events?since=0");
+  CHECK(events->body.find("… and 99,900 more errors") != std::string::npos);
+  CHECK(events->body.size() < 64 * 1024);
+}
+
 TEST_CASE("a daemon whose first spec is invalid serves HTTP, readyz 503 and spec_error",
           "[daemon][spec]") {
   RunningDaemon::Setup s;
