@@ -144,6 +144,9 @@ struct Client::Impl {
       }
       ctx.load_verify_file(tls.caFile, ec);
       if (ec) setupError = "tls.ca_file '" + tls.caFile + "' holds no usable certificate: " + ec.message();
+      // A certificate in ca_file is a trust anchor even when it is not a root: the node's own
+      // certificate (pve-ssl.pem) or an intermediate can be trusted directly.
+      X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx.native_handle()), X509_V_FLAG_PARTIAL_CHAIN);
     } else {
       ctx.set_default_verify_paths(ec);
       if (ec) setupError = "cannot load the system's CA certificates: " + ec.message();

@@ -139,6 +139,11 @@ TEST_CASE("a CA file (pve-root-ca.pem) is trusted with an IP check; insecure onl
   cfg.tls.caFile = emu.caFile();
   Client ca(cfg);
   CHECK(ca.call(get("/version")).ok());
+  // The node's certificate itself (pve-ssl.pem) works as the trust anchor too.
+  auto leaf = cfg;
+  leaf.tls.caFile = emu.dir + "/cert.pem";
+  Client leafTrust(leaf);
+  CHECK(leafTrust.call(get("/version")).ok());
 
   // A node whose certificate names another host: the CA signed it, the name check refuses it.
   PveEmulator other{{"--cert-host", "pve2.invalid"}};
