@@ -308,8 +308,10 @@ struct Client::Impl {
       }
       if (req.cancel) {
         std::weak_ptr<Conn> weak = conn;
-        bool armed = req.cancel->setHook([ex, weak] {
-          asio::post(ex, [weak] {
+        bool armed = req.cancel->setHook([target = self->postTarget_, weak] {
+          std::lock_guard<std::mutex> lk(target->mu);
+          if (!target->ioc) return;
+          asio::post(*target->ioc, [weak] {
             if (auto c = weak.lock()) beast::get_lowest_layer(c->stream).close();
           });
         });
@@ -366,10 +368,15 @@ struct Client::Impl {
 Client::Client(ClientConfig cfg)
     : cfg_(std::move(cfg)), guard_(asio::make_work_guard(ioc_)) {
   impl_ = std::make_unique<Impl>(this);
+  postTarget_->ioc = &ioc_;
   thread_ = std::thread([this] { ioc_.run(); });
 }
 
 Client::~Client() {
+  {
+    std::lock_guard<std::mutex> lk(postTarget_->mu);
+    postTarget_->ioc = nullptr;
+  }
   guard_.reset();
   ioc_.stop();
   if (thread_.joinable()) thread_.join();

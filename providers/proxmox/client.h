@@ -105,6 +105,13 @@ class Client {
   boost::asio::io_context ioc_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
   std::unique_ptr<Impl> impl_;
+  // Lets a CancelToken reach the I/O thread safely: the destructor clears it (under its
+  // mutex) before the io_context stops, so a late cancel() never posts to a dead context.
+  struct PostTarget {
+    std::mutex mu;
+    boost::asio::io_context* ioc = nullptr;
+  };
+  std::shared_ptr<PostTarget> postTarget_ = std::make_shared<PostTarget>();
   std::atomic<size_t> opened_{0}, sent_{0};
   std::thread thread_;
   friend struct Impl;

@@ -348,3 +348,19 @@ TEST_CASE("keep-alive: sequential calls reuse one connection", "[proxmox][client
   CHECK(counters["requests"]["GET /cluster/resources"] == 5);
   CHECK(counters["writes"] == 0);
 }
+
+TEST_CASE("calls in flight run concurrently on their own connections", "[proxmox][client]") {
+  START_EMULATOR(emu);
+  emu.admin("POST", "/faults", {{"path", "^/version$"}, {"kind", "delay"}, {"seconds", 0.6}});
+  Client c(emu.config());
+  auto t0 = Clock::now();
+  std::vector<std::future<Response>> futs;
+  for (int i = 0; i < 4; ++i) futs.push_back(c.send(get("/version")));
+  for (auto& f : futs) CHECK(f.get().ok());
+  CHECK(Clock::now() - t0 < std::chrono::milliseconds(2000));  // not 4 x 0.6 s
+  CHECK(c.connectionsOpened() == 4);
+  // Afterwards the pooled connections serve new calls without new handshakes.
+  emu.admin("DELETE", "/faults");
+  CHECK(c.call(get("/cluster/nextid")).ok());
+  CHECK(c.connectionsOpened() == 4);
+}
