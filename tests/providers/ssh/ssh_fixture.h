@@ -261,8 +261,12 @@ class TestHosts {
       fs::remove_all(dir_);
       skipTest("test hosts unavailable: " + why, true);
     }
-    INFO(readText(dir_ + "/start.err"));
-    REQUIRE(rc == 0);
+    if (rc != 0) {
+      std::string why = readText(dir_ + "/start.err");
+      sh("bash " TEND_SOURCE_DIR "/tests/fixtures/ssh/test-hosts.sh stop " + dir_ + " 2>&1");
+      fs::remove_all(dir_);
+      FAIL("test-hosts.sh start failed (exit " << rc << "): " << why);
+    }
     std::istringstream is(out);
     Host h;
     while (is >> h.name >> h.address >> h.container) hosts_.push_back(h);
