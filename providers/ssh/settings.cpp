@@ -48,6 +48,32 @@ Result<HostConfig> hostConfigFor(const nlohmann::json& config, const std::string
   }
   if (c.privateKeyFile.empty() && c.privateKey.empty())
     return makeError("providers.ssh: set private_key or private_key_file", true);
+  if (auto pj = str("proxy_jump"); !pj.empty()) {
+    // [user@]host[:port]; the same key and known_hosts file as every host.
+    auto jump = std::make_shared<HostConfig>(c);
+    jump->name = "proxy_jump";
+    jump->port = 22;
+    std::string rest = pj;
+    if (auto at = rest.find('@'); at != std::string::npos) {
+      jump->user = rest.substr(0, at);
+      rest = rest.substr(at + 1);
+    }
+    if (auto colon = rest.rfind(':'); colon != std::string::npos && rest.find(':') == colon) {
+      std::string p = rest.substr(colon + 1);
+      rest = rest.substr(0, colon);
+      if (p.empty() || p.find_first_not_of("0123456789") != std::string::npos || p.size() > 5 ||
+          std::stoi(p) < 1 || std::stoi(p) > 65535)
+        return makeError("providers.ssh.proxy_jump: bad port in '" + pj + "' ([user@]host[:port])",
+                         true);
+      jump->port = std::stoi(p);
+    }
+    if (rest.empty() || jump->user.empty())
+      return makeError("providers.ssh.proxy_jump: '" + pj + "' is not [user@]host[:port]", true);
+    jump->address = rest;
+    // The bastion itself is reached directly.
+    jump->proxyJump.reset();
+    c.proxyJump = std::move(jump);
+  }
   return c;
 }
 

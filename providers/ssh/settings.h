@@ -1,7 +1,8 @@
 #pragma once
 // `providers.ssh` (environment.yml) as the session layer needs it: the keys are user, port,
 // private_key (usually ${secret:…}), private_key_file, known_hosts_file, connect_timeout,
-// accept_new. Secrets are resolved here, at the moment a session is configured, and never
+// accept_new, proxy_jump ([user@]host[:port], a bastion every host is reached through, with
+// the same key and known_hosts file). Secrets are resolved here, at the moment a session is configured, and never
 // copied anywhere but the HostConfig's SecretString.
 #include <string>
 

@@ -5,8 +5,10 @@
 #include <libssh/server.h>  // ssh_send_keepalive is declared there but serves clients too
 #include <libssh/sftp.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +17,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "providers/ssh/channel_bridge.h"
 
 namespace tend::ssh {
 namespace {
@@ -160,6 +163,15 @@ Session::~Session() {
     if (ssh_is_connected(s_)) ssh_disconnect(s_);
     ssh_free(s_);
   }
+  if (jumpFd_ >= 0 && jump_) {
+    // Still ours only if it still names the bridge's socket (libssh may have closed it and
+    // the number may have been reused since).
+    struct stat a {}, b {};
+    if (::fstat(jumpFd_, &a) == 0 && ::fstat(jump_->localFd(), &b) == 0 && a.st_ino == b.st_ino &&
+        a.st_dev == b.st_dev)
+      ::close(jumpFd_);
+  }
+  jump_.reset();  // after the session that ran over it
 }
 
 Result<std::unique_ptr<Session>> Session::open(const HostConfig& cfg, const CallOptions& opts) {
@@ -214,6 +226,33 @@ Result<void> Session::connectAndVerify(const CallOptions& opts) {
   ssh_options_set(s_, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, cfg_.knownHostsFile.c_str());
   auto connectOpts = opts;
   connectOpts.deadline = std::min(opts.deadline, Clock::now() + cfg_.connectTimeout);
+  if (cfg_.proxyJump) {
+    auto jump = Session::open(*cfg_.proxyJump, connectOpts);
+    if (!jump) {
+      broken_ = true;
+      return makeError(cfg_.target() + ": proxy_jump " + jump.error().message,
+                       jump.error().terminal);
+    }
+    auto ch = (*jump)->openDirectTcp(cfg_.address, cfg_.port, connectOpts);
+    if (!ch) {
+      broken_ = true;
+      return makeError(cfg_.target() + ": through proxy_jump: " + ch.error().message);
+    }
+    auto bridge = ChannelBridge::start(std::move(*jump), std::move(*ch));
+    if (!bridge) {
+      broken_ = true;
+      return makeError(cfg_.target() + ": " + bridge.error().message);
+    }
+    // libssh gets a duplicate: whether it closes a descriptor given with SSH_OPTIONS_FD
+    // differs between versions, and the destructor must close it exactly once.
+    jumpFd_ = ::dup((*bridge)->localFd());
+    if (jumpFd_ < 0) {
+      broken_ = true;
+      return makeError(cfg_.target() + ": dup: " + std::strerror(errno));
+    }
+    ssh_options_set(s_, SSH_OPTIONS_FD, &jumpFd_);
+    jump_ = std::move(*bridge);
+  }
   if (auto r = arm(connectOpts, "connect"); !r) return r;
   if (ssh_connect(s_) != SSH_OK) {
     broken_ = true;
@@ -602,6 +641,26 @@ Result<std::unique_ptr<StreamChannel>> Session::openStreamLocal(const std::strin
     return fail("cannot open a stream to " + socketPath +
                 " (direct-streamlocal refused: check AllowStreamLocalForwarding and the "
                 "socket's permissions)");
+  }
+  lastUsed_ = Clock::now();
+  return std::unique_ptr<StreamChannel>(new StreamChannel(*this, ch));
+}
+
+Result<std::unique_ptr<StreamChannel>> Session::openDirectTcp(const std::string& host, int port,
+                                                              const CallOptions& opts) {
+  failedBeforeSending_ = false;
+  if (!usable()) {
+    failedBeforeSending_ = true;
+    return makeError(cfg_.target() + ": session is closed");
+  }
+  if (auto r = arm(opts, "direct-tcpip"); !r) return r.error();
+  ssh_channel ch = ssh_channel_new(s_);
+  if (!ch) return fail("cannot allocate a channel");
+  if (ssh_channel_open_forward(ch, host.c_str(), port, "127.0.0.1", 0) != SSH_OK) {
+    failedBeforeSending_ = !ssh_is_connected(s_);
+    ssh_channel_free(ch);
+    return fail("cannot open a connection to " + host + ":" + std::to_string(port) +
+                " (direct-tcpip refused: check AllowTcpForwarding/PermitOpen)");
   }
   lastUsed_ = Clock::now();
   return std::unique_ptr<StreamChannel>(new StreamChannel(*this, ch));

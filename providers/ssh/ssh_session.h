@@ -67,6 +67,9 @@ struct HostConfig {
   // Idle sessions older than this are probed (keepalive@openssh.com) before reuse and by
   // HostPool::keepAlive.
   std::chrono::milliseconds keepAliveInterval{30000};
+  // Reach the host through this one (a bastion): the connection to address:port is a
+  // direct-tcpip channel of a session to the jump host, checked against the same rules.
+  std::shared_ptr<const HostConfig> proxyJump;
 
   // "user@address:port", the way messages name the host.
   std::string target() const;
@@ -90,6 +93,7 @@ struct WriteOptions {
 inline constexpr size_t kMaxOutputBytes = 64u << 20;
 
 class StreamChannel;
+class ChannelBridge;
 
 class Session {
  public:
@@ -116,6 +120,9 @@ class Session {
   // The channel borrows this session: close it before the session is used elsewhere.
   Result<std::unique_ptr<StreamChannel>> openStreamLocal(const std::string& socketPath,
                                                          const CallOptions& opts);
+  // A byte stream to host:port as seen from this host (direct-tcpip), e.g. for proxy_jump.
+  Result<std::unique_ptr<StreamChannel>> openDirectTcp(const std::string& host, int port,
+                                                       const CallOptions& opts);
 
   // Sends keepalive@openssh.com and waits for the answer; false when the connection is gone.
   bool keepAlive(const CallOptions& opts);
@@ -129,6 +136,7 @@ class Session {
 
  private:
   friend class StreamChannel;
+  friend class ChannelBridge;
   explicit Session(HostConfig cfg);
   Result<void> connectAndVerify(const CallOptions& opts);
   Result<void> authenticate(const CallOptions& opts);
@@ -142,6 +150,8 @@ class Session {
   HostConfig cfg_;
   ssh_session_struct* s_ = nullptr;
   sftp_session_struct* sftp_ = nullptr;
+  std::unique_ptr<ChannelBridge> jump_;  // the proxy_jump pipe the connection runs over
+  int jumpFd_ = -1;                      // libssh's descriptor of that pipe
   bool broken_ = false;
   bool failedBeforeSending_ = false;
   Clock::time_point lastUsed_ = Clock::now();
@@ -162,6 +172,7 @@ class StreamChannel {
 
  private:
   friend class Session;
+  friend class ChannelBridge;
   StreamChannel(Session& s, ssh_channel_struct* ch) : s_(s), ch_(ch) {}
   Session& s_;
   ssh_channel_struct* ch_;

@@ -49,6 +49,30 @@ TEST_CASE("providers.ssh settings become a host's connection settings", "[ssh][s
     CHECK(e->port == 22);
     CHECK(e->acceptNew);
   }
+  SECTION("proxy_jump: [user@]host[:port] with the same key and known_hosts") {
+    json j = {{"private_key_file", "/k"}, {"user", "sfcal"}, {"proxy_jump", "jump@bastion.example:2022"}};
+    auto p = hostConfigFor(j, "h", "10.0.0.5", 22, nullptr);
+    REQUIRE(p.ok());
+    REQUIRE(p->proxyJump);
+    CHECK(p->proxyJump->user == "jump");
+    CHECK(p->proxyJump->address == "bastion.example");
+    CHECK(p->proxyJump->port == 2022);
+    CHECK(p->proxyJump->privateKeyFile == "/k");
+    CHECK(p->proxyJump->knownHostsFile == kDefaultKnownHostsFile);
+    CHECK_FALSE(p->proxyJump->proxyJump);
+    j["proxy_jump"] = "bastion";
+    auto q = hostConfigFor(j, "h", "10.0.0.5", 22, nullptr);
+    REQUIRE(q.ok());
+    CHECK(q->proxyJump->user == "sfcal");
+    CHECK(q->proxyJump->port == 22);
+    for (const char* bad : {"bastion:0", "bastion:x", "@bastion", "u@", "bastion:99999"}) {
+      j["proxy_jump"] = bad;
+      auto r = hostConfigFor(j, "h", "10.0.0.5", 22, nullptr);
+      INFO(bad);
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.error().message.find("providers.ssh.proxy_jump") != std::string::npos);
+    }
+  }
   SECTION("bad input is a terminal error that names the key") {
     auto both = hostConfigFor({{"private_key", "x"}, {"private_key_file", "/k"}}, "h", "a", 0, nullptr);
     REQUIRE_FALSE(both.ok());

@@ -135,7 +135,7 @@ inline bool keygen(const std::string& file, const std::string& comment) {
 class PrivateSshd {
  public:
   // Skips the test when sshd cannot run here (not root, not installed).
-  PrivateSshd() {
+  explicit PrivateSshd(const std::string& extraConfig = "") {
     if (::geteuid() != 0) skipTest("a private sshd needs root", false);
     if (::access("/usr/sbin/sshd", X_OK) != 0)
       skipTest("/usr/sbin/sshd not installed (openssh-server)", true);
@@ -157,7 +157,8 @@ class PrivateSshd {
                   "PidFile none\nUsePAM no\nStrictModes no\nUseDNS no\n"
                   "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
                   "PermitRootLogin prohibit-password\nAllowStreamLocalForwarding yes\n"
-                  "Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxStartups 100\n");
+                  "Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxStartups 100\n" +
+                  extraConfig);
     ::mkdir("/run/sshd", 0755);
     start();
   }
