@@ -367,14 +367,12 @@ bool Session::usable() const { return s_ && !broken_ && ssh_is_connected(s_); }
 
 bool Session::keepAlive(const CallOptions& opts) {
   if (!usable()) return false;
-  if (!arm(opts, "keepalive", std::chrono::seconds(5))) return false;
+  auto limit = std::min<std::chrono::milliseconds>(opts.remaining(), std::chrono::seconds(5));
+  if (!arm(opts, "keepalive", limit)) return false;
   auto start = Clock::now();
   ssh_send_keepalive(s_);
   // No answer within the time given: the exchange may be half done, do not reuse.
-  if (Clock::now() - start >= std::min<Clock::duration>(opts.remaining(), std::chrono::seconds(5)) &&
-      opts.expired())
-    broken_ = true;
-  if (!ssh_is_connected(s_)) broken_ = true;
+  if (Clock::now() - start >= limit || !ssh_is_connected(s_)) broken_ = true;
   if (!broken_) lastUsed_ = Clock::now();
   return !broken_;
 }
