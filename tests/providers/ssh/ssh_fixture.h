@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "providers/ssh/ssh_session.h"
+#include "tests/support/shell.h"
 
 extern char** environ;
 
@@ -48,18 +49,7 @@ inline constexpr int kSkip = 77;
   std::_Exit(kSkip);
 }
 
-inline std::string sh(const std::string& cmd, int* rc = nullptr) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  if (rc) *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
+using tend::testing::sh;
 
 inline std::string readText(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -77,26 +67,12 @@ inline void writeText(const std::string& path, const std::string& s, unsigned mo
 }
 
 inline std::string tempDir(const std::string& prefix) {
-  std::string t = (fs::temp_directory_path() / (prefix + "XXXXXX")).string();
-  std::vector<char> b(t.begin(), t.end());
-  b.push_back('\0');
-  if (!::mkdtemp(b.data())) return "";
-  ::chmod(b.data(), 0755);
-  return b.data();
+  std::string d = tend::testing::makeTempDir(prefix);
+  if (!d.empty()) ::chmod(d.c_str(), 0755);
+  return d;
 }
 
-inline int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
+inline int freePort() { return tend::testing::freeLoopbackPort(); }
 
 // True once something on address:port sends an SSH banner.
 inline bool sshBanner(const std::string& address, int port) {
