@@ -382,11 +382,7 @@ bool Session::keepAlive(const CallOptions& opts) {
 
 Result<ExecResult> Session::exec(const std::string& command, const CallOptions& opts,
                                  std::string_view input) {
-  failedBeforeSending_ = false;
-  if (!usable()) {
-    failedBeforeSending_ = true;
-    return makeError(cfg_.target() + ": session is closed");
-  }
+  if (auto r = begin(); !r) return r.error();
   if (auto r = arm(opts, "exec"); !r) return r.error();
   ChannelGuard g{ssh_channel_new(s_)};
   if (!g.ch) return fail("cannot allocate a channel");
@@ -455,11 +451,7 @@ Result<ExecResult> Session::exec(const std::string& command, const CallOptions& 
 // SFTP
 
 Result<sftp_session_struct*> Session::sftp(const CallOptions& opts) {
-  failedBeforeSending_ = false;
-  if (!usable()) {
-    failedBeforeSending_ = true;
-    return makeError(cfg_.target() + ": session is closed");
-  }
+  if (auto r = begin(); !r) return r.error();
   if (sftp_) return sftp_;
   if (auto r = arm(opts, "sftp"); !r) return r.error();
   sftp_session sf = sftp_new(s_);
@@ -622,46 +614,51 @@ Result<void> Session::writeFileAtomic(const std::string& path, std::string_view 
 // ---------------------------------------------------------------------------------------------
 // direct-streamlocal
 
-Result<std::unique_ptr<StreamChannel>> Session::openStreamLocal(const std::string& socketPath,
-                                                                const CallOptions& opts) {
+Result<void> Session::begin() {
   failedBeforeSending_ = false;
-  if (!usable()) {
-    failedBeforeSending_ = true;
-    return makeError(cfg_.target() + ": session is closed");
-  }
-  if (auto r = arm(opts, "streamlocal"); !r) return r.error();
+  if (usable()) return {};
+  failedBeforeSending_ = true;
+  return makeError(cfg_.target() + ": session is closed");
+}
+
+Result<std::unique_ptr<StreamChannel>> Session::openForward(
+    const char* what, const CallOptions& opts, const std::function<int(ssh_channel_struct*)>& open,
+    const std::string& refused) {
+  if (auto r = begin(); !r) return r.error();
+  if (auto r = arm(opts, what); !r) return r.error();
   ssh_channel ch = ssh_channel_new(s_);
   if (!ch) return fail("cannot allocate a channel");
-  // The originator address/port are informational for the server.
-  if (ssh_channel_open_forward_unix(ch, socketPath.c_str(), "127.0.0.1", 0) != SSH_OK) {
+  if (open(ch) != SSH_OK) {
     failedBeforeSending_ = !ssh_is_connected(s_);
     ssh_channel_free(ch);
-    return fail("cannot open a stream to " + socketPath +
-                " (direct-streamlocal refused: check AllowStreamLocalForwarding and the "
-                "socket's permissions)");
+    return fail(refused);
   }
   lastUsed_ = Clock::now();
   return std::unique_ptr<StreamChannel>(new StreamChannel(*this, ch));
 }
 
+// The originator address/port sent with both kinds of forward are informational for the server.
+Result<std::unique_ptr<StreamChannel>> Session::openStreamLocal(const std::string& socketPath,
+                                                                const CallOptions& opts) {
+  return openForward(
+      "streamlocal", opts,
+      [&](ssh_channel ch) {
+        return ssh_channel_open_forward_unix(ch, socketPath.c_str(), "127.0.0.1", 0);
+      },
+      "cannot open a stream to " + socketPath +
+          " (direct-streamlocal refused: check AllowStreamLocalForwarding and the socket's "
+          "permissions)");
+}
+
 Result<std::unique_ptr<StreamChannel>> Session::openDirectTcp(const std::string& host, int port,
                                                               const CallOptions& opts) {
-  failedBeforeSending_ = false;
-  if (!usable()) {
-    failedBeforeSending_ = true;
-    return makeError(cfg_.target() + ": session is closed");
-  }
-  if (auto r = arm(opts, "direct-tcpip"); !r) return r.error();
-  ssh_channel ch = ssh_channel_new(s_);
-  if (!ch) return fail("cannot allocate a channel");
-  if (ssh_channel_open_forward(ch, host.c_str(), port, "127.0.0.1", 0) != SSH_OK) {
-    failedBeforeSending_ = !ssh_is_connected(s_);
-    ssh_channel_free(ch);
-    return fail("cannot open a connection to " + host + ":" + std::to_string(port) +
-                " (direct-tcpip refused: check AllowTcpForwarding/PermitOpen)");
-  }
-  lastUsed_ = Clock::now();
-  return std::unique_ptr<StreamChannel>(new StreamChannel(*this, ch));
+  return openForward(
+      "direct-tcpip", opts,
+      [&](ssh_channel ch) {
+        return ssh_channel_open_forward(ch, host.c_str(), port, "127.0.0.1", 0);
+      },
+      "cannot open a connection to " + host + ":" + std::to_string(port) +
+          " (direct-tcpip refused: check AllowTcpForwarding/PermitOpen)");
 }
 
 StreamChannel::~StreamChannel() {

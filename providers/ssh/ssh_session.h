@@ -144,7 +144,12 @@ class Session {
   // Sets libssh's timeout for the next blocking call to what is left of the deadline (capped).
   Result<void> arm(const CallOptions& opts, const char* what,
                    std::chrono::milliseconds cap = std::chrono::hours(24));
-  Error fail(const std::string& what);  // "<target>: what: <libssh error>", marks if needed
+  // Clears failedBeforeSending_; an error (nothing sent) when the session is not usable.
+  Result<void> begin();
+  Result<std::unique_ptr<StreamChannel>> openForward(
+      const char* what, const CallOptions& opts,
+      const std::function<int(ssh_channel_struct*)>& open, const std::string& refused);
+    Error fail(const std::string& what);  // "<target>: what: <libssh error>", marks if needed
   void removeQuietly(const std::string& path);
 
   HostConfig cfg_;
