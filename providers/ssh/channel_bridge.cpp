@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libssh/libssh.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,13 +22,21 @@ Result<std::unique_ptr<ChannelBridge>> ChannelBridge::start(std::unique_ptr<Sess
   b->channel_ = std::move(channel);
   b->mine_ = sv[0];
   b->theirs_ = sv[1];
+  // The destructor wakes the pump through this instead of the pump polling a flag.
+  b->wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (b->wake_ < 0) return makeError("eventfd: " + std::string(std::strerror(errno)));
   b->thread_ = std::thread([p = b.get()] { p->pump(); });
   return b;
 }
 
 ChannelBridge::~ChannelBridge() {
   stop_ = true;
+  if (wake_ >= 0) {
+    uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_, &one, sizeof one);
+  }
   if (thread_.joinable()) thread_.join();
+  if (wake_ >= 0) ::close(wake_);
   channel_.reset();  // before the session it borrows
   session_.reset();
   if (mine_ >= 0) ::close(mine_);
@@ -62,9 +71,13 @@ void ChannelBridge::pump() {
   char buf[32 * 1024];
   bool localEof = false;
   while (!stop_) {
-    pollfd fds[2] = {{mine_, static_cast<short>(localEof ? 0 : POLLIN), 0},
-                     {ssh_get_fd(s), POLLIN, 0}};
-    int pr = ::poll(fds, 2, 100);
+    // A closed local end would report POLLHUP forever: it leaves the set (fd -1) at EOF.
+    pollfd fds[3] = {{localEof ? -1 : mine_, POLLIN, 0},
+                     {ssh_get_fd(s), POLLIN, 0},
+                     {wake_, POLLIN, 0}};
+    // Woken by either side or the destructor; the 1 s timeout only re-checks libssh's own
+    // buffers in case it read more than one packet from the socket at once.
+    int pr = ::poll(fds, 3, 1000);
     if (pr < 0 && errno != EINTR) break;
     if (!localEof && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t n = ::recv(mine_, buf, sizeof buf, 0);

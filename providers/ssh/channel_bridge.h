@@ -36,6 +36,7 @@ class ChannelBridge {
   std::unique_ptr<StreamChannel> channel_;
   int mine_ = -1;    // pumped end
   int theirs_ = -1;  // handed out
+  int wake_ = -1;    // eventfd: the destructor's stop signal
   std::atomic<bool> stop_{false};
   std::atomic<bool> done_{false};
   std::thread thread_;
