@@ -66,9 +66,9 @@ Result<Lease> HostPool::acquire(const CallOptions& opts) {
       if (s->usable() && Clock::now() - s->lastUsed() >= cfg_.keepAliveInterval) {
         // Idle long enough for a firewall or sshd restart to have dropped it: ask first.
         lk.unlock();
-        bool alive = s->keepAlive(opts);
+        // A dead session is closed before the lock is taken again (closing sends a packet).
+        if (!s->keepAlive(opts)) s.reset();
         lk.lock();
-        if (!alive) s.reset();
       }
       if (s && s->usable()) return Lease(this, std::move(s), true);
       --inUse_;
