@@ -61,8 +61,15 @@ TEST_CASE("key material given in memory authenticates and is never quoted", "[ss
   // A damaged key: the error names the problem, never the material.
   std::string damaged = key.substr(0, key.size() / 2) + "\n";
   cfg.privateKey = SecretString(damaged);
-  auto bad = Session::open(cfg, within(10s));
+  Result<std::unique_ptr<Session>> bad = makeError("not run");
+  std::string log = captureStderr([&] {
+    bad = Session::open(cfg, within(10s));
+    REQUIRE(Session::open(sshd.config(), within(10s)).ok());
+  });
   REQUIRE_FALSE(bad.ok());
+  // Nothing of either key reached the log.
+  CHECK_FALSE(contains(log, key.substr(40, 30)));
+  CHECK_FALSE(contains(log, "PRIVATE KEY"));
   CHECK(contains(bad.error().message, "not a private key"));
   CHECK_FALSE(contains(bad.error().message, damaged.substr(40, 30)));
 }
