@@ -27,7 +27,8 @@ const std::vector<Key> kProxmox = {{"endpoint", 's'},     {"node", 's'},
                                    {"storage", 's'},      {"bridge", 's'}};
 const std::vector<Key> kSsh = {{"user", 's'},          {"port", 'i'},
                                {"private_key", 's'},   {"private_key_file", 'p'},
-                               {"known_hosts_file", 'p'}, {"connect_timeout", 'd'}};
+                               {"known_hosts_file", 'p'}, {"connect_timeout", 'd'},
+                               {"accept_new", 'b'}, {"proxy_jump", 's'}};
 const std::vector<Key> kDocker = {{"transport", 's'}, {"ca_file", 'p'}, {"cert_file", 'p'}, {"key_file", 'p'}};
 const std::vector<Key> kRndc = {{"server", 's'}, {"port", 'i'}, {"key_file", 'p'}};
 const std::vector<Key> kBind9 = {{"server", 's'}, {"conf_dir", 'p'}, {"reload", 's'}, {"rndc", 'm', &kRndc}};

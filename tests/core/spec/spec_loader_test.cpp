@@ -49,6 +49,8 @@ providers:
     user: tend
     private_key_file: keys/id_ed25519
     known_hosts_file: /etc/tend/known_hosts
+    accept_new: true
+    proxy_jump: tend@127.0.0.8:2222
   docker:
     transport: ssh
   bind9:
@@ -231,6 +233,8 @@ TEST_CASE("a spec shaped like spec-example.md loads clean", "[spec][loader]") {
   CHECK(g.secretNames == std::vector<std::string>{"bookstack_db_password", "proxmox_token_secret"});
   CHECK(g.providerConfigs.at("proxmox")["token_secret"] == "${secret:proxmox_token_secret}");
   CHECK(g.providerConfigs.at("ssh")["private_key_file"] == g.specDir + "/keys/id_ed25519");
+  CHECK(g.providerConfigs.at("ssh")["accept_new"] == true);
+  CHECK(g.providerConfigs.at("ssh")["proxy_jump"] == "tend@127.0.0.8:2222");
   CHECK(g.providerConfigs.at("proxmox")["tls"]["fingerprint"] == "AA:BB");
 }
 

@@ -16,22 +16,12 @@
 
 #include "core/provider.h"
 #include "core/resource.h"
+#include "tests/support/shell.h"
 
 namespace tend::dockertest {
 using nlohmann::json;
 
-inline std::string sh(const std::string& cmd, int* rc = nullptr) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  if (rc) *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
+using tend::testing::sh;
 
 inline std::string sha256Hex(const std::string& s) {
   unsigned char md[EVP_MAX_MD_SIZE];
