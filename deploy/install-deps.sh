@@ -9,7 +9,7 @@ PKGS=(
   libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libssl-dev prometheus-cpp-dev
   catch2 libssh-dev libsqlite3-dev sqlite3 libcli11-dev libsystemd-dev
   docker.io busybox-static bind9 bind9-utils bind9-dnsutils openssh-server
-  prometheus age wrk curl jq iproute2 procps docker-compose systemd python3-yaml
+  prometheus age wrk curl jq iproute2 procps docker-compose systemd python3-yaml python3-cryptography openssl
 )
 missing=()
 for p in "${PKGS[@]}"; do
