@@ -122,18 +122,55 @@ TEST_CASE("resources round-trip through put, get, load and delete", "[state][res
       CHECK(g.ownerData == rec.ownerData);
       CHECK(g.dependsOn == rec.dependsOn);
 
-      // Upsert replaces every field.
+      // Upsert replaces every field: each one changes here and is read back (a field the
+      // upsert forgot would keep its first value, e.g. the first hash ever applied).
+      rec.kind = "image";
+      rec.desiredHash = "sha256:ccc";
+      rec.lastAppliedHash = "sha256:ddd";
       rec.phase = Phase::Failed;
       rec.message = "exit 1";
       rec.drifted = false;
+      rec.lastAppliedUnix = 1800000000;
+      rec.updatedUnix = 1800000001;
+      rec.ownerData = {{"image_id", "sha256:eee"}};
+      rec.dependsOn = {"host/h2"};
+      REQUIRE(store->putResource(rec).ok());
+      for (bool fromLoad : {false, true}) {
+        INFO((fromLoad ? "loadResources" : "getResource"));
+        ResourceRecord a;
+        if (fromLoad) {
+          auto all = store->loadResources();
+          REQUIRE(all.ok());
+          for (auto& r : *all)
+            if (r.id == rec.id) a = r;
+        } else {
+          auto again = store->getResource(rec.id);
+          REQUIRE(again.ok());
+          REQUIRE(again->has_value());
+          a = **again;
+        }
+        CHECK(a.id == rec.id);
+        CHECK(a.kind == "image");
+        CHECK(a.desiredHash == "sha256:ccc");
+        CHECK(a.lastAppliedHash == "sha256:ddd");
+        CHECK(a.phase == Phase::Failed);
+        CHECK(a.message == "exit 1");
+        CHECK_FALSE(a.drifted);
+        CHECK(a.lastAppliedUnix == 1800000000);
+        CHECK(a.updatedUnix == 1800000001);
+        CHECK(a.ownerData == rec.ownerData);
+        CHECK(a.dependsOn == rec.dependsOn);
+      }
+      // And again, with an empty dependency list and no owner data.
       rec.dependsOn.clear();
+      rec.ownerData = nullptr;
+      rec.drifted = true;
       REQUIRE(store->putResource(rec).ok());
       auto again = store->getResource(rec.id);
       REQUIRE(again.ok());
-      CHECK((*again)->phase == Phase::Failed);
-      CHECK((*again)->message == "exit 1");
-      CHECK_FALSE((*again)->drifted);
+      CHECK((*again)->drifted);
       CHECK((*again)->dependsOn.empty());
+      CHECK((*again)->ownerData.empty());  // null is stored as {}
 
       auto all = store->loadResources();
       REQUIRE(all.ok());
