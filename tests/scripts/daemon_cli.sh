@@ -21,8 +21,9 @@ grep -q "$WORK/none.sock" "$WORK/err" || fail "unreachable message should name t
 "$TENDCTL" status --socket "$WORK/none.sock" >/dev/null 2>"$WORK/err"; rc=$?
 [ $rc -eq 3 ] || fail "tendctl status --socket S (after the subcommand) should exit 3, got $rc: $(cat "$WORK/err")"
 grep -q "$WORK/none.sock" "$WORK/err" || fail "--socket after the subcommand should be the address tried"
-"$TENDCTL" events --url http://127.0.0.1:1 --cacert "$WORK/none.pem" --token-file "$WORK/none" >/dev/null 2>"$WORK/err"
-rc=$?; [ $rc -ne 2 ] || fail "--url/--cacert/--token-file after the subcommand should parse: $(cat "$WORK/err")"
+echo "a-token" >"$WORK/tok"
+"$TENDCTL" events --url http://127.0.0.1:1 --cacert "$WORK/none.pem" --token-file "$WORK/tok" >/dev/null 2>"$WORK/err"
+rc=$?; [ $rc -eq 3 ] || fail "--url/--cacert/--token-file after the subcommand should parse (exit 3), got $rc: $(cat "$WORK/err")"
 "$TENDCTL" status --bogus >/dev/null 2>&1; [ $? -eq 2 ] || fail "an unknown option after the subcommand is still a usage error"
 set -e
 pass "usage and exit codes"
