@@ -66,6 +66,21 @@ ResourceRecord sampleRecord(const std::string& id) {
   return r;
 }
 
+// Every field, one CHECK each, so a failure names the field.
+void checkSameRecord(const ResourceRecord& got, const ResourceRecord& want) {
+  CHECK(got.id == want.id);
+  CHECK(got.kind == want.kind);
+  CHECK(got.desiredHash == want.desiredHash);
+  CHECK(got.lastAppliedHash == want.lastAppliedHash);
+  CHECK(got.phase == want.phase);
+  CHECK(got.message == want.message);
+  CHECK(got.drifted == want.drifted);
+  CHECK(got.lastAppliedUnix == want.lastAppliedUnix);
+  CHECK(got.updatedUnix == want.updatedUnix);
+  CHECK(got.ownerData == want.ownerData);
+  CHECK(got.dependsOn == want.dependsOn);
+}
+
 EventRecord sampleEvent(const std::string& msg, int64_t runId = 0) {
   EventRecord e;
   e.level = "info";
@@ -110,17 +125,7 @@ TEST_CASE("resources round-trip through put, get, load and delete", "[state][res
       auto got = store->getResource("container/web/nginx");
       REQUIRE(got.ok());
       REQUIRE(got->has_value());
-      const ResourceRecord& g = **got;
-      CHECK(g.kind == "container");
-      CHECK(g.desiredHash == "sha256:aaa");
-      CHECK(g.lastAppliedHash == "sha256:bbb");
-      CHECK(g.phase == Phase::Ready);
-      CHECK(g.message == "running");
-      CHECK(g.drifted);
-      CHECK(g.lastAppliedUnix == 1700000000);
-      CHECK(g.updatedUnix == 1700000001);
-      CHECK(g.ownerData == rec.ownerData);
-      CHECK(g.dependsOn == rec.dependsOn);
+      checkSameRecord(**got, rec);
 
       // Upsert replaces every field: each one changes here and is read back (a field the
       // upsert forgot would keep its first value, e.g. the first hash ever applied).
@@ -149,17 +154,7 @@ TEST_CASE("resources round-trip through put, get, load and delete", "[state][res
           REQUIRE(again->has_value());
           a = **again;
         }
-        CHECK(a.id == rec.id);
-        CHECK(a.kind == "image");
-        CHECK(a.desiredHash == "sha256:ccc");
-        CHECK(a.lastAppliedHash == "sha256:ddd");
-        CHECK(a.phase == Phase::Failed);
-        CHECK(a.message == "exit 1");
-        CHECK_FALSE(a.drifted);
-        CHECK(a.lastAppliedUnix == 1800000000);
-        CHECK(a.updatedUnix == 1800000001);
-        CHECK(a.ownerData == rec.ownerData);
-        CHECK(a.dependsOn == rec.dependsOn);
+        checkSameRecord(a, rec);
       }
       // And again, with an empty dependency list and no owner data.
       rec.dependsOn.clear();

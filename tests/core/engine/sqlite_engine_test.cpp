@@ -55,15 +55,6 @@ CREATE TRIGGER test_w_upd AFTER UPDATE ON resources BEGIN INSERT INTO test_resou
 CREATE TRIGGER test_w_del AFTER DELETE ON resources BEGIN INSERT INTO test_resource_writes VALUES (1); END;
 )sql";
 
-EngineOptions options() {
-  EngineOptions o;
-  o.workers = 2;
-  o.globalRatePerSecond = 0;
-  o.backoffBase = std::chrono::milliseconds(1);
-  o.backoffCap = std::chrono::milliseconds(10);
-  return o;
-}
-
 // One tend process: the store opened on the file and an engine over the provider (the
 // provider's objects play the real server, which outlives tend).
 struct Tend {
@@ -77,7 +68,7 @@ struct Tend {
     EngineDeps d;
     d.state = store.get();
     d.providerFor = [&server](const std::string& n) -> Provider* { return n == "memory" ? &server : nullptr; };
-    engine = makeEngine(d, options());
+    engine = makeEngine(d, fastEngineOptions(2));
   }
 };
 
