@@ -121,6 +121,10 @@ def run_tests(src, target, spec, timeout):
     secs = time.monotonic() - t0
     m = re.findall(r"test cases:\s*(.*)", r.stdout)
     summary = m[-1].strip() if m else ("all passed" if r.returncode == 0 else f"exit {r.returncode}")
+    # Catch counts a skipped test case as failed; the main says how many of them skipped.
+    skips = re.findall(r"^(\d+) of \d+ test case\(s\) skipped", r.stdout, re.M)
+    if skips:
+        summary += f" ({skips[-1]} of them skipped)"
     if r.returncode == 77:
         return "skipped", summary
     return ("pass" if r.returncode == 0 else "fail"), f"{summary}, {secs:.0f} s"
