@@ -94,8 +94,27 @@ EOF
     --socket "$ROOT/var/tendd.sock" --listen 127.0.0.1:9469 "$@"
 }
 
+# Every program some test needs. A test that cannot find one reports itself skipped; under
+# CI=true a skip is a failure, and this check names everything missing before the long run.
+TEST_TOOLS=(dockerd docker docker-compose named rndc rndc-confgen named-checkzone named-checkconf
+  sshd git openssl curl jq python3 prometheus promtool systemd-analyze age sqlite3 ip)
+check_test_tools() {
+  local missing=() t
+  for t in "${TEST_TOOLS[@]}"; do
+    command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || missing+=("$t")
+  done
+  python3 -c 'import yaml, cryptography' 2>/dev/null || missing+=("python3-yaml/python3-cryptography")
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; then
+    say "CI=true and programs the tests need are missing: ${missing[*]}"
+    return 1
+  fi
+  say "missing (the tests that need them will be reported skipped): ${missing[*]}"
+}
+
 run_tests() {
   install_deps
+  check_test_tools
   build
   say "check-headers: every public header compiles on its own"
   cmake --build "$BUILD" -j "$JOBS" --target check-headers
@@ -112,7 +131,17 @@ run_tests() {
   local rc=0
   # A test that fails is run once more (timing-sensitive script tests on a busy 2-core box);
   # ctest still prints the first failure, so a flake stays visible in the log.
-  (cd "$BUILD" && ctest --output-on-failure -j "$JOBS" --timeout 900 --repeat until-pass:2 "$@") || rc=$?
+  rm -f "$BUILD/ctest-junit.xml"
+  (cd "$BUILD" && ctest --output-on-failure -j "$JOBS" --timeout 900 --repeat until-pass:2 \
+     --output-junit "$BUILD/ctest-junit.xml" "$@") || rc=$?
+  # Each Catch test case declared must have run as its own ctest entry (a name that
+  # catch_discover_tests splits, or a binary that lists nothing, would otherwise pass unseen).
+  if [ $# -eq 0 ]; then
+    say "checking that every declared Catch test case ran"
+    python3 "$ROOT/tests/check_test_counts.py" "$BUILD" "$BUILD/ctest-junit.xml" || rc=1
+  else
+    say "ctest was given a filter ($*): the declared-vs-ran count check needs the full run"
+  fi
   if [ "${TEND_SANITIZE_TESTS:-1}" = 1 ]; then
     say "loader + secrets tests under ASan+UBSan"
     cmake -S "$ROOT" -B "$BUILD-asan" -DTEND_SANITIZE=ON -DTEND_BUILD_BENCH=OFF >/dev/null

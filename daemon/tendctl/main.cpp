@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
   CLI::App app{"tendctl — validate, plan and talk to a running tendd"};
   app.set_version_flag("--version", std::string("tendctl ") + TEND_VERSION);
   app.require_subcommand(1);
+  // Global options are accepted after the subcommand too (`tendctl status --socket S`), as in
+  // kubectl: a subcommand hands the options it does not know to the parent. Inherited by every
+  // subcommand added below.
+  app.fallthrough();
 
   Conn conn;
   app.add_option("--socket", conn.socket, "tendd unix socket (env TEND_SOCKET)");

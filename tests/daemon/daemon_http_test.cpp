@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/secrets.h"
 #include "daemon/server/auth.h"
 #include "tests/daemon/fixture.h"
 
@@ -142,7 +143,7 @@ TEST_CASE("unknown routes are 404, wrong methods 405 with Allow", "[daemon][http
   CHECK(statusOf(rawExchange(d.port, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")) == 405);
 }
 
-TEST_CASE("malformed requests get 400 and oversized bodies 413; the daemon keeps answering",
+TEST_CASE("malformed requests get 400 and oversized bodies 413, and the daemon keeps answering",
           "[daemon][http][abuse]") {
   RunningDaemon d({});
   CHECK(statusOf(rawExchange(d.port, "THIS IS NOT HTTP\r\n\r\n")) == 400);
@@ -189,7 +190,7 @@ std::string statusGet(const std::string& extra = "") {
 }
 }  // namespace
 
-TEST_CASE("status carries a strong ETag; If-None-Match with it is answered 304 without a body",
+TEST_CASE("status carries a strong ETag, and If-None-Match with it is answered 304 without a body",
           "[daemon][http][status]") {
   RunningDaemon d({});
   auto first = rawExchange(d.port, statusGet());
@@ -347,7 +348,7 @@ TEST_CASE("reconcile validates its body: invalid JSON and unknown resource ids a
   CHECK(r->body.find("container/app/web\"") == std::string::npos);
 }
 
-TEST_CASE("mutating calls on TCP need the bearer token; the unix socket does not",
+TEST_CASE("mutating calls on TCP need the bearer token, the unix socket does not",
           "[daemon][http][auth]") {
   RunningDaemon d({});
   auto noTok = daemon::httpCall(d.tcp(false), "POST", "/v1/reconcile", "");
@@ -362,6 +363,37 @@ TEST_CASE("mutating calls on TCP need the bearer token; the unix socket does not
   CHECK(viaUnix->status == 202);
 }
 
+TEST_CASE("a secret in an event message or a plan diff is (secret) in /v1/events and /v1/plan",
+          "[daemon][http][secrets]") {
+  const std::string canary = "CANARY-daemon-9b2c4e61";
+  RunningDaemon d({});
+  Redactor::instance().add(canary);
+  {
+    std::lock_guard lk(d.script->mu);
+    d.script->planDiff = {{"environment.DB_PASSWORD", {{"from", canary}, {"to", "x" + canary}}}};
+    d.script->extraEventMessage = "update (environment changed: DB_PASSWORD=" + canary + ")";
+  }
+  auto r = daemon::httpCall(d.uds(), "POST", "/v1/reconcile", R"({"wait":true})");
+  REQUIRE(r.ok());
+  REQUIRE(r->status == 200);
+
+  auto ev = daemon::httpCall(d.uds(), "GET", "/v1/events?since=0");
+  REQUIRE(ev.ok());
+  INFO(ev->body);
+  CHECK(ev->body.find(canary) == std::string::npos);
+  CHECK(ev->body.find("DB_PASSWORD=(secret)") != std::string::npos);
+
+  auto plan = daemon::httpCall(d.uds(), "GET", "/v1/plan");
+  REQUIRE(plan.ok());
+  INFO(plan->body);
+  CHECK(plan->body.find(canary) == std::string::npos);
+  auto pj = json::parse(plan->body);
+  REQUIRE(pj.size() == 2);
+  CHECK(pj[0]["diff"]["environment.DB_PASSWORD"]["from"] == "(secret)");
+  CHECK(pj[0]["diff"]["environment.DB_PASSWORD"]["to"] == "x(secret)");
+  Redactor::instance().clear();
+}
+
 TEST_CASE("without --token-file mutating calls on TCP are refused with a pointer to the socket",
           "[daemon][http][auth]") {
   RunningDaemon::Setup s;
@@ -373,7 +405,7 @@ TEST_CASE("without --token-file mutating calls on TCP are refused with a pointer
   CHECK(daemon::httpCall(d.uds(), "POST", "/v1/reconcile", "")->status == 202);
 }
 
-TEST_CASE("reconcile with wait answers with the run's result; resources limit the pass",
+TEST_CASE("reconcile with wait answers with the run's result, and resources limit the pass",
           "[daemon][http][reconcile]") {
   RunningDaemon d({});
   auto r = daemon::httpCall(d.uds(), "POST", "/v1/reconcile",
@@ -499,7 +531,7 @@ TEST_CASE("connections beyond the bound are closed at once, the rest keep workin
   }));
 }
 
-TEST_CASE("an invalid spec never replaces the last good one; the next valid edit is applied",
+TEST_CASE("an invalid spec never replaces the last good one, and the next valid edit is applied",
           "[daemon][spec][inotify]") {
   RunningDaemon d({});
   auto first = json::parse(d.get("/v1/status")->body);

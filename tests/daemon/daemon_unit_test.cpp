@@ -14,6 +14,7 @@
 #include "daemon/server/run_queue.h"
 #include "daemon/server/subprocess.h"
 #include "tests/daemon/fixture.h"
+#include "tests/support/skip.h"
 
 using namespace tend;
 using namespace tend::daemon;
@@ -153,10 +154,7 @@ TEST_CASE("metrics follow the engine and the spec", "[daemon][metrics]") {
 }
 
 TEST_CASE("promtool check metrics finds nothing to fix", "[daemon][metrics][promtool]") {
-  if (::access("/usr/bin/promtool", X_OK) != 0) {
-    WARN("promtool not installed; skipped");
-    return;
-  }
+  tend::testing::requirePrograms({"promtool"});
   Metrics m({"docker", "bind9"});
   m.runFinished("success", 1);
   m.specRevision("deadbeef");

@@ -111,6 +111,10 @@ struct EngineScript {
   std::mutex mu;
   std::vector<RunRequest> requests;
   std::string lastRevision;
+  // What the fake engine hands over unredacted, for the daemon's own redaction to catch: a
+  // diff on every planned action, and one more event message per pass.
+  nlohmann::json planDiff;
+  std::string extraEventMessage;
 };
 
 class FakeEngine final : public Engine {
@@ -167,6 +171,14 @@ class FakeEngine final : public Engine {
     ev.message = "run " + std::to_string(r.runId) + " " + r.result;
     ev.runId = r.runId;
     deps_.state->appendEvent(ev);
+    {
+      std::lock_guard lk(script_->mu);
+      if (!script_->extraEventMessage.empty()) {
+        ev.reason = "Updated";
+        ev.message = script_->extraEventMessage;
+        deps_.state->appendEvent(ev);
+      }
+    }
     if (deps_.metrics) deps_.metrics->runFinished(r.result, 0.01);
     script_->runs++;
     return r;
@@ -180,6 +192,8 @@ class FakeEngine final : public Engine {
       a.kind = res.kind;
       a.action = ready_[res.id] ? Action::Noop : Action::Create;
       a.reason = ready_[res.id] ? "up to date" : "absent";
+      std::lock_guard lk2(script_->mu);
+      a.diff = script_->planDiff;
       out.push_back(a);
     }
     return out;

@@ -17,6 +17,14 @@ set +e
 [ $rc -eq 3 ] || fail "tendctl against no daemon should exit 3, got $rc"
 grep -q "$WORK/none.sock" "$WORK/err" || fail "unreachable message should name the address"
 "$TENDCTL" --url http://127.0.0.1:1 status >/dev/null 2>&1; [ $? -eq 3 ] || fail "tendctl --url unreachable should exit 3"
+# Global options after the subcommand (kubectl's way) are the same options, not usage errors.
+"$TENDCTL" status --socket "$WORK/none.sock" >/dev/null 2>"$WORK/err"; rc=$?
+[ $rc -eq 3 ] || fail "tendctl status --socket S (after the subcommand) should exit 3, got $rc: $(cat "$WORK/err")"
+grep -q "$WORK/none.sock" "$WORK/err" || fail "--socket after the subcommand should be the address tried"
+echo "a-token" >"$WORK/tok"
+"$TENDCTL" events --url http://127.0.0.1:1 --cacert "$WORK/none.pem" --token-file "$WORK/tok" >/dev/null 2>"$WORK/err"
+rc=$?; [ $rc -eq 3 ] || fail "--url/--cacert/--token-file after the subcommand should parse (exit 3), got $rc: $(cat "$WORK/err")"
+"$TENDCTL" status --bogus >/dev/null 2>&1; [ $? -eq 2 ] || fail "an unknown option after the subcommand is still a usage error"
 set -e
 pass "usage and exit codes"
 
@@ -50,6 +58,9 @@ grep -q SpecApplied "$WORK/events.txt" || fail "events should include SpecApplie
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/v1/reconcile")
 [ "$code" = 401 ] || fail "reconcile without token should be 401, got $code"
 "$TENDCTL" --url "http://127.0.0.1:$PORT" --token-file "$WORK/token" reconcile --now >/dev/null || fail "reconcile with token"
+"$TENDCTL" reconcile --now --url "http://127.0.0.1:$PORT" --token-file "$WORK/token" >/dev/null ||
+  fail "reconcile with --url and --token-file after the subcommand"
+"$TENDCTL" status --socket "$SOCK" -o json | json 'd["last_run"]["result"]' >/dev/null || fail "status --socket after the subcommand"
 grep -q "s3cr3t-token-for-tests" "$WORK/tendd.log" && fail "the token leaked into the log"
 pass "daemon serves status, plan, events, reconcile"
 

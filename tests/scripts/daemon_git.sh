@@ -3,6 +3,7 @@
 # `tendctl reconcile --now` applies a pushed commit, a broken commit is never applied, and the
 # webhook route checks HMAC signatures (GitHub and Gitea formats).
 source "$(dirname "$0")/daemon_lib.sh"
+need git openssl
 
 GPORT=$(free_port)
 mkdir -p "$WORK/srv"

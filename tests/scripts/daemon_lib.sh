@@ -1,7 +1,7 @@
-# Shared helpers for tests/scripts/daemon_*.sh (sourced, not run: no test registers it...
-# CMake globs *.sh, so this file guards itself).
-if [ "${BASH_SOURCE[0]}" = "$0" ]; then echo "daemon_lib.sh is a helper (nothing to run)"; exit 0; fi
+# Shared helpers for tests/scripts/daemon_*.sh (sourced, not run: CMake leaves *_lib.sh out).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/skip_lib.sh"
+need python3 curl
 BUILD=$(cd "${1:?build dir}" && pwd)
 SRC=$(cd "${2:?source dir}" && pwd)
 TENDD=$BUILD/daemon/tendd

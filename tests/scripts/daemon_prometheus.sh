@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real Prometheus scrapes a real tendd on loopback, with the scrape config from deploy/.
 source "$(dirname "$0")/daemon_lib.sh"
-command -v prometheus >/dev/null || { echo "SKIP: prometheus not installed"; exit 0; }
+need prometheus promtool
 
 SPEC=$WORK/spec
 mkdir -p "$SPEC"

@@ -3,6 +3,7 @@
 # a certificate for 127.0.0.1; curl and tendctl trust that CA. Plain HTTP to the TLS port,
 # stalled handshakes and bad certificate paths must fail cleanly while tendd keeps serving.
 source "$(dirname "$0")/daemon_lib.sh"
+need openssl
 
 # --- a throwaway CA and a server certificate for 127.0.0.1 (and localhost)
 PKI=$WORK/pki

@@ -12,7 +12,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
 [ -f "$DASH" ] || fail "$DASH missing"
-command -v jq >/dev/null || fail "jq not installed (deploy/install-deps.sh installs it)"
+source "$(dirname "$0")/skip_lib.sh"
+need jq promtool
 jq -e . "$DASH" >/dev/null 2>&1 || fail "$DASH is not valid JSON: $(jq . "$DASH" 2>&1 | tail -1)"
 jq -e '.schemaVersion >= 36 and (.panels | length) > 0' "$DASH" >/dev/null ||
   fail "schemaVersion < 36 or no panels"

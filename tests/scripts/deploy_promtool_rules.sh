@@ -11,8 +11,8 @@ DIR=$SRC/deploy/prometheus
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
-command -v promtool >/dev/null ||
-  { echo "SKIP: promtool not installed (Debian package 'prometheus', see deploy/install-deps.sh)"; exit 0; }
+source "$(dirname "$0")/skip_lib.sh"
+need promtool
 for f in prometheus.yml tend.rules.yml tend.rules.test.yml; do
   [ -f "$DIR/$f" ] || fail "$DIR/$f missing"
 done

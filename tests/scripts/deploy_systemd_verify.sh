@@ -11,8 +11,8 @@ TENDD=$(cd "$BUILD" 2>/dev/null && pwd)/daemon/tendd  # absolute: ExecStart need
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
-command -v systemd-analyze >/dev/null ||
-  { echo "SKIP: systemd-analyze not installed (Debian package 'systemd', see deploy/install-deps.sh)"; exit 0; }
+source "$(dirname "$0")/skip_lib.sh"
+need systemd-analyze
 [ -f "$UNIT" ] || fail "$UNIT missing"
 [ -x "$TENDD" ] || fail "$TENDD not built (make tendd): verify needs the ExecStart binary"
 

@@ -17,7 +17,9 @@
 
 #include "core/engine.h"
 #include "state/sqlite_state_store.h"
+#include "tests/core/engine/engine_fixture.h"
 #include "tests/support/file_provider.h"
+#include "tests/support/skip.h"
 
 using namespace tend;
 using namespace tend::testing;
@@ -41,15 +43,6 @@ DesiredGraphPtr crashGraph() {
   }
   g->reindex();
   return g;
-}
-
-EngineOptions crashOptions() {
-  EngineOptions o;
-  o.workers = 4;
-  o.globalRatePerSecond = 0;
-  o.backoffBase = std::chrono::milliseconds(1);
-  o.backoffCap = std::chrono::milliseconds(10);
-  return o;
 }
 
 std::string integrityCheck(const std::string& path) {
@@ -85,9 +78,8 @@ TEST_CASE("a crash between provider apply and state record is recovered without 
   {
     auto probe = openSqliteStateStore(db);
     if (!probe) {
-      WARN("SQLite state store unavailable (" << probe.error().message << "): crash test skipped");
       fs::remove_all(dir);
-      return;
+      tend::testing::skipTest("SQLite state store unavailable (" + probe.error().message + ")");
     }
   }
   auto graph = crashGraph();
@@ -107,7 +99,7 @@ TEST_CASE("a crash between provider apply and state record is recovered without 
     EngineDeps deps;
     deps.state = store->get();
     deps.providerFor = [&](const std::string& n) -> Provider* { return n == "file" ? &fp : nullptr; };
-    auto engine = makeEngine(deps, crashOptions());
+    auto engine = makeEngine(deps, fastEngineOptions(4));
     engine->setDesired(graph);
     engine->run(RunRequest{});
     _exit(4);
@@ -147,7 +139,7 @@ TEST_CASE("a crash between provider apply and state record is recovered without 
   EngineDeps deps;
   deps.state = store->get();
   deps.providerFor = [&](const std::string& n) -> Provider* { return n == "file" ? &fp : nullptr; };
-  auto engine = makeEngine(deps, crashOptions());
+  auto engine = makeEngine(deps, fastEngineOptions(4));
   engine->setDesired(graph);
   auto r = engine->run(RunRequest{});
   CHECK(r.result == "success");

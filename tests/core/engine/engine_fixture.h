@@ -38,6 +38,16 @@ inline DesiredGraphPtr graphOf(std::vector<DesiredResource> rs, bool prune = tru
   return g;
 }
 
+// Options for engine tests over real stores and providers: millisecond backoffs, no rate limit.
+inline EngineOptions fastEngineOptions(int workers) {
+  EngineOptions o;
+  o.workers = workers;
+  o.globalRatePerSecond = 0;
+  o.backoffBase = std::chrono::milliseconds(1);
+  o.backoffCap = std::chrono::milliseconds(10);
+  return o;
+}
+
 class RecordingMetrics : public MetricsSink {
  public:
   void runFinished(const std::string& result, double) override {

@@ -330,7 +330,7 @@ TEST_CASE("a thousand reconcile triggers during a pass coalesce into one more pa
   CHECK(results[0].runId != r1.runId);
 }
 
-TEST_CASE("provider none is ready; an unavailable provider fails terminally and blocks dependents", "[core][engine]") {
+TEST_CASE("provider none is ready, an unavailable provider fails terminally and blocks dependents", "[core][engine]") {
   Rig rig;
   auto& e = rig.make();
   e.setDesired(graphOf({res("vm/a", {}, "1", "proxmox"), res("host/a", {"vm/a"}, "1", "none"),
@@ -533,6 +533,64 @@ TEST_CASE("secrets never reach status messages or events", "[core][engine]") {
   CHECK(s.message.find("(secret)") != std::string::npos);
   for (auto& ev : rig.store.events()) CHECK(ev.message.find("hunter2-very-secret") == std::string::npos);
   for (auto& [id, rec] : rig.store.resources()) CHECK(rec.message.find("hunter2-very-secret") == std::string::npos);
+  Redactor::instance().clear();
+}
+
+namespace {
+// A provider that quotes a secret everywhere a real one might: the plan reason, a progress
+// line and the message of a successful apply.
+class SecretEchoProvider : public MemoryProvider {
+ public:
+  explicit SecretEchoProvider(std::string secret) : secret_(std::move(secret)) {}
+  PlannedAction plan(const PlanRequest& req) const override {
+    auto a = MemoryProvider::plan(req);
+    if (a.action != Action::Noop) a.reason += " (token " + secret_ + ")";
+    return a;
+  }
+  ApplyResponse apply(const ApplyRequest& req) override {
+    if (req.ctx.progress) req.ctx.progress(req.action.id, "pulling with " + secret_);
+    auto r = MemoryProvider::apply(req);
+    r.message += " using " + secret_;
+    return r;
+  }
+
+ private:
+  std::string secret_;
+};
+}  // namespace
+
+TEST_CASE("secrets in plan reasons, progress and success messages are (secret) in events, status and plan",
+          "[core][engine]") {
+  const std::string canary = "CANARY-engine-5d1e0b77";
+  Redactor::instance().add(canary);
+  SecretEchoProvider echo(canary);
+  MemoryStateStore store;
+  EngineOptions opts;
+  opts.workers = 2;
+  opts.globalRatePerSecond = 0;
+  EngineDeps d;
+  d.state = &store;
+  d.providerFor = [&](const std::string& n) -> Provider* { return n == "memory" ? &echo : nullptr; };
+  auto e = makeEngine(d, opts);
+  e->setDesired(graphOf({res("container/app/a")}));
+
+  auto planned = e->plan();
+  REQUIRE(planned.ok());
+  REQUIRE(planned->size() == 1);
+  CHECK((*planned)[0].reason == "absent (token (secret))");
+
+  CHECK(e->run({}).result == "success");
+  bool sawProgress = false, sawCreated = false;
+  for (auto& ev : store.events()) {
+    INFO(ev.reason << ": " << ev.message);
+    CHECK(ev.message.find(canary) == std::string::npos);
+    if (ev.reason == "Progress") sawProgress = ev.message == "pulling with (secret)";
+    if (ev.reason == "Created") sawCreated = ev.message.find("using (secret)") != std::string::npos;
+  }
+  CHECK(sawProgress);
+  CHECK(sawCreated);
+  for (auto& s : e->status()) CHECK(s.message.find(canary) == std::string::npos);
+  for (auto& [id, rec] : store.resources()) CHECK(rec.message.find(canary) == std::string::npos);
   Redactor::instance().clear();
 }
 

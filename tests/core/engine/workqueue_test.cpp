@@ -114,6 +114,26 @@ TEST_CASE("workqueue backoff doubles from the base to the cap with bounded jitte
   CHECK(std::chrono::duration<double>(*d).count() < 1.1 + 1e-9);
 }
 
+TEST_CASE("workqueue backoff without jitter stops exactly at the cap", "[core][workqueue]") {
+  // With jitter the cap is applied twice; without it only the backoff itself bounds the delay.
+  FakeClock clock;
+  WorkQueueOptions o;
+  o.backoffBase = 1s;
+  o.backoffCap = 5min;
+  o.jitter = 0;
+  WorkQueue q(clock, o);
+  std::vector<double> expected = {1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    INFO("failure " << i);
+    CHECK(std::chrono::duration<double>(q.nextBackoff("k")).count() == expected[i]);
+    auto d = q.addRateLimited("k");
+    REQUIRE(d);
+    CHECK(std::chrono::duration<double>(*d).count() == expected[i]);
+  }
+  for (int i = 0; i < 60; ++i) q.addRateLimited("k");  // 2^70 s uncapped
+  CHECK(std::chrono::duration<double>(q.nextBackoff("k")).count() == 300);
+}
+
 TEST_CASE("workqueue jitter spreads retries of keys failing together", "[core][workqueue]") {
   FakeClock clock;
   WorkQueueOptions o;

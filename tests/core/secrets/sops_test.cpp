@@ -12,6 +12,7 @@
 #include "core/secrets/crypto.h"
 #include "core/secrets/sops.h"
 #include "tests/core/secrets/secrets_test_util.h"
+#include "tests/support/skip.h"
 
 namespace fs = std::filesystem;
 namespace age = tend::secrets::age;
@@ -359,10 +360,9 @@ TEST_CASE("encrypted_regex and mac_only_encrypted are honoured", "[secrets][sops
 }
 
 TEST_CASE("files tend writes pass an independent sops checker and the age CLI", "[secrets][sops][cli]") {
-  if (run("python3 -c 'import yaml, cryptography' 2>/dev/null") != 0) {
-    WARN("python3 with PyYAML and cryptography not available; skipping");
-    return;
-  }
+  if (run("python3 -c 'import yaml, cryptography' 2>/dev/null") != 0)
+    tend::testing::skipTest("python3 with PyYAML and cryptography not available");
+  tend::testing::requirePrograms({"age"});
   Demo d;
   fs::path checker = testdataDir() / "verify_sops.py";
   auto check = [&](const fs::path& file) {

@@ -7,6 +7,7 @@
 #include "core/secrets/age.h"
 #include "core/secrets/sops.h"
 #include "tests/core/secrets/secrets_test_util.h"
+#include "tests/support/skip.h"
 
 namespace fs = std::filesystem;
 namespace age = tend::secrets::age;
@@ -43,10 +44,7 @@ struct Cli {
 }  // namespace
 
 TEST_CASE("tendctl secrets set creates, updates and show reads values", "[secrets][tendctl]") {
-  if (!fs::exists(tendctl())) {
-    WARN("tendctl not built; skipping CLI test");
-    return;
-  }
+  if (!fs::exists(tendctl())) tend::testing::skipTest("tendctl not built");
   Cli c;
   const std::string canary = "canary-7f3a9e1c-do-not-leak";
   REQUIRE(c.ctlStdin("secrets set db_password " + c.spec.string(), canary + "\n") == 0);
@@ -92,10 +90,7 @@ TEST_CASE("tendctl secrets set creates, updates and show reads values", "[secret
 }
 
 TEST_CASE("tendctl secrets set honours TEND_AGE_RECIPIENTS for new files", "[secrets][tendctl]") {
-  if (!fs::exists(tendctl())) {
-    WARN("tendctl not built; skipping CLI test");
-    return;
-  }
+  if (!fs::exists(tendctl())) tend::testing::skipTest("tendctl not built");
   Cli c;
   auto a = age::generateIdentity(), b = age::generateIdentity();
   std::string ra = age::formatRecipient(a.pub), rb = age::formatRecipient(b.pub);
@@ -114,10 +109,7 @@ TEST_CASE("tendctl secrets set honours TEND_AGE_RECIPIENTS for new files", "[sec
 }
 
 TEST_CASE("tendctl secrets edit re-encrypts what the editor changed and wipes the temp file", "[secrets][tendctl]") {
-  if (!fs::exists(tendctl())) {
-    WARN("tendctl not built; skipping CLI test");
-    return;
-  }
+  if (!fs::exists(tendctl())) tend::testing::skipTest("tendctl not built");
   Cli c;
   REQUIRE(c.ctlStdin("secrets set a " + c.spec.string(), "alpha-value\n") == 0);
   REQUIRE(c.ctlStdin("secrets set b " + c.spec.string(), "beta-value\n") == 0);

@@ -18,6 +18,7 @@
 #include "providers/bind9/bind9_provider.h"
 #include "tests/fixtures/bind9/named_fixture.h"
 #include "tests/providers/bind9/wil_zones.h"
+#include "tests/support/skip.h"
 
 namespace tend::testing {
 
@@ -45,6 +46,8 @@ inline std::chrono::system_clock::time_point day(int y, int m, int d) {
 }
 
 struct Env {
+  // First, so a skip happens before the directory exists: the provider checks zones with these.
+  bool toolsPresent = (requirePrograms({"named-checkzone", "named-checkconf"}), true);
   std::string dir = makeTempDir("tend-bind9-unit-");
   WilDns wil;
   FakeClock clock;
@@ -119,6 +122,7 @@ struct NamedEnv {
   explicit NamedEnv(const std::string& prefix)
       : cleanup{makeTempDir(prefix)}, named(cleanup.dir + "/named") {
     REQUIRE(!cleanup.dir.empty());
+    requirePrograms({"named", "rndc", "rndc-confgen", "named-checkzone", "named-checkconf"});
     REQUIRE(named.keyOk());
     wil.confDir = cleanup.dir + "/bind";
     wil.rndcPort = named.rndcPort();

@@ -10,7 +10,7 @@ using namespace tend::dockertest;
 using nlohmann::json;
 
 TEST_CASE("docker provider passes the conformance suite", "[docker][integration][conformance]") {
-  REQUIRE(ensureDockerd());
+  requireDockerd();
   Run run;
   REQUIRE(makeImage(run.image));
   ProviderConfig cfg;

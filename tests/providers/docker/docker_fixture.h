@@ -17,6 +17,7 @@
 #include "core/provider.h"
 #include "core/resource.h"
 #include "tests/support/shell.h"
+#include "tests/support/skip.h"
 
 namespace tend::dockertest {
 using nlohmann::json;
@@ -53,6 +54,11 @@ inline bool ensureDockerd() {
   int rc = 0;
   sh("bash " TEND_SOURCE_DIR "/tests/fixtures/docker/ensure-dockerd.sh >/dev/null 2>&1", &rc);
   return rc == 0;
+}
+
+// Skips the test case when no Docker daemon answers and none can be started.
+inline void requireDockerd() {
+  if (!ensureDockerd()) tend::testing::skipTest("no dockerd (tests/fixtures/docker/ensure-dockerd.sh failed)");
 }
 
 inline bool makeImage(const std::string& tag, const std::string& sock = "") {

@@ -60,9 +60,9 @@ PassResult settle(Provider& p, const std::vector<DesiredResource>& d, const std:
 
 }  // namespace
 
-TEST_CASE("first converge creates 3 containers, a network and a volume; a no-op pass changes nothing",
+TEST_CASE("first converge creates 3 containers, a network and a volume, then a no-op pass changes nothing",
           "[docker][integration]") {
-  REQUIRE(ensureDockerd());
+  requireDockerd();
   Run run;
   REQUIRE(makeImage(run.image));
   auto p = makeTestProvider(run.env);
@@ -158,7 +158,7 @@ TEST_CASE("first converge creates 3 containers, a network and a volume; a no-op 
 }
 
 TEST_CASE("volumes without prune_volumes survive prune", "[docker][integration]") {
-  REQUIRE(ensureDockerd());
+  requireDockerd();
   Run run;
   auto p = makeTestProvider(run.env);
   std::vector<DesiredResource> d{run.volume(run.env, "keep", false)};
@@ -173,7 +173,7 @@ TEST_CASE("volumes without prune_volumes survive prune", "[docker][integration]"
 
 TEST_CASE("an unowned container holding the desired name is a conflict and is not touched",
           "[docker][integration]") {
-  REQUIRE(ensureDockerd());
+  requireDockerd();
   Run run;
   REQUIRE(makeImage(run.image));
   std::string id = sh("docker run -d --name " + run.env + "-squat " + run.image + " sleep 3600");
@@ -193,7 +193,7 @@ TEST_CASE("an unowned container holding the desired name is a conflict and is no
 TEST_CASE("images: present with pull never is ready, missing with never fails clearly, missing "
           "with missing reports the registry error",
           "[docker][integration]") {
-  REQUIRE(ensureDockerd());
+  requireDockerd();
   Run run;
   REQUIRE(makeImage(run.image));
   auto p = makeTestProvider(run.env);
@@ -216,9 +216,9 @@ TEST_CASE("images: present with pull never is ready, missing with never fails cl
   CHECK(r2.applies.empty());
 }
 
-TEST_CASE("healthchecked containers report not ready until healthy; dependents wait",
+TEST_CASE("healthchecked containers report not ready until healthy, and dependents wait",
           "[docker][integration]") {
-  REQUIRE(ensureDockerd());
+  requireDockerd();
   Run run;
   REQUIRE(makeImage(run.image));
   auto p = makeTestProvider(run.env);
@@ -241,7 +241,7 @@ TEST_CASE("healthchecked containers report not ready until healthy; dependents w
 }
 
 TEST_CASE("secrets reach the container environment but not messages", "[docker][integration]") {
-  REQUIRE(ensureDockerd());
+  requireDockerd();
   Run run;
   REQUIRE(makeImage(run.image));
   struct S final : SecretResolver {
@@ -260,7 +260,7 @@ TEST_CASE("secrets reach the container environment but not messages", "[docker][
 
 TEST_CASE("a compose-shaped app with 5 services converges and is visible to docker-compose",
           "[docker][integration]") {
-  REQUIRE(ensureDockerd());
+  requireDockerd();
   Run run;
   REQUIRE(makeImage(run.image));
   auto p = makeTestProvider(run.env);
@@ -297,6 +297,7 @@ TEST_CASE("a compose-shaped app with 5 services converges and is visible to dock
 TEST_CASE("dockerd stopped mid-pass: resources fail with the reason, the process survives, "
           "recovery after restart",
           "[docker][integration]") {
+  tend::testing::requirePrograms({"dockerd", "docker", "ip"});
   std::string base = "/tmp/tdd-" + uniquePrefix();
   std::string sock = base + ".sock";
   // Its own bridge (on an address of this machine only): `--bridge=none` made the second daemon

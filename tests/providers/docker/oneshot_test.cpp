@@ -35,7 +35,7 @@ struct OneShotApp {
   std::vector<DesiredResource> rs;
   std::unique_ptr<EngineRun> er;
   explicit OneShotApp(const std::string& script) {
-    REQUIRE(ensureDockerd());
+    requireDockerd();
     REQUIRE(makeImage(run.image));
     p = makeTestProvider(run.env);
     app = run.env;

@@ -55,7 +55,7 @@ bool mentions(const PassResult& r, const std::string& s) {
 TEST_CASE("depends_on service_started waits for running only, service_healthy waits for healthy "
           "(real engine, real dockerd)",
           "[docker][integration][depends_on]") {
-  REQUIRE(ensureDockerd());
+  requireDockerd();
   Run run;
   REQUIRE(makeImage(run.image));
   auto p = makeTestProvider(run.env);
@@ -105,9 +105,9 @@ TEST_CASE("depends_on service_started waits for running only, service_healthy wa
   CHECK_FALSE(p->startedSuffices(healthy, db.id));
 }
 
-TEST_CASE("a rotated secret recreates the container; the label carries only a keyed digest",
+TEST_CASE("a rotated secret recreates the container, and the label carries only a keyed digest",
           "[docker][integration][secrets]") {
-  REQUIRE(ensureDockerd());
+  requireDockerd();
   Run run;
   REQUIRE(makeImage(run.image));
   std::string stateDir = "/tmp/" + run.env + "-state";
