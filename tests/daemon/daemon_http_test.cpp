@@ -62,6 +62,16 @@ std::string rawExchange(unsigned short port, const std::string& bytes, int timeo
   return readUntilClosed(s, timeoutMs, ec);
 }
 
+// A connected socket from a given loopback source address (each one a distinct client).
+std::unique_ptr<asio::ip::tcp::socket> connectFrom(asio::io_context& io, const std::string& from,
+                                                   unsigned short port) {
+  auto sk = std::make_unique<asio::ip::tcp::socket>(io);
+  sk->open(asio::ip::tcp::v4());
+  sk->bind({asio::ip::make_address(from), 0});
+  sk->connect({asio::ip::make_address("127.0.0.1"), port});
+  return sk;
+}
+
 int statusOf(const std::string& raw) {
   if (raw.size() < 12 || raw.rfind("HTTP/1.", 0) != 0) return 0;
   return std::stoi(raw.substr(9, 3));
@@ -586,13 +596,7 @@ TEST_CASE("TCP clients cannot take the unix socket's reserved slots", "[daemon][
   asio::io_context io;
   std::vector<std::unique_ptr<asio::ip::tcp::socket>> socks;
   // From several source addresses, so the per-client cap is not what stops them.
-  for (int i = 0; i < 40; ++i) {
-    auto sk = std::make_unique<asio::ip::tcp::socket>(io);
-    sk->open(asio::ip::tcp::v4());
-    sk->bind({asio::ip::make_address("127.0.0." + std::to_string(2 + i % 8)), 0});
-    sk->connect({asio::ip::make_address("127.0.0.1"), d.port});
-    socks.push_back(std::move(sk));
-  }
+  for (int i = 0; i < 40; ++i) socks.push_back(connectFrom(io, "127.0.0." + std::to_string(2 + i % 8), d.port));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK_FALSE(daemon::httpCall(d.tcp(), "GET", "/healthz", "", std::chrono::seconds(2)).ok());
   auto viaUnix = daemon::httpCall(d.uds(), "GET", "/v1/status", "", std::chrono::seconds(2));
@@ -607,13 +611,7 @@ TEST_CASE("one client address cannot hold more than its share of TCP connections
   RunningDaemon d(s);
   asio::io_context io;
   std::vector<std::unique_ptr<asio::ip::tcp::socket>> socks;
-  for (int i = 0; i < 5; ++i) {
-    auto sk = std::make_unique<asio::ip::tcp::socket>(io);
-    sk->open(asio::ip::tcp::v4());
-    sk->bind({asio::ip::make_address("127.0.0.9"), 0});
-    sk->connect({asio::ip::make_address("127.0.0.1"), d.port});
-    socks.push_back(std::move(sk));
-  }
+  for (int i = 0; i < 5; ++i) socks.push_back(connectFrom(io, "127.0.0.9", d.port));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const std::string req = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   CHECK(statusOf(rawExchange(d.port, req, 2000, "127.0.0.9")) == 0);    // closed at once

@@ -41,11 +41,13 @@ check_no_token() {  # $1: what
 }
 
 PORT=$(free_port)
-URL="http://tester:$TOKEN@127.0.0.1:$GPORT/specs.git"
-"$TENDD" --spec-git "$URL" --git-poll 1h --state "$WORK/state/tend.db" --listen 127.0.0.1:$PORT \
-  --socket "$WORK/tendd.sock" >"$WORK/tendd.log" 2>&1 &
-TPID=$!
-PIDS+=($TPID)
+start_tendd() {  # $1: log file; follows the repository with $TOKEN in the URL
+  "$TENDD" --spec-git "http://tester:$TOKEN@127.0.0.1:$GPORT/specs.git" --git-poll 1h \
+    --state "$WORK/state/tend.db" --listen 127.0.0.1:$PORT --socket "$WORK/tendd.sock" >"$1" 2>&1 &
+  TPID=$!
+  PIDS+=($TPID)
+}
+start_tendd "$WORK/tendd.log"
 wait_for curl -fsS "http://127.0.0.1:$PORT/readyz" || fail "tendd never became ready with a credential URL"
 [ "$(curl -fsS "http://127.0.0.1:$PORT/v1/status" | json 'd["revision"]')" = "$C1" ] || fail "revision should be $C1"
 curl -fsS "http://127.0.0.1:$PORT/v1/status" | json 'd["spec_source"]' | grep -q "^http://127.0.0.1:$GPORT/specs.git" ||
@@ -59,11 +61,7 @@ kill "$TPID"; wait "$TPID" 2>/dev/null || true
 # A wrong token: the error reaches status and the log, the token (even a 3-byte one) does not.
 rm -rf "$WORK/state"
 TOKEN=Zq7
-URL="http://tester:$TOKEN@127.0.0.1:$GPORT/specs.git"
-"$TENDD" --spec-git "$URL" --git-poll 1h --state "$WORK/state/tend.db" --listen 127.0.0.1:$PORT \
-  --socket "$WORK/tendd.sock" >"$WORK/tendd2.log" 2>&1 &
-TPID=$!
-PIDS+=($TPID)
+start_tendd "$WORK/tendd2.log"
 wait_for sh -c "curl -fsS http://127.0.0.1:$PORT/v1/status | grep -q '\"spec_error\":\"'" || fail "a refused clone should be a spec_error"
 check_no_token "wrong credentials"
 grep -q "127.0.0.1:$GPORT/specs.git" "$WORK/tendd2.log" || fail "the log should name the repository"

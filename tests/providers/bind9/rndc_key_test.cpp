@@ -19,7 +19,7 @@ TEST_CASE("rndc key files parse as BIND key statements", "[bind9][rndc][security
   CHECK((*k)[0] == "c2VjcmV0LWtleQ==");
 
   const std::string canary = "root:x:0:0:canary-from-etc-passwd";
-  for (const std::string& text : {canary + "\n", "key \"k\" { algorithm hmac-sha256; secret \"" + canary + "\"; };",
+  for (const std::string& text : std::vector<std::string>{canary + "\n", "key \"k\" { algorithm hmac-sha256; secret \"" + canary + "\"; };",
                                   "key k { algorithm x; };", "key k { secret \"YWJj\"; " + canary + " };",
                                   std::string(""), "key \"k\" { /* " + canary}) {
     auto r = parseRndcKeyFile(text);
@@ -50,11 +50,15 @@ TEST_CASE("a key_file that is not a key file is refused without showing its cont
   auto p = bind9::makeBind9ProviderWith(cfg, o);
   REQUIRE(p.ok());
   auto r = testing::converge(**p, e.wil.resources());
-  REQUIRE_FALSE(r.failures.empty());
+  int zones = 0;
   for (const auto& [id, msg] : r.failures) {
     INFO(id << ": " << msg);
     CHECK(msg.find("canary") == std::string::npos);
     CHECK(msg.find("first") == std::string::npos);
-    CHECK(msg.find("is not a BIND key file") != std::string::npos);
+    // Zones fail at their reload; the fragment then fails on the zones it names.
+    if (id.rfind("zone/", 0) != 0) continue;
+    ++zones;
+    CHECK(msg.find("is not a BIND key file: line 1: expected a key statement") != std::string::npos);
   }
+  CHECK(zones > 0);
 }

@@ -80,7 +80,7 @@ TEST_CASE("docker error bodies are redacted before they are cut", "[docker][unit
   Redactor::instance().add(secret);
   ApiResponse r;
   r.status = 500;
-  r.body = std::string(480, 'x') + " env DB_PASSWORD=" + secret + " rejected";
+  r.body = std::string(470, 'x') + " env DB_PASSWORD=" + secret + " rejected";
   std::string text = r.errorText();
   CHECK(text.find("docker-err-canary") == std::string::npos);
   CHECK(text.find("(secret)") != std::string::npos);
