@@ -28,6 +28,15 @@ struct DesiredResource {
   std::string hash;      // sha256 hex of the canonical spec (secrets symbolic)
   Location loc;          // where the resource was declared
   int tier = 0;          // deploy wave index (0 = first); informational, edges already encode it
+  // Where single payload fields were written ("privileged", "network_mode", "cap_add/0",
+  // "devices/1", "volumes/2"), for checks over the payload that must point at the spec line
+  // asking for it (the operator policy). Only the fields such checks read, when set.
+  std::vector<std::pair<std::string, Location>> fieldLocs;
+  const Location& locOf(std::string_view field) const {
+    for (const auto& [f, l] : fieldLocs)
+      if (f == field) return l;
+    return loc;
+  }
 };
 
 // The expanded, validated spec: an immutable DAG. Shared between threads via shared_ptr<const>.

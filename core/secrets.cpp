@@ -1,6 +1,8 @@
 #include "core/secrets.h"
 
 #include <algorithm>
+#include <cctype>
+#include <string_view>
 #include <cstdio>
 #include <mutex>
 #include <shared_mutex>
@@ -69,6 +71,43 @@ std::vector<std::string>& redactValues() {
   static std::vector<std::string> v;
   return v;
 }
+// Values shorter than kShortSecret: matched only as whole values (see isShortMatch).
+std::vector<std::string>& shortValues() {
+  static std::vector<std::string> v;
+  return v;
+}
+constexpr size_t kShortSecret = 4;
+
+// A short secret ("pw", "7") hidden everywhere as a substring would turn every "a" or "7" of
+// every log line into "(secret)". It is hidden where it stands as a value: the whole text
+// (one log field, one JSON string), between matching quotes, after '=' (env, query, logfmt),
+// or as a URL password (":pw@").
+bool isShortMatch(const std::string& text, size_t pos, size_t n) {
+  if (pos == 0 && n == text.size()) return true;
+  if (pos == 0) return false;
+  const char before = text[pos - 1];
+  const size_t endPos = pos + n;
+  const bool atEnd = endPos == text.size();
+  const char after = atEnd ? '\0' : text[endPos];
+  switch (before) {
+    case '"':
+    case '\'':
+    case '`': {
+      // The same quote closes it (a JSON-escaped \" too); a JSON key ("pw": ...) is no value.
+      size_t close = endPos;
+      if (after == '\\' && close + 1 < text.size() && text[close + 1] == before) ++close;
+      if (close >= text.size() || text[close] != before) return false;
+      return close + 1 >= text.size() || text[close + 1] != ':';
+    }
+    case '=':
+      return atEnd || std::isspace(static_cast<unsigned char>(after)) ||
+             std::string_view("&,;\"')}]").find(after) != std::string_view::npos;
+    case ':':
+      return after == '@';
+    default:
+      return false;
+  }
+}
 }  // namespace
 
 Redactor& Redactor::instance() {
@@ -103,14 +142,24 @@ std::string jsonEscaped(const std::string& s) {
 }
 
 void addOne(std::vector<std::string>& v, const std::string& s) {
-  if (s.size() < 4 || std::find(v.begin(), v.end(), s) != v.end()) return;
+  if (s.size() < kShortSecret || std::find(v.begin(), v.end(), s) != v.end()) return;
   v.push_back(s);
 }
 }  // namespace
 
 void Redactor::add(const std::string& secretValue) {
-  if (secretValue.size() < 4) return;
+  if (secretValue.empty()) return;
   std::unique_lock lk(redactMu());
+  if (secretValue.size() < kShortSecret) {
+    auto& sv = shortValues();
+    if (std::find(sv.begin(), sv.end(), secretValue) == sv.end()) sv.push_back(secretValue);
+    // Its JSON-escaped form (a quote, a control character) may be long enough to match as is.
+    std::string esc = jsonEscaped(secretValue);
+    if (esc != secretValue) addOne(redactValues(), esc);
+    std::sort(redactValues().begin(), redactValues().end(),
+              [](const auto& a, const auto& b) { return a.size() > b.size(); });
+    return;
+  }
   auto& v = redactValues();
   addOne(v, secretValue);
   std::string esc = jsonEscaped(secretValue);
@@ -142,6 +191,18 @@ std::string Redactor::redact(std::string text) const {
       pos += 8;
     }
   }
+  // Short values after long ones: "(secret)" itself holds no quote or '='.
+  for (const auto& s : shortValues()) {
+    size_t pos = 0;
+    while ((pos = text.find(s, pos)) != std::string::npos) {
+      if (isShortMatch(text, pos, s.size())) {
+        text.replace(pos, s.size(), "(secret)");
+        pos += 8;
+      } else {
+        pos += 1;
+      }
+    }
+  }
   return text;
 }
 
@@ -149,13 +210,18 @@ bool Redactor::containsSecret(const std::string& text) const {
   std::shared_lock lk(redactMu());
   for (const auto& s : redactValues())
     if (text.find(s) != std::string::npos) return true;
+  for (const auto& s : shortValues())
+    for (size_t pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos + 1))
+      if (isShortMatch(text, pos, s.size())) return true;
   return false;
 }
 
 void Redactor::clear() {
   std::unique_lock lk(redactMu());
   for (auto& s : redactValues()) OPENSSL_cleanse(s.data(), s.size());
+  for (auto& s : shortValues()) OPENSSL_cleanse(s.data(), s.size());
   redactValues().clear();
+  shortValues().clear();
 }
 
 }  // namespace tend

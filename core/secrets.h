@@ -43,11 +43,15 @@ Result<SecretString> substituteSecrets(const std::string& text, const SecretReso
 // registered secret values are replaced by "(secret)". A value is also matched in its JSON-
 // escaped form (multi-line keys inside a JSON body) and line by line for multi-line values
 // (lines of 8+ bytes), so a private key quoted partially in an error is still hidden.
+// Values of any length are hidden: from 4 bytes on wherever they occur; shorter ones (which
+// occur by chance in any text) where they stand as a value: the whole text, between matching
+// quotes, after '=', or as a URL password (":pw@"). Redact before truncating: a cut value is
+// no longer recognised.
 // Thread-safe, global by design: every sink must pass through it.
 class Redactor {
  public:
   static Redactor& instance();
-  void add(const std::string& secretValue);  // values shorter than 4 bytes are ignored
+  void add(const std::string& secretValue);  // "" is ignored
   std::string redact(std::string text) const;
   // True when `text` contains a registered value (for tests and assertions in sinks).
   bool containsSecret(const std::string& text) const;

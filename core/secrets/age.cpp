@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/secrets.h"
 #include "core/secrets/crypto.h"
 
 namespace tend::secrets::age {
@@ -340,6 +341,15 @@ Result<std::vector<X25519Identity>> parseIdentityFile(const std::string& text) {
     std::string key = line.substr(b, e - b + 1);
     wipe(line);
     auto id = parseIdentity(key);
+    // The private key must never be echoed by anything that quotes it (an error, a file
+    // shown by mistake): every sink redacts it from now on.
+    if (id) {
+      Redactor::instance().add(key);
+      std::string lower = key;  // bech32 is case-insensitive
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      Redactor::instance().add(lower);
+      wipe(lower);
+    }
     wipe(key);
     // The message names the line, never its content (it is a private key).
     if (!id) return makeError("age key file line " + std::to_string(lineNo) + ": " + id.error().message);

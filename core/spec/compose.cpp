@@ -551,7 +551,11 @@ void readContainer(Walker& w, const YNode* key, const YNode* v, const std::strin
           readKv(w, x, "sysctls", ctx, kv);
           for (auto& [k, s] : kv) c.sysctls[k] = s.v;
         }},
-       boolf(c.privileged, "privileged"),
+       {"privileged", [&](const YNode* x) {
+          auto b = w.boolean(x, "privileged");
+          c.privileged = b.v;
+          c.privilegedLoc = b.loc;
+        }},
        boolf(c.tty, "tty"),
        boolf(c.stdinOpen, "stdin_open"),
        boolf(c.init, "init"),

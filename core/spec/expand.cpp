@@ -656,6 +656,15 @@ struct Expander {
       put("working_dir", str(c.workingDir, a.name));
       auto* r = add(cid, "container", "docker", host, json(std::move(o)), c.loc, tier);
       if (!r) continue;
+      {
+        auto& fl = r->fieldLocs;
+        if (c.privileged) fl.emplace_back("privileged", c.privilegedLoc);
+        if (!c.networkMode.v.empty()) fl.emplace_back("network_mode", c.networkMode.loc);
+        for (size_t i = 0; i < c.capAdd.size(); ++i) fl.emplace_back("cap_add/" + std::to_string(i), c.capAdd[i].loc);
+        for (size_t i = 0; i < c.devices.size(); ++i) fl.emplace_back("devices/" + std::to_string(i), c.devices[i].loc);
+        for (size_t i = 0; i < c.volumes.size(); ++i)
+          if (c.volumes[i].type == "bind") fl.emplace_back("volumes/" + std::to_string(i), c.volumes[i].loc);
+      }
       for (auto& [x, ix] : deps) dep(r, std::move(x), ix);
       uint32_t cix = ixOf(r);
       tierMember(tier, cix);

@@ -101,6 +101,7 @@ struct ContainerSpec {
   std::optional<nlohmann::json> logging;
   std::vector<DependsOn> dependsOn;
   std::map<std::string, std::string> sysctls;
+  SpecLoc privilegedLoc;  // where privileged: was written (the operator policy points at it)
   bool privileged = false, tty = false, stdinOpen = false, init = false, readOnly = false;
   int64_t shmSize = 0, memLimit = 0, memReservation = 0;
   double cpus = 0;

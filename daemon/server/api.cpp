@@ -160,6 +160,41 @@ awaitable<T> offload(asio::thread_pool& pool, F f) {
 Api::Api(ApiBackend& backend, ApiOptions opts, asio::thread_pool& blocking)
     : backend_(backend), opts_(std::move(opts)), blocking_(blocking) {}
 
+// One plan observation in progress; requests arriving meanwhile wait on its timer (set to
+// never expire; cancelled once the result is in).
+struct Api::PlanFlight {
+  explicit PlanFlight(const asio::any_io_executor& ex) : timer(ex) {
+    timer.expires_at(asio::steady_timer::time_point::max());
+  }
+  asio::steady_timer timer;
+  std::shared_ptr<const Result<json>> value;
+};
+
+awaitable<Result<json>> Api::sharedPlan(bool reuse) {
+  if (reuse && planLast_ && std::chrono::steady_clock::now() - planLastAt_ < opts_.planReuse) co_return *planLast_;
+  if (auto f = planFlight_) {
+    boost::system::error_code ec;
+    while (!f->value) co_await f->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    co_return *f->value;
+  }
+  auto f = std::make_shared<PlanFlight>(co_await asio::this_coro::executor);
+  planFlight_ = f;
+  Result<json> r = makeError("internal error");
+  try {
+    r = co_await offload<Result<json>>(blocking_, [this] { return backend_.planJson(); });
+  } catch (const std::exception& e) {
+    log::error("http: plan failed", {{"error", e.what()}});
+  }
+  f->value = std::make_shared<const Result<json>>(std::move(r));
+  if (planFlight_ == f) planFlight_.reset();
+  if (f->value->ok()) {
+    planLast_ = f->value;
+    planLastAt_ = std::chrono::steady_clock::now();
+  }
+  f->timer.cancel();
+  co_return *f->value;
+}
+
 awaitable<Response> Api::handle(Request req, Transport t) {
   std::string_view target(req.target().data(), req.target().size());
   auto qpos = target.find('?');
@@ -207,7 +242,9 @@ awaitable<Response> Api::handle(Request req, Transport t) {
       else
         res.body().share(std::shared_ptr<const std::string>(body, &body->json), body->fd);
     } else if (path == "/v1/plan") {
-      auto plan = co_await offload<Result<json>>(blocking_, [this] { return backend_.planJson(); });
+      // The unix socket (the operator's tendctl) never gets a finished result again, only
+      // one in progress: right after a spec edit, the plan must show it.
+      auto plan = co_await sharedPlan(t == Transport::Tcp);
       res = plan.ok() ? jsonResponse(http::status::ok, *plan)
                       : errorResponse(http::status::service_unavailable, plan.error().message);
     } else if (path == "/v1/events") {
@@ -310,6 +347,7 @@ awaitable<Response> Api::reconcile(const Request& req, Transport t) {
   };
   job.waiters.push_back(std::move(w));
   backend_.submit(std::move(job));
+  planLast_.reset();  // the pass changes what a plan would say
 
   auto deadline = wait ? asio::steady_timer::time_point::max()
                        : asio::steady_timer::clock_type::now() + opts_.startWait;

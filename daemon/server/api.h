@@ -52,6 +52,10 @@ struct ApiOptions {
   // How long a reconcile without wait waits for its run to start before answering 202 without
   // a run id (a pass already running delays it).
   std::chrono::milliseconds startWait{2000};
+  // GET /v1/plan observes every provider (one round of requests to every Docker host, named,
+  // ...) and needs no token: concurrent requests share one observation, and its result
+  // answers further TCP requests for this long (a reconcile through the API ends it sooner).
+  std::chrono::milliseconds planReuse{2000};
 };
 
 class Api {
@@ -62,9 +66,15 @@ class Api {
  private:
   boost::asio::awaitable<Response> reconcile(const Request& req, Transport t);
   boost::asio::awaitable<Response> gitHook(const Request& req, Transport t);
+  boost::asio::awaitable<Result<nlohmann::json>> sharedPlan(bool reuse);
   ApiBackend& backend_;
   ApiOptions opts_;
   boost::asio::thread_pool& blocking_;
+  // Plan coalescing; touched on the io thread only.
+  struct PlanFlight;
+  std::shared_ptr<PlanFlight> planFlight_;
+  std::shared_ptr<const Result<nlohmann::json>> planLast_;
+  std::chrono::steady_clock::time_point planLastAt_{};
 };
 
 // JSON shape of a run result (also used by tendctl).

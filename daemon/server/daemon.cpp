@@ -1,6 +1,7 @@
 #include "daemon/server/daemon.h"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "core/log.h"
+#include "core/secrets.h"
 #include "daemon/server/api.h"
 #include "daemon/server/auth.h"
 #include "daemon/server/metrics.h"
@@ -107,7 +109,12 @@ int Daemon::run() {
   // --- state
   std::error_code ec;
   fs::path statePath = fs::absolute(opts_.statePath, ec).lexically_normal();
-  fs::create_directories(statePath.parent_path(), ec);
+  if (!fs::exists(statePath.parent_path(), ec)) {
+    // A state directory tend creates is its own: the database holds the state of every
+    // resource and, with --spec-git, the spec's clone. (One the operator made keeps its mode.)
+    fs::create_directories(statePath.parent_path(), ec);
+    ::chmod(statePath.parent_path().c_str(), 0700);
+  }
   auto store = hooks_.openState(statePath.string());
   if (!store.ok()) {
     log::error("cannot open state database", {{"path", statePath.string()}, {"error", store.error().message}});
@@ -124,6 +131,7 @@ int Daemon::run() {
       return 1;
     }
     token = *t;
+    Redactor::instance().add(token);
   }
   if (!opts_.webhookSecretFile.empty()) {
     auto t = readSecretFile(opts_.webhookSecretFile);
@@ -132,6 +140,7 @@ int Daemon::run() {
       return 1;
     }
     webhookSecret = *t;
+    Redactor::instance().add(webhookSecret);
   }
 
   // --- parts

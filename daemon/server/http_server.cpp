@@ -11,9 +11,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -48,6 +50,11 @@ struct HttpServer::State {
   std::vector<std::string> unixPaths;  // socket files still to remove
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> stopped{false};
+  // Admission bookkeeping (accept loops and connection ends; the mutex keeps it correct
+  // should the io_context ever run on several threads).
+  std::mutex admitMu;
+  std::size_t tcpConnections = 0;
+  std::unordered_map<std::string, std::size_t> perClient;
 };
 
 namespace {
@@ -62,11 +69,47 @@ void logIfFailed(std::exception_ptr e, const char* where) {
   }
 }
 
+// A connection's share of the limits, taken by admit() and given back when the connection
+// ends. `client` is the TCP peer address ("" for the unix socket).
 struct ConnectionSlot {
   std::shared_ptr<HttpServer::State> st;
-  explicit ConnectionSlot(std::shared_ptr<HttpServer::State> s) : st(std::move(s)) {}
-  ~ConnectionSlot() { st->connections.fetch_sub(1); }
+  bool tcp;
+  std::string client;
+  ConnectionSlot(std::shared_ptr<HttpServer::State> s, bool isTcp, std::string c)
+      : st(std::move(s)), tcp(isTcp), client(std::move(c)) {}
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+  ~ConnectionSlot() {
+    std::lock_guard lk(st->admitMu);
+    st->connections.fetch_sub(1);
+    if (!tcp) return;
+    --st->tcpConnections;
+    auto it = st->perClient.find(client);
+    if (it != st->perClient.end() && --it->second == 0) st->perClient.erase(it);
+  }
 };
+using SlotPtr = std::unique_ptr<ConnectionSlot>;
+
+// Null when the connection is over a limit: the total, TCP's share of it (the unix socket's
+// reserve excluded) or the per-client cap.
+SlotPtr admit(const std::shared_ptr<HttpServer::State>& st, bool tcp, std::string client) {
+  const auto& o = st->opts;
+  std::lock_guard lk(st->admitMu);
+  if (st->connections.load() >= o.maxConnections) return nullptr;
+  if (tcp) {
+    const std::size_t reserve = std::min(o.unixReserved, o.maxConnections / 4);
+    if (st->tcpConnections >= o.maxConnections - reserve) return nullptr;
+    auto& n = st->perClient[client];
+    if (n >= o.maxPerClient) {
+      if (n == 0) st->perClient.erase(client);
+      return nullptr;
+    }
+    ++n;
+    ++st->tcpConnections;
+  }
+  st->connections.fetch_add(1);
+  return std::make_unique<ConnectionSlot>(st, tcp, std::move(client));
+}
 
 Response plainError(http::status s, const std::string& text, unsigned version) {
   Response res{s, version};
@@ -269,6 +312,20 @@ awaitable<bool> serveRequests(Stream& stream, Transport transport,
       }
     }
     Request req = parser.release();
+    if (transport == Transport::Tcp) {
+      auto host = req[http::field::host];
+      if (!hostAllowed(std::string_view(host.data(), host.size()), o.allowedHosts)) {
+        log::debug("http: request for a foreign Host refused");
+        auto res = plainError(http::status::misdirected_request,
+                              "this Host is not served here (a name tendd should answer to "
+                              "needs tendd --allowed-host NAME)",
+                              req.version());
+        beast::get_lowest_layer(stream).expires_after(o.writeTimeout);
+        co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+        co_await lingeringClose(stream);
+        co_return true;
+      }
+    }
     const bool keepAlive = req.keep_alive() && !st->stopped.load();
     const unsigned version = req.version();
     // The handler may suspend for a long time (reconcile --wait): no deadline meanwhile.
@@ -297,8 +354,10 @@ awaitable<bool> serveRequests(Stream& stream, Transport transport,
 
 template <class Stream>
 awaitable<void> serveConnection(Stream stream, Transport transport,
-                                std::shared_ptr<HttpServer::State> st) {
-  ConnectionSlot slot(st);
+                                std::shared_ptr<HttpServer::State> st, SlotPtr slot) {
+  // The slot is given back when the connection ends. (Held in a local: GCC 12 miscompiled
+  // this coroutine with a move-only parameter the body never used.)
+  const SlotPtr held = std::move(slot);
   if (!co_await serveRequests(stream, transport, st)) co_await gracefulClose(stream);
 }
 
@@ -308,8 +367,8 @@ awaitable<void> serveConnection(Stream stream, Transport transport,
 // Plain HTTP sent to this port gets a readable 400 instead of a TLS alert the client cannot
 // show (Go's net/http does the same); it is never served.
 awaitable<void> serveTls(tcp::socket sock, std::shared_ptr<asio::ssl::context> tls,
-                         std::shared_ptr<HttpServer::State> st) {
-  ConnectionSlot slot(st);
+                         std::shared_ptr<HttpServer::State> st, SlotPtr slot) {
+  const SlotPtr held = std::move(slot);
   beast::tcp_stream plain(std::move(sock));
   beast::flat_buffer buf;
   beast::error_code ec;
@@ -339,14 +398,6 @@ awaitable<void> serveTls(tcp::socket sock, std::shared_ptr<asio::ssl::context> t
   if (!co_await serveRequests(s, Transport::Tcp, st, std::move(buf))) co_await gracefulClose(s);
 }
 
-bool admit(const std::shared_ptr<HttpServer::State>& st) {
-  if (st->connections.fetch_add(1) >= st->opts.maxConnections) {
-    st->connections.fetch_sub(1);
-    return false;
-  }
-  return true;
-}
-
 awaitable<void> acceptTcp(std::shared_ptr<tcp::acceptor> acc,
                           std::shared_ptr<asio::ssl::context> tls,
                           std::shared_ptr<HttpServer::State> st) {
@@ -361,17 +412,21 @@ awaitable<void> acceptTcp(std::shared_ptr<tcp::acceptor> acc,
       co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
       continue;
     }
-    if (!admit(st)) {
+    auto peer = sock.remote_endpoint(ec);
+    std::string client = ec ? std::string() : peer.address().to_string();
+    auto slot = admit(st, true, std::move(client));
+    if (!slot) {
       sock.close(ec);
       continue;
     }
     sock.set_option(tcp::no_delay(true), ec);
     auto ex = acc->get_executor();
     if (tls) {
-      asio::co_spawn(ex, serveTls(std::move(sock), tls, st),
+      asio::co_spawn(ex, serveTls(std::move(sock), tls, st, std::move(slot)),
                      [](std::exception_ptr e) { logIfFailed(e, "tls connection"); });
     } else {
-      asio::co_spawn(ex, serveConnection(beast::tcp_stream(std::move(sock)), Transport::Tcp, st),
+      asio::co_spawn(ex,
+                     serveConnection(beast::tcp_stream(std::move(sock)), Transport::Tcp, st, std::move(slot)),
                      [](std::exception_ptr e) { logIfFailed(e, "connection"); });
     }
   }
@@ -389,17 +444,50 @@ awaitable<void> acceptUnix(std::shared_ptr<unixp::acceptor> acc,
       co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
       continue;
     }
-    if (!admit(st)) {
+    auto slot = admit(st, false, "");
+    if (!slot) {
       sock.close(ec);
       continue;
     }
     asio::co_spawn(acc->get_executor(),
-                   serveConnection(UnixStream(std::move(sock)), Transport::Unix, st),
+                   serveConnection(UnixStream(std::move(sock)), Transport::Unix, st, std::move(slot)),
                    [](std::exception_ptr e) { logIfFailed(e, "unix connection"); });
   }
 }
 
 }  // namespace
+
+bool hostAllowed(std::string_view host, const std::vector<std::string>& allowed) {
+  if (host.empty()) return true;  // HTTP/1.0: no browser sends a request without Host
+  std::string name;
+  if (host.front() == '[') {
+    auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    name = std::string(host.substr(1, close - 1));
+  } else {
+    auto colon = host.find(':');
+    name = std::string(host.substr(0, colon));
+    // A second ':' is a bare IPv6 literal, which Host never carries unbracketed.
+    if (colon != std::string_view::npos && host.find(':', colon + 1) != std::string_view::npos) return false;
+  }
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  if (name.empty()) return false;
+  // An IP literal is the address the client connected to: the page asking is tend's own
+  // origin, no rebinding involved.
+  boost::system::error_code ec;
+  asio::ip::make_address(name, ec);
+  if (!ec) return true;
+  auto endsWith = [](const std::string& s, std::string_view suffix) {
+    return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (name == "localhost" || endsWith(name, ".localhost")) return true;
+  for (std::string a : allowed) {
+    for (auto& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (a.rfind("*.", 0) == 0 ? endsWith(name, a.substr(1)) : name == a) return true;
+  }
+  return false;
+}
 
 int sealedMemfd(std::string_view text) {
   int fd = ::memfd_create("tend-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);

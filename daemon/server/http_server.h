@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -102,7 +103,19 @@ struct ServerOptions {
   std::size_t bodyLimit = 1024 * 1024;             // 413 beyond
   std::size_t headerLimit = 16 * 1024;             // 431 beyond
   std::size_t maxConnections = 4096;               // beyond: accepted and closed at once
+  // Of maxConnections, slots TCP clients can never take: the unix socket (the operator's way
+  // in) still answers when TCP is flooded. Capped at a quarter of maxConnections.
+  std::size_t unixReserved = 32;
+  std::size_t maxPerClient = 1024;                 // TCP connections from one source address
+  // Host header names served on TCP besides IP literals and localhost (DNS rebinding: a
+  // browser that resolves an attacker's name to this address sends that name). "*.lan"
+  // matches every name under lan. Other names get 421.
+  std::vector<std::string> allowedHosts;
 };
+
+// Whether a TCP request's Host header (name[:port]) is served: absent, an IP literal,
+// localhost or *.localhost, or one of `allowed` (case-insensitive; "*.suffix" wildcards).
+bool hostAllowed(std::string_view host, const std::vector<std::string>& allowed);
 
 class HttpServer {
  public:

@@ -37,4 +37,17 @@ struct GitSourceOptions {
 };
 std::unique_ptr<SpecSource> makeGitSpecSource(GitSourceOptions opts);
 
+// A --spec-git URL split for display and for git. Userinfo (user:token@) is never shown:
+// `shown` goes to logs, status and errors. For http(s) git gets the URL without it and the
+// credentials through a credential helper (not argv, not the clone's config); other schemes
+// (ssh://git@host) keep their user for git. Every credential found is registered with the
+// Redactor.
+struct GitUrl {
+  std::string shown;
+  std::string forGit;
+  std::string user, password;  // percent-decoded http(s) credentials
+  bool helper = false;         // hand user/password to git through the credential helper
+};
+GitUrl parseGitUrl(const std::string& url);
+
 }  // namespace tend::daemon

@@ -19,7 +19,7 @@ namespace tend::ctl {
 nlohmann::json diagnosticsJson(const Diagnostics& diags, Severity which);
 
 int cmdPlanOffline(const std::string& dir, const std::string& stateFile, const std::string& output) {
-  LoadResult r = loadSpecDir(dir);
+  LoadResult r = loadSpecChecked(dir);
   if (!r.ok()) {
     if (output == "json") {
       nlohmann::json j = {{"ok", false}, {"errors", diagnosticsJson(r.diagnostics, Severity::Error)}};

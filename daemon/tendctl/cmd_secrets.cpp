@@ -1,11 +1,14 @@
 // tendctl secrets show|set|edit: manage the SOPS file named by environment.yml's secrets.file
 // without installing sops. Values are never echoed; temp files are 0600 and wiped.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -135,6 +138,49 @@ void shred(const std::string& path) {
   ::unlink(path.c_str());
 }
 
+// SIGTERM, SIGINT, SIGHUP or SIGQUIT while a plaintext file exists: the handler only notes
+// it; the code around the editor removes the plaintext and then lets the signal end the
+// process as it would have (StopSignals::restoreAndReraise).
+volatile sig_atomic_t gStopSignal = 0;
+extern "C" void noteStopSignal(int sig) { gStopSignal = sig; }
+
+class StopSignals {
+ public:
+  StopSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = noteStopSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: waitpid returns EINTR, so the editor can be stopped
+    for (size_t i = 0; i < kCount; ++i) sigaction(kSignals[i], &sa, &old_[i]);
+  }
+  // A signal that came and was not handled yet still ends the process, once restored.
+  ~StopSignals() { restoreAndReraise(); }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  static bool pending() { return gStopSignal != 0; }
+  // Puts the previous dispositions back and, when a signal came, raises it again.
+  void restoreAndReraise() {
+    restore();
+    if (int sig = gStopSignal) {
+      gStopSignal = 0;
+      ::raise(sig);
+    }
+  }
+
+ private:
+  void restore() {
+    if (restored_) return;
+    restored_ = true;
+    for (size_t i = 0; i < kCount; ++i) sigaction(kSignals[i], &old_[i], nullptr);
+  }
+  static constexpr int kSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+  static constexpr size_t kCount = sizeof kSignals / sizeof kSignals[0];
+  struct sigaction old_[kCount] {};
+  bool restored_ = false;
+};
+
+// The editor's exit status; -1 when it did not exit normally (or was stopped because tendctl
+// got a stop signal: it is sent SIGTERM, then SIGKILL after 3 s, so the plaintext can go).
 int runEditor(const std::string& file) {
   const char* editor = std::getenv("VISUAL");
   if (!editor || !*editor) editor = std::getenv("EDITOR");
@@ -148,9 +194,33 @@ int runEditor(const std::string& file) {
     _exit(127);
   }
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  bool termSent = false;
+  auto killAt = std::chrono::steady_clock::time_point::max();
+  for (;;) {
+    if (StopSignals::pending() && !termSent) {
+      ::kill(pid, SIGTERM);
+      termSent = true;
+      killAt = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    }
+    pid_t r = waitpid(pid, &status, termSent ? WNOHANG : 0);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) return -1;
+    if (termSent) {
+      if (std::chrono::steady_clock::now() >= killAt) ::kill(pid, SIGKILL);
+      ::usleep(20000);
+    }
   }
+  if (termSent) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Shreds every file the edit left in its private directory (the editor's swap and backup
+// files hold the plaintext too), then removes it.
+void removePrivateDir(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(dir, ec))
+    if (e.is_regular_file(ec)) shred(e.path().string());
+  fs::remove_all(dir, ec);
 }
 
 }  // namespace
@@ -216,6 +286,8 @@ int cmdSecretsEdit(const std::string& dir) {
     plain = format == sec::SopsFormat::kJson ? "{}\n" : "";
   }
 
+  // From here until the plaintext is gone, a stop signal cleans up before it ends tendctl.
+  StopSignals signals;
   // A private directory: the plaintext file is 0600 inside a 0700 directory.
   const char* base = std::getenv("XDG_RUNTIME_DIR");
   std::string tmpl = std::string(base && *base ? base : "/tmp") + "/tend-secrets-XXXXXX";
@@ -229,21 +301,27 @@ int cmdSecretsEdit(const std::string& dir) {
   bool wrote = ::write(fd, plain.data(), plain.size()) == static_cast<ssize_t>(plain.size());
   ::close(fd);
   auto cleanup = [&] {
-    shred(tmp);
-    ::rmdir(tmpl.c_str());
+    removePrivateDir(tmpl);
     wipe(plain);
   };
   if (!wrote) {
     cleanup();
     return fail("cannot write " + tmp);
   }
-  int rc = runEditor(tmp);
+  int rc = StopSignals::pending() ? -1 : runEditor(tmp);
+  if (StopSignals::pending()) {
+    cleanup();
+    std::cerr << "tendctl secrets: stopped by a signal; the plaintext copy is removed, nothing changed\n";
+    signals.restoreAndReraise();
+    return kFailure;  // the signal was ignored before tendctl ran
+  }
   if (rc != 0) {
     cleanup();
     return fail("editor exited with status " + std::to_string(rc) + "; nothing changed");
   }
   auto edited = readAll(tmp);
   cleanup();
+  signals.restoreAndReraise();
   if (!edited) return fail(edited.error().message);
   int result = kOk;
   if (exists) {

@@ -5,8 +5,24 @@
 
 #include "core/spec.h"
 #include "daemon/tendctl/commands.h"
+#include "providers/docker/policy.h"
 
 namespace tend::ctl {
+
+namespace {
+std::string& policyFile() {
+  static std::string f;
+  return f;
+}
+}  // namespace
+
+void setPolicyFile(std::string path) { policyFile() = std::move(path); }
+
+LoadResult loadSpecChecked(const std::string& dir) {
+  LoadResult r = loadSpecDir(dir);
+  docker::enforcePolicyFile(r, policyFile(), docker::defaultContainerPolicy());
+  return r;
+}
 
 nlohmann::json diagnosticsJson(const Diagnostics& diags, Severity which) {
   nlohmann::json a = nlohmann::json::array();
@@ -17,7 +33,7 @@ nlohmann::json diagnosticsJson(const Diagnostics& diags, Severity which) {
 }
 
 int cmdValidate(const std::string& dir, const std::string& output) {
-  LoadResult r = loadSpecDir(dir);
+  LoadResult r = loadSpecChecked(dir);
   if (output == "json") {
     nlohmann::json j = {{"ok", r.ok()},
                         {"errors", diagnosticsJson(r.diagnostics, Severity::Error)},

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "core/spec.h"
+
 namespace tend::ctl {
 
 enum Exit { kOk = 0, kFailure = 1, kUsage = 2, kUnreachable = 3 };
@@ -15,7 +17,10 @@ struct Conn {
   std::string caFile;     // --cacert / TEND_CACERT: CA for an https:// --url
 };
 
-// cmd_validate.cpp (offline)
+// cmd_validate.cpp (offline). Offline loads apply the operator policy (--policy FILE, or the
+// default one) like tendd does: a spec the daemon would refuse does not validate.
+void setPolicyFile(std::string path);
+LoadResult loadSpecChecked(const std::string& dir);
 int cmdValidate(const std::string& dir, const std::string& output);
 // cmd_plan_offline.cpp: plan against recorded state (--state, default ./var/tend.db), no daemon.
 int cmdPlanOffline(const std::string& dir, const std::string& stateFile, const std::string& output);

@@ -36,10 +36,16 @@ int main(int argc, char** argv) {
     sub->add_option("-o,--output", output, "text or json")->check(CLI::IsMember({"text", "json"}));
   };
 
-  std::string dir = ".";
+  std::string dir = ".", policy;
+  auto addPolicy = [&](CLI::App* sub) {
+    sub->add_option("--policy", policy,
+                    "operator policy for containers, as tendd --policy (default: no bind mounts of /, "
+                    "the Docker socket or tend's own directories)");
+  };
   auto* validate = app.add_subcommand("validate", "check a spec directory offline");
   validate->add_option("dir", dir, "spec directory (default .)");
   addOutput(validate);
+  addPolicy(validate);
 
   bool offline = false;
   std::string stateFile = "./var/tend.db";
@@ -48,6 +54,7 @@ int main(int argc, char** argv) {
   plan->add_flag("--offline", offline, "plan without a daemon against recorded state");
   plan->add_option("--state", stateFile, "state database for --offline");
   addOutput(plan);
+  addPolicy(plan);
 
   auto* status = app.add_subcommand("status", "resources and the last run");
   addOutput(status);
@@ -97,6 +104,7 @@ int main(int argc, char** argv) {
   conn.caFile = conn.caFile.empty() ? envOr("TEND_CACERT", "") : conn.caFile;
   if (conn.socket.empty() && conn.url.empty()) conn.socket = "./var/tendd.sock";
 
+  setPolicyFile(policy);
   if (*validate) return cmdValidate(dir, output);
   if (*plan) return offline ? cmdPlanOffline(dir, stateFile, output) : cmdPlanOnline(conn, output);
   if (*status) return cmdStatus(conn, output);

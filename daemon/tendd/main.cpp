@@ -1,5 +1,6 @@
 // tendd: parse flags, configure logging, hand over to daemon::Daemon. Nothing else lives here.
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +11,7 @@
 #include "core/spec.h"
 #include "daemon/server/daemon.h"
 #include "daemon/server/providers.h"
+#include "providers/docker/policy.h"
 #include "state/sqlite_state_store.h"
 
 namespace {
@@ -38,7 +40,9 @@ int main(int argc, char** argv) {
   DaemonOptions o;
   std::string specGit, specBranch = "main", specPath, gitPoll = "1m", interval, logFormat = "text",
                        logLevel = "info", headerTimeout, idleTimeout, grace;
-  std::size_t maxConnections = 4096;
+  std::size_t maxConnections = 4096, maxPerClient = 1024;
+  std::string policyFile;
+  std::vector<std::string> allowedHosts;
   const std::string stateDefault = std::getenv("STATE_DIRECTORY")
                                        ? firstDir(std::getenv("STATE_DIRECTORY")) + "/tend.db"
                                        : "./var/tend.db";
@@ -74,6 +78,14 @@ int main(int argc, char** argv) {
   app.add_option("--idle-timeout", idleTimeout, "keep-alive idle timeout (default 60s)");
   app.add_option("--shutdown-grace", grace, "bounded wait for in-flight work on SIGTERM (default 10s)");
   app.add_option("--max-connections", maxConnections, "concurrent HTTP connections (default 4096)");
+  app.add_option("--max-connections-per-client", maxPerClient,
+                 "concurrent TCP connections from one address (default 1024)");
+  app.add_option("--allowed-host", allowedHosts,
+                 "a Host name TCP requests may carry besides IP literals and localhost (repeatable; "
+                 "*.lan matches names under lan)");
+  app.add_option("--policy", policyFile,
+                 "operator policy for containers (YAML; default: no bind mounts of /, the Docker "
+                 "socket or tend's own directories)");
 
   try {
     app.parse(argc, argv);
@@ -113,6 +125,8 @@ int main(int argc, char** argv) {
     o.engine.cancelGrace = std::min<std::chrono::milliseconds>(o.engine.cancelGrace, d);
   }
   o.server.maxConnections = maxConnections;
+  o.server.maxPerClient = maxPerClient;
+  o.server.allowedHosts = allowedHosts;
   if (o.listen == "off") o.listen.clear();
   if (o.socketPath == "off") o.socketPath.clear();
 
@@ -120,8 +134,36 @@ int main(int argc, char** argv) {
   log::parseLevel(logLevel, level);
   log::configure(level, logFormat == "json" ? log::Format::Json : log::Format::Text);
 
+  // The policy's default refuses binds of the daemon's own files besides the usual ones.
+  std::vector<std::string> ownPaths;
+  {
+    std::error_code ec;
+    auto abs = [&](const std::string& p) {
+      if (!p.empty()) ownPaths.push_back(std::filesystem::absolute(p, ec).lexically_normal().string());
+    };
+    abs(std::filesystem::path(o.statePath).parent_path().string().empty()
+            ? std::string(".")
+            : std::filesystem::path(o.statePath).parent_path().string());
+    abs(o.tokenFile);
+    abs(o.webhookSecretFile);
+    abs(o.ageKeyFile);
+  }
+  const docker::ContainerPolicy policyDefaults = docker::defaultContainerPolicy(ownPaths);
+  if (!policyFile.empty()) {
+    // Checked at start-up so a broken policy is a configuration error, not a refused spec.
+    auto pl = docker::loadContainerPolicy(policyFile, policyDefaults);
+    if (!pl.policy) {
+      for (const auto& d : pl.diagnostics) std::cerr << d.str() << "\n";
+      return usage("--policy: " + policyFile + " is not a valid policy");
+    }
+  }
+
   DaemonHooks h;
-  h.loader = [](const std::string& dir, const LoadOptions& lo) { return loadSpecDir(dir, lo); };
+  h.loader = [policyFile, policyDefaults](const std::string& dir, const LoadOptions& lo) {
+    auto r = loadSpecDir(dir, lo);
+    docker::enforcePolicyFile(r, policyFile, policyDefaults);
+    return r;
+  };
   h.engineFactory = [](EngineDeps d, EngineOptions eo) { return makeEngine(std::move(d), eo); };
   h.secretsOpener = [](const std::string& file, const std::string& key) {
     return secrets::openSopsFile(file, key);

@@ -13,10 +13,14 @@
 #include <sstream>
 #include <thread>
 
+#include <openssl/crypto.h>
+
 #include "core/log.h"
+#include "core/secrets.h"
 #include "core/provider_plan.h"
 #include "providers/bind9/bind9_internal.h"
 #include "providers/bind9/render.h"
+#include "providers/bind9/rndc_key.h"
 #include "providers/bind9/temp_files.h"
 
 namespace tend::bind9 {
@@ -492,9 +496,30 @@ std::vector<std::string> Bind9Provider::rndcArgs(const std::optional<RndcSpec>& 
 
 Result<CommandResult> Bind9Provider::rndcRun(HostIo& io, const std::optional<RndcSpec>& override,
                                              const std::vector<std::string>& cmd) {
+  const RndcSpec& spec = override ? *override : settings_.rndc;
+  if (!spec.keyFile.empty()) {
+    // rndc quotes pieces of a key file it cannot parse in its error, which reaches status,
+    // events and logs: the file is checked here first, and reported without its content.
+    auto text = io.readFile(spec.keyFile);
+    if (text && text->has_value()) {
+      auto keys = parseRndcKeyFile(**text);
+      OPENSSL_cleanse((*text)->data(), (*text)->size());
+      if (!keys) return makeError("rndc key_file " + spec.keyFile + " is not a BIND key file: " + keys.error().message);
+      for (auto& k : *keys) {
+        Redactor::instance().add(k);
+        OPENSSL_cleanse(k.data(), k.size());
+      }
+    }
+    // Missing or unreadable: rndc says so itself ("file not found"), quoting nothing.
+  }
   auto args = rndcArgs(override);
   args.insert(args.end(), cmd.begin(), cmd.end());
-  return io.run(args, opts_.commandTimeout);
+  auto r = io.run(args, opts_.commandTimeout);
+  if (r) {
+    r->out = Redactor::instance().redact(r->out);
+    r->err = Redactor::instance().redact(r->err);
+  }
+  return r;
 }
 
 // named is not running (or not listening for rndc): the checked file stays in place and is

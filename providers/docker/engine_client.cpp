@@ -11,21 +11,31 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/secrets.h"
+
 namespace tend::docker {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
+namespace {
+// Longest Docker error text kept in a message (a stack trace or an HTML page is noise).
+constexpr size_t kMaxErrorText = 500;
+}  // namespace
+
 using Stream = beast::basic_stream<asio::generic::stream_protocol, asio::any_io_executor>;
 
 std::string ApiResponse::errorText() const {
-  if (!error.empty()) return error;
+  if (!error.empty()) return Redactor::instance().redact(error);
+  // Redacted before it is cut: a secret the daemon echoes (an env value in a create error)
+  // and that the cut splits would no longer be recognised, and its first half would leak.
   std::string msg;
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_object() && j.contains("message") && j["message"].is_string())
-    msg = j["message"].get<std::string>();
+    msg = Redactor::instance().redact(j["message"].get<std::string>());
   else
-    msg = body.size() > 200 ? body.substr(0, 200) : body;
+    msg = Redactor::instance().redact(body);
+  if (msg.size() > kMaxErrorText) msg = msg.substr(0, kMaxErrorText) + "...";
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
   return "docker: " + msg + " (HTTP " + std::to_string(status) + ")";
 }

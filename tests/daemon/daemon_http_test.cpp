@@ -48,13 +48,29 @@ std::string manyContainers(int n) {
 }
 
 // Sends raw bytes and returns whatever the server answered before closing (or the timeout).
-std::string rawExchange(unsigned short port, const std::string& bytes, int timeoutMs = 3000) {
+// `from`: the loopback source address to connect from ("" = any).
+std::string rawExchange(unsigned short port, const std::string& bytes, int timeoutMs = 3000,
+                        const std::string& from = "") {
   asio::io_context io;
   asio::ip::tcp::socket s(io);
+  if (!from.empty()) {
+    s.open(asio::ip::tcp::v4());
+    s.bind({asio::ip::make_address(from), 0});
+  }
   s.connect({asio::ip::make_address("127.0.0.1"), port});
   asio::write(s, asio::buffer(bytes));
   boost::system::error_code ec;
   return readUntilClosed(s, timeoutMs, ec);
+}
+
+// A connected socket from a given loopback source address (each one a distinct client).
+std::unique_ptr<asio::ip::tcp::socket> connectFrom(asio::io_context& io, const std::string& from,
+                                                   unsigned short port) {
+  auto sk = std::make_unique<asio::ip::tcp::socket>(io);
+  sk->open(asio::ip::tcp::v4());
+  sk->bind({asio::ip::make_address(from), 0});
+  sk->connect({asio::ip::make_address("127.0.0.1"), port});
+  return sk;
 }
 
 int statusOf(const std::string& raw) {
@@ -137,10 +153,10 @@ TEST_CASE("unknown routes are 404, wrong methods 405 with Allow", "[daemon][http
   RunningDaemon d({});
   CHECK(d.get("/nope")->status == 404);
   CHECK(daemon::httpCall(d.tcp(true), "DELETE", "/v1/status")->status == 405);
-  auto raw = rawExchange(d.port, "GET /v1/reconcile HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto raw = rawExchange(d.port, "GET /v1/reconcile HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   CHECK(statusOf(raw) == 405);
   CHECK(raw.find("Allow: POST") != std::string::npos);
-  CHECK(statusOf(rawExchange(d.port, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")) == 405);
+  CHECK(statusOf(rawExchange(d.port, "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")) == 405);
 }
 
 TEST_CASE("malformed requests get 400 and oversized bodies 413, and the daemon keeps answering",
@@ -148,16 +164,16 @@ TEST_CASE("malformed requests get 400 and oversized bodies 413, and the daemon k
   RunningDaemon d({});
   CHECK(statusOf(rawExchange(d.port, "THIS IS NOT HTTP\r\n\r\n")) == 400);
   CHECK(statusOf(rawExchange(d.port, "GET / HTTP/1.1\r\nHost x\r\n\r\n")) == 400);
-  CHECK(statusOf(rawExchange(d.port, "POST /v1/reconcile HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n")) == 400);
+  CHECK(statusOf(rawExchange(d.port, "POST /v1/reconcile HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: zz\r\n\r\n")) == 400);
   // Declared too large: refused from the header alone.
-  CHECK(statusOf(rawExchange(d.port, "POST /v1/reconcile HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n")) == 413);
+  CHECK(statusOf(rawExchange(d.port, "POST /v1/reconcile HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000000\r\n\r\n")) == 413);
   // Actually sent, chunked, beyond 1 MiB.
   std::string big(1024 * 1024 + 10, 'a');
   std::ostringstream chunked;
-  chunked << "POST /v1/reconcile HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" << std::hex
+  chunked << "POST /v1/reconcile HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n" << std::hex
           << big.size() << "\r\n" << big << "\r\n0\r\n\r\n";
   CHECK(statusOf(rawExchange(d.port, chunked.str())) == 413);
-  auto huge = std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ") + std::string(64 * 1024, 'b') + "\r\n\r\n";
+  auto huge = std::string("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ") + std::string(64 * 1024, 'b') + "\r\n\r\n";
   CHECK(statusOf(rawExchange(d.port, huge)) == 431);
   CHECK(d.get("/healthz")->status == 200);
 }
@@ -165,8 +181,8 @@ TEST_CASE("malformed requests get 400 and oversized bodies 413, and the daemon k
 TEST_CASE("keep-alive serves several requests on one connection", "[daemon][http]") {
   RunningDaemon d({});
   auto raw = rawExchange(d.port,
-                         "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                         "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                         "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                         "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   size_t count = 0;
   for (size_t p = raw.find("HTTP/1.1 200"); p != std::string::npos; p = raw.find("HTTP/1.1 200", p + 1)) ++count;
   CHECK(count == 3);
@@ -186,7 +202,7 @@ std::string bodyOf(const std::string& raw) {
   return end == std::string::npos ? "" : raw.substr(end + 4);
 }
 std::string statusGet(const std::string& extra = "") {
-  return "GET /v1/status HTTP/1.1\r\nHost: x\r\n" + extra + "Connection: close\r\n\r\n";
+  return "GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + "Connection: close\r\n\r\n";
 }
 }  // namespace
 
@@ -235,9 +251,9 @@ TEST_CASE("the shared status body is served whole to keep-alive requests, around
   REQUIRE(!etag.empty());
   // Three pipelined requests on one connection: 200, 304, 200; the framing must hold.
   auto raw = rawExchange(d.port,
-                         "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n"
-                         "GET /v1/status HTTP/1.1\r\nHost: x\r\nIf-None-Match: " + etag + "\r\n\r\n"
-                         "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                         "GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                         "GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: " + etag + "\r\n\r\n"
+                         "GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   std::vector<std::string> bodies;
   std::vector<int> codes;
   size_t p = 0;
@@ -466,7 +482,7 @@ TEST_CASE("a slowloris client is dropped at the header deadline while others are
   asio::io_context io;
   asio::ip::tcp::socket slow(io);
   slow.connect({asio::ip::make_address("127.0.0.1"), d.port});
-  const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+  const std::string req = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
   auto t0 = std::chrono::steady_clock::now();
   boost::system::error_code ec;
   size_t sent = 0;
@@ -497,7 +513,7 @@ TEST_CASE("1000 concurrent connections are served and the daemon stays healthy",
     s->connect({asio::ip::make_address("127.0.0.1"), d.port});
     socks.push_back(std::move(s));
   }
-  const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string req = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   for (auto& s : socks) asio::write(*s, asio::buffer(req));
   int ok = 0;
   for (auto& s : socks) {
@@ -620,4 +636,82 @@ TEST_CASE("git hooks need a valid HMAC signature", "[daemon][git][auth]") {
   CHECK_FALSE(daemon::webhookSignatureValid("s3cret", "body", "sha256=00", ""));
   CHECK_FALSE(daemon::webhookSignatureValid("s3cret", "body", "", ""));
   CHECK_FALSE(daemon::webhookSignatureValid("other", "body", "", daemon::hmacSha256Hex("s3cret", "body")));
+}
+
+TEST_CASE("TCP clients cannot take the unix socket's reserved slots", "[daemon][http][abuse][security]") {
+  RunningDaemon::Setup s;
+  s.maxConnections = 40;  // a quarter (10) stays for the unix socket
+  RunningDaemon d(s);
+  asio::io_context io;
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> socks;
+  // From several source addresses, so the per-client cap is not what stops them.
+  for (int i = 0; i < 40; ++i) socks.push_back(connectFrom(io, "127.0.0." + std::to_string(2 + i % 8), d.port));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK_FALSE(daemon::httpCall(d.tcp(), "GET", "/healthz", "", std::chrono::seconds(2)).ok());
+  auto viaUnix = daemon::httpCall(d.uds(), "GET", "/v1/status", "", std::chrono::seconds(2));
+  REQUIRE(viaUnix.ok());
+  CHECK(viaUnix->status == 200);
+}
+
+TEST_CASE("one client address cannot hold more than its share of TCP connections",
+          "[daemon][http][abuse][security]") {
+  RunningDaemon::Setup s;
+  s.maxPerClient = 5;
+  RunningDaemon d(s);
+  asio::io_context io;
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> socks;
+  for (int i = 0; i < 5; ++i) socks.push_back(connectFrom(io, "127.0.0.9", d.port));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const std::string req = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  CHECK(statusOf(rawExchange(d.port, req, 2000, "127.0.0.9")) == 0);    // closed at once
+  CHECK(statusOf(rawExchange(d.port, req, 2000, "127.0.0.10")) == 200);  // another client
+  socks.clear();
+  CHECK(eventually([&] { return statusOf(rawExchange(d.port, req, 2000, "127.0.0.9")) == 200; }));
+}
+
+TEST_CASE("a Host header naming another site is refused (DNS rebinding)", "[daemon][http][security]") {
+  RunningDaemon::Setup s;
+  s.allowedHosts = {"tend.lan", "*.home.test"};
+  RunningDaemon d(s);
+  auto get = [&](const std::string& host) {
+    return rawExchange(d.port, "GET /v1/status HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+  };
+  auto refused = get("attacker.example");
+  CHECK(statusOf(refused) == 421);
+  CHECK(refused.find("--allowed-host") != std::string::npos);
+  CHECK(refused.find("\"revision\"") == std::string::npos);
+  CHECK(statusOf(get("attacker.example:" + std::to_string(d.port))) == 421);
+  CHECK(statusOf(get("tend.lan.attacker.example")) == 421);
+  CHECK(statusOf(get("127.0.0.1:" + std::to_string(d.port))) == 200);
+  CHECK(statusOf(get("[::1]:" + std::to_string(d.port))) == 200);
+  CHECK(statusOf(get("localhost:" + std::to_string(d.port))) == 200);
+  CHECK(statusOf(get("TEND.LAN.:9469")) == 200);
+  CHECK(statusOf(get("tend.home.test")) == 200);
+  CHECK(statusOf(get("home.test")) == 421);
+  // tendctl and curl by address keep working.
+  CHECK(d.get("/v1/status")->status == 200);
+
+  CHECK(daemon::hostAllowed("", {}));
+  CHECK_FALSE(daemon::hostAllowed("::1", {}));  // unbracketed IPv6 is malformed in Host
+  CHECK(daemon::hostAllowed("app.localhost", {}));
+}
+
+TEST_CASE("concurrent GET /v1/plan share one observation", "[daemon][http][plan][security]") {
+  RunningDaemon d({});
+  d.script->planMillis = 300;
+  const int before = d.script->plans.load();
+  std::vector<std::future<int>> calls;
+  for (int i = 0; i < 20; ++i)
+    calls.push_back(std::async(std::launch::async, [&] {
+      auto r = d.get("/v1/plan");
+      return r.ok() ? r->status : 0;
+    }));
+  for (auto& c : calls) CHECK(c.get() == 200);
+  CHECK(d.script->plans.load() - before == 1);
+  // Within the reuse window a TCP request gets the same result without observing again...
+  CHECK(d.get("/v1/plan")->status == 200);
+  CHECK(d.script->plans.load() - before == 1);
+  // ...while the unix socket (the operator's tendctl) always gets a fresh plan.
+  CHECK(daemon::httpCall(d.uds(), "GET", "/v1/plan")->status == 200);
+  CHECK(d.script->plans.load() - before == 2);
 }

@@ -108,6 +108,8 @@ class MemoryStateStore final : public StateStore {
 struct EngineScript {
   std::atomic<int> runs{0};
   std::atomic<int> runMillis{0};  // how long a pass takes (cancellable)
+  std::atomic<int> plans{0};       // plan() calls (each observes every provider in tendd)
+  std::atomic<int> planMillis{0};  // how long a plan takes
   std::mutex mu;
   std::vector<RunRequest> requests;
   std::string lastRevision;
@@ -184,6 +186,8 @@ class FakeEngine final : public Engine {
     return r;
   }
   Result<std::vector<PlannedAction>> plan(const std::vector<std::string>&) override {
+    script_->plans++;
+    std::this_thread::sleep_for(std::chrono::milliseconds(script_->planMillis.load()));
     std::vector<PlannedAction> out;
     std::lock_guard lk(mu_);
     for (const auto& res : graph_->resources) {
@@ -300,6 +304,8 @@ class RunningDaemon {
     int runMillis = 0;
     std::chrono::milliseconds headerTimeout{10000};
     std::size_t maxConnections = 4096;
+    std::size_t maxPerClient = 1024;
+    std::vector<std::string> allowedHosts;
     std::chrono::milliseconds writeTimeout{30000};
     bool waitReady = true;
   };
@@ -327,6 +333,8 @@ class RunningDaemon {
     }
     o.server.headerTimeout = s.headerTimeout;
     o.server.maxConnections = s.maxConnections;
+    o.server.maxPerClient = s.maxPerClient;
+    o.server.allowedHosts = s.allowedHosts;
     o.server.writeTimeout = s.writeTimeout;
     o.shutdownGrace = std::chrono::milliseconds(3000);
     o.debounce = std::chrono::milliseconds(100);

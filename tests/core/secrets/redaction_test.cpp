@@ -31,13 +31,38 @@ struct MapResolver : tend::SecretResolver {
 
 TEST_CASE("redactor hides registered values in text and JSON", "[secrets][redaction]") {
   Redactor::instance().add("s3cr3t-pass");
-  Redactor::instance().add("abc");  // too short to redact safely: ignored
   CHECK(Redactor::instance().redact("password=s3cr3t-pass end") == "password=(secret) end");
-  CHECK(Redactor::instance().redact("abc") == "abc");
   nlohmann::json j = {{"env", {{"DB_PASSWORD", "s3cr3t-pass"}}}, {"n", 1}};
   std::string dumped = Redactor::instance().redact(j.dump());
   CHECK(dumped.find("s3cr3t-pass") == std::string::npos);
   CHECK(nlohmann::json::parse(dumped)["env"]["DB_PASSWORD"] == "(secret)");
+}
+
+TEST_CASE("redactor hides secrets shorter than 4 bytes where they stand as a value", "[secrets][redaction]") {
+  auto& r = Redactor::instance();
+  r.add("Q7");
+  r.add("z");
+  // As a whole value, quoted (plain and JSON-escaped), after '=', as a URL password.
+  CHECK(r.redact("Q7") == "(secret)");
+  CHECK(r.redact("z") == "(secret)");
+  CHECK(r.redact("password=Q7 rejected") == "password=(secret) rejected");
+  CHECK(r.redact("DB_PASS=Q7") == "DB_PASS=(secret)");
+  CHECK(r.redact("invalid value \"Q7\" for option") == "invalid value \"(secret)\" for option");
+  CHECK(r.redact("got 'z'") == "got '(secret)'");
+  CHECK(r.redact("http://admin:Q7@127.0.0.1/") == "http://admin:(secret)@127.0.0.1/");
+  nlohmann::json j = {{"env", {{"PIN", "Q7"}, {"MODE", "z"}}}, {"msg", "failed with \"Q7\""}};
+  std::string dumped = r.redact(j.dump());
+  auto back = nlohmann::json::parse(dumped);
+  CHECK(back["env"]["PIN"] == "(secret)");
+  CHECK(back["env"]["MODE"] == "(secret)");
+  CHECK(back["msg"] == "failed with \"(secret)\"");
+  CHECK(r.containsSecret("x=Q7"));
+  // Elsewhere the same bytes are ordinary text: words, identifiers, JSON keys stay readable.
+  CHECK(r.redact("zone lazy.example reloaded, Q7x and xQ7 unchanged") ==
+        "zone lazy.example reloaded, Q7x and xQ7 unchanged");
+  CHECK(r.redact(R"({"z":1})") == R"({"z":1})");
+  CHECK(r.redact("at 10:z0") == "at 10:z0");
+  CHECK_FALSE(r.containsSecret("a lazy zebra"));
 }
 
 TEST_CASE("redactor hides multi-line values in their JSON-escaped form and line by line", "[secrets][redaction]") {

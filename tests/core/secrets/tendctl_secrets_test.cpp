@@ -1,5 +1,10 @@
 // tendctl secrets show|set|edit, driven through the real binary (when it has been built),
 // plus the canary check: the secret value never appears on stderr or in the file.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -149,6 +154,53 @@ TEST_CASE("tendctl secrets edit re-encrypts what the editor changed and wipes th
   // A failing editor aborts without touching the file.
   CHECK(c.ctl("secrets edit " + c.spec.string(), "EDITOR=false") == 1);
   CHECK(readFile(file) == after);
+}
+
+TEST_CASE("tendctl secrets edit stopped by a signal leaves no plaintext behind", "[secrets][tendctl][security]") {
+  if (!fs::exists(tendctl())) {
+    WARN("tendctl not built; skipping CLI test");
+    return;
+  }
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    INFO("signal " << sig);
+    Cli c;
+    REQUIRE(c.ctlStdin("secrets set pw " + c.spec.string(), "plain-canary-value\n") == 0);
+    // The "editor" says where the plaintext is, leaves a swap file beside it (as vim does)
+    // and waits to be stopped.
+    fs::path script = c.tmp.path / "editor.sh";
+    fs::path pathFile = c.tmp.path / "path";
+    writeFile(script, "#!/bin/sh\ncp \"$1\" \"$1.swp\"\necho \"$1\" > " + pathFile.string() +
+                          ".tmp\nmv " + pathFile.string() + ".tmp " + pathFile.string() + "\nexec sleep 30\n");
+    fs::permissions(script, fs::perms::owner_all);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      ::setenv("TEND_AGE_KEY_FILE", c.key.c_str(), 1);
+      ::setenv("EDITOR", script.c_str(), 1);
+      ::unsetenv("VISUAL");
+      int devnull = ::open("/dev/null", O_RDWR);
+      ::dup2(devnull, 0);
+      ::dup2(devnull, 1);
+      ::dup2(devnull, 2);
+      ::execl(tendctl().c_str(), "tendctl", "secrets", "edit", c.spec.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 500 && !fs::exists(pathFile); ++i) ::usleep(10000);
+    REQUIRE(fs::exists(pathFile));
+    std::string tmpPath = readFile(pathFile);
+    tmpPath.pop_back();
+    REQUIRE(fs::exists(tmpPath));
+    CHECK(readFile(tmpPath).find("plain-canary-value") != std::string::npos);
+    ::kill(pid, sig);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    // The signal still ends tendctl (the shell sees 128+N), and only after the cleanup.
+    CHECK(WIFSIGNALED(status));
+    CHECK((WIFSIGNALED(status) && WTERMSIG(status) == sig));
+    CHECK_FALSE(fs::exists(tmpPath));
+    CHECK_FALSE(fs::exists(tmpPath + ".swp"));
+    CHECK_FALSE(fs::exists(fs::path(tmpPath).parent_path()));
+  }
 }
 
 TEST_CASE("the committed demo key decrypts a file tendctl encrypts for it", "[secrets][tendctl]") {

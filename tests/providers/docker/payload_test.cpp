@@ -73,6 +73,26 @@ TEST_CASE("error text comes from the message envelope with the status", "[docker
   CHECK(r.errorText() == "docker: No such container: abc (HTTP 404)");
 }
 
+TEST_CASE("docker error bodies are redacted before they are cut", "[docker][unit][redaction]") {
+  // A secret straddling the cut: cutting first would keep its first half, which the redactor
+  // can no longer recognise.
+  const std::string secret = "docker-err-canary-0123456789abcdef0123456789abcdef";
+  Redactor::instance().add(secret);
+  ApiResponse r;
+  r.status = 500;
+  r.body = std::string(470, 'x') + " env DB_PASSWORD=" + secret + " rejected";
+  std::string text = r.errorText();
+  CHECK(text.find("docker-err-canary") == std::string::npos);
+  CHECK(text.find("(secret)") != std::string::npos);
+  CHECK(text.size() < 600);
+  // The same inside the JSON envelope, and for a short (3-byte) secret written as a value.
+  Redactor::instance().add("K9p");
+  r.body = nlohmann::json{{"message", std::string(490, 'y') + " PIN=K9p and " + secret}}.dump();
+  text = r.errorText();
+  CHECK(text.find("docker-err-canary") == std::string::npos);
+  CHECK(text.find("K9p") == std::string::npos);
+}
+
 TEST_CASE("image refs normalise like the daemon's familiar names", "[docker][unit]") {
   CHECK(normalizeImageRef("busybox") == "busybox:latest");
   CHECK(normalizeImageRef("docker.io/library/busybox:1.36") == "busybox:1.36");
