@@ -5,6 +5,7 @@
 
 #include "core/spec.h"
 #include "daemon/tendctl/commands.h"
+#include "providers/builtin.h"
 
 namespace tend::ctl {
 
@@ -16,8 +17,23 @@ nlohmann::json diagnosticsJson(const Diagnostics& diags, Severity which) {
   return a;
 }
 
+LoadResult loadSpec(const std::string& dir) {
+  LoadOptions opts;
+  opts.providers = &builtinProviders();
+  return loadSpecDir(dir, opts);
+}
+
+const ProviderRegistry& builtinProviders() {
+  static const ProviderRegistry registry = [] {
+    ProviderRegistry r;
+    registerBuiltinProviders(r);
+    return r;
+  }();
+  return registry;
+}
+
 int cmdValidate(const std::string& dir, const std::string& output) {
-  LoadResult r = loadSpecDir(dir);
+  LoadResult r = loadSpec(dir);
   if (output == "json") {
     nlohmann::json j = {{"ok", r.ok()},
                         {"errors", diagnosticsJson(r.diagnostics, Severity::Error)},

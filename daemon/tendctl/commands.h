@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "core/provider.h"
+#include "core/spec.h"
+
 namespace tend::ctl {
 
 enum Exit { kOk = 0, kFailure = 1, kUsage = 2, kUnreachable = 3 };
@@ -17,6 +20,9 @@ struct Conn {
 
 // cmd_validate.cpp (offline)
 int cmdValidate(const std::string& dir, const std::string& output);
+// The providers built into tend (the registry tendd uses), and a spec loaded with them.
+const ProviderRegistry& builtinProviders();
+LoadResult loadSpec(const std::string& dir);
 // cmd_plan_offline.cpp: plan against recorded state (--state, default ./var/tend.db), no daemon.
 int cmdPlanOffline(const std::string& dir, const std::string& stateFile, const std::string& output);
 // cmd_online.cpp: talk to a running tendd

@@ -9,7 +9,7 @@
 #include "core/secrets/sops.h"
 #include "core/spec.h"
 #include "daemon/server/daemon.h"
-#include "daemon/server/providers.h"
+#include "providers/builtin.h"
 #include "state/sqlite_state_store.h"
 
 namespace {
