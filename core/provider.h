@@ -164,6 +164,9 @@ struct ProviderRegistration {
   ProviderRules rules;               // may be empty
   std::vector<ProviderKind> kinds;   // the kinds it serves, with their prune order
   ProviderEndpoint endpoint;         // may be empty: its resources carry no endpoint
+  // Keys of `providers.NAME` copied, when set, into the payload of each of its resources
+  // (proxmox: node, storage, bridge), so a change to them changes those resources' hashes.
+  std::vector<std::string> payloadKeys;
 };
 
 // Explicit registration (no static self-registration): registerBuiltinProviders()

@@ -237,6 +237,15 @@ struct Expander {
   }
   int sshPortOf(const std::string& m) const { return machineSshPort(s, m); }
 
+  // The keys of `providers.NAME` its registration says every payload carries, when set.
+  void sectionFields(const std::string& provider, json& payload) const {
+    const ProviderRegistration* r = providers.find(provider);
+    const json* cfg = providerCfg(provider);
+    if (!r || !cfg) return;
+    for (const auto& k : r->payloadKeys)
+      if (auto it = cfg->find(k); it != cfg->end()) payload[k] = *it;
+  }
+
   // One endpoint per (provider, machine), computed once by the provider's registration:
   // every image, network, volume and container of a host carries it.
   std::unordered_map<std::string, std::string> endpoints;
@@ -260,10 +269,7 @@ struct Expander {
       if (t.cores.set) j["cores"] = t.cores.v;
       if (t.memory.set) j["memory"] = t.memory.v;
       if (t.disk.set) j["disk"] = t.disk.v;
-      if (auto* p = providerCfg("proxmox")) {
-        for (const char* k : {"node", "storage", "bridge"})
-          if (p->contains(k)) j[k] = (*p)[k];
-      }
+      sectionFields("proxmox", j);
       add("template/" + t.name, "template", "proxmox", "", j, t.loc, 0);
     }
   }
@@ -295,10 +301,7 @@ struct Expander {
                 {"environment", s.environment.v}};
       for (const auto& x : v.tags) j["tags"].push_back(x.v);
       for (const auto& x : v.groups) j["groups"].push_back(x.v);
-      if (auto* p = providerCfg("proxmox")) {
-        for (const char* k : {"node", "storage", "bridge"})
-          if (p->contains(k)) j[k] = (*p)[k];
-      }
+      sectionFields("proxmox", j);
       int tier = tierOf(v.tier, 0);
       auto* r = add("vm/" + v.name, "vm", "proxmox", v.name, j, v.loc, tier);
       if (t) dep(r, "template/" + t->name);

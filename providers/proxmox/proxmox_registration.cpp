@@ -38,6 +38,7 @@ ProviderRegistration registration() {
   r.rules = rules;
   // A VM goes after everything that runs on it; a template after the VMs cloned from it.
   r.kinds = {{"vm", 5}, {"template", 6}};
+  r.payloadKeys = {"node", "storage", "bridge"};
   return r;
 }
 
