@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/spec.h"
+#include "tests/support/spec_load.h"
 
 namespace {
 
@@ -69,7 +70,7 @@ long peakRssKb() {
 // `bench_spec_bench --dump DIR`: every resource's id, hash, dependencies and payload, one per
 // line, to compare two builds' expansions of the same spec (hashes must not move).
 int dump(const std::string& dir) {
-  tend::LoadResult r = tend::loadSpecDir(dir);
+  tend::LoadResult r = tend::test::loadSpec(dir);
   for (const auto& d : r.diagnostics) std::cout << d.str() << "\n";
   if (!r.ok()) return 1;
   for (const auto& res : r.graph->resources) {
@@ -97,7 +98,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < runs; ++i) {
     double c0 = cpuMs();
     auto t0 = std::chrono::steady_clock::now();
-    tend::LoadResult r = tend::loadSpecDir(tmpl);
+    tend::LoadResult r = tend::test::loadSpec(tmpl);
     auto t1 = std::chrono::steady_clock::now();
     cpu.push_back(cpuMs() - c0);
     if (!r.ok()) {

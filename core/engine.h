@@ -85,6 +85,8 @@ struct EngineDeps {
   const Clock* clock = nullptr;       // null = SystemClock
   // provider name -> instance (owned by the caller, outlives the engine)
   std::function<Provider*(const std::string& providerName)> providerFor;
+  // Prune order of a kind, lower deleted first (ProviderRegistry::pruneRank). Null: all 0.
+  std::function<int(const std::string& kind)> pruneRank;
 };
 
 std::unique_ptr<Engine> makeEngine(EngineDeps deps, EngineOptions opts);

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/diagnostic.h"
+#include "core/provider_spec.h"
 #include "core/resource.h"
 #include "core/result.h"
 #include "core/secrets.h"
@@ -137,34 +138,102 @@ class Provider {
   virtual int defaultParallelism() const { return 0; }
 };
 
+class HostSessions;  // core/host_sessions.h
+
 // Built from the spec's `providers:` section (already parsed to JSON) and the spec dir.
 struct ProviderConfig {
   nlohmann::json config;      // providers.<name> from environment.yml (secrets symbolic)
   std::string specDir;        // for relative paths
   std::string stateDir;       // provider scratch data (e.g. bind9 previous files)
   std::string environment;
+  // The daemon's connections to machines (SSH sessions), shared by every provider that
+  // reaches a machine through them. Null where there are none (tendctl, some tests).
+  HostSessions* hostSessions = nullptr;
 };
 
 using ProviderFactory = std::function<Result<std::unique_ptr<Provider>>(const ProviderConfig&)>;
 
-// Explicit registration (no static self-registration): daemon/providers.cpp lists them.
+// Everything tend knows about a provider, registered in one place: the factory and what the
+// spec loader, the engine and tendctl need (core/provider_spec.h). A registration without a
+// factory describes a provider whose section the spec may use but which is not built into
+// this tend: the section is validated, and its resources fail with "not built".
+struct ProviderRegistration {
+  std::string name;                  // the key under `providers:` and DesiredResource::provider
+  ProviderFactory factory;           // empty: not built
+  std::vector<ConfigKey> config;     // keys of `providers.NAME`
+  ProviderRules rules;               // may be empty
+  std::vector<ProviderKind> kinds;   // the kinds it serves, with their prune order
+  ProviderEndpoint endpoint;         // may be empty: its resources carry no endpoint
+  // Keys of `providers.NAME` copied, when set, into the payload of each of its resources
+  // (proxmox: node, storage, bridge), so a change to them changes those resources' hashes.
+  std::vector<std::string> payloadKeys;
+};
+
+// Explicit registration (no static self-registration): registerBuiltinProviders()
+// (providers/builtin.cpp) lists them; tendd and tendctl use the same list.
 class ProviderRegistry {
  public:
-  void registerFactory(const std::string& name, ProviderFactory f) { factories_[name] = std::move(f); }
-  bool has(const std::string& name) const { return factories_.count(name) > 0; }
-  Result<std::unique_ptr<Provider>> create(const std::string& name, const ProviderConfig& cfg) const {
-    auto it = factories_.find(name);
-    if (it == factories_.end()) return makeError("provider '" + name + "' is not built into this tend", true);
-    return it->second(cfg);
+  void add(ProviderRegistration r) {
+    auto it = index_.find(r.name);
+    if (it != index_.end()) {
+      regs_[it->second] = std::move(r);
+      return;
+    }
+    index_[r.name] = regs_.size();
+    regs_.push_back(std::move(r));
   }
+  // A factory alone (tests): an existing registration keeps its description.
+  void registerFactory(const std::string& name, ProviderFactory f) {
+    auto it = index_.find(name);
+    if (it != index_.end()) {
+      regs_[it->second].factory = std::move(f);
+      return;
+    }
+    ProviderRegistration r;
+    r.name = name;
+    r.factory = std::move(f);
+    add(std::move(r));
+  }
+  bool has(const std::string& name) const { return index_.count(name) > 0; }
+  bool built(const std::string& name) const {
+    const ProviderRegistration* r = find(name);
+    return r && r->factory;
+  }
+  const ProviderRegistration* find(const std::string& name) const {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &regs_[it->second];
+  }
+  Result<std::unique_ptr<Provider>> create(const std::string& name, const ProviderConfig& cfg) const {
+    const ProviderRegistration* r = find(name);
+    if (!r || !r->factory) return makeError("provider '" + name + "' is not built into this tend", true);
+    return r->factory(cfg);
+  }
+  // In registration order.
+  const std::vector<ProviderRegistration>& all() const { return regs_; }
   std::vector<std::string> names() const {
     std::vector<std::string> out;
-    for (auto& [k, v] : factories_) out.push_back(k);
+    for (const auto& r : regs_) out.push_back(r.name);
     return out;
+  }
+  // The provider that serves `kind` ("" when none does).
+  std::string providerOfKind(const std::string& kind) const {
+    for (const auto& r : regs_)
+      for (const auto& k : r.kinds)
+        if (k.name == kind) return r.name;
+    return "";
+  }
+  // Prune order of `kind` (lower first); kinds nobody registered go first (nothing of ours
+  // depends on them).
+  int pruneRank(const std::string& kind) const {
+    for (const auto& r : regs_)
+      for (const auto& k : r.kinds)
+        if (k.name == kind) return k.pruneRank;
+    return 0;
   }
 
  private:
-  std::map<std::string, ProviderFactory> factories_;
+  std::vector<ProviderRegistration> regs_;
+  std::map<std::string, size_t> index_;
 };
 
 }  // namespace tend

@@ -11,8 +11,13 @@
 namespace tend {
 
 struct Spec;  // the typed, immutable model (core/spec/model.h)
+class ProviderRegistry;  // core/provider.h
 
 struct LoadOptions {
+  // The providers this tend knows (registerBuiltinProviders): the keys and rules of each
+  // `providers.NAME` section and the endpoints resources carry. Null = none: every provider
+  // section is then an unknown key. Must outlive the call.
+  const ProviderRegistry* providers = nullptr;
   // Names of secrets known to exist; when unset they are read (unencrypted) from the SOPS
   // file's keys. Tests may inject them.
   const std::vector<std::string>* secretNames = nullptr;

@@ -379,15 +379,8 @@ struct EngineImpl::PendingRun {
   RunResult result;
 };
 
-int EngineImpl::pruneRank(const std::string& kind) {
-  if (kind == "container") return 0;
-  if (kind == "network" || kind == "volume" || kind == "image") return 1;
-  if (kind == "zone") return 2;
-  if (kind == "dnsconf") return 3;
-  if (kind == "host") return 4;
-  if (kind == "vm") return 5;
-  if (kind == "template") return 6;
-  return 0;  // unknown kinds: nothing of ours depends on them
+int EngineImpl::pruneRank(const std::string& kind) const {
+  return deps_.pruneRank ? deps_.pruneRank(kind) : 0;  // registered with the provider's kinds
 }
 
 EngineImpl::EngineImpl(EngineDeps deps, EngineOptions opts)
@@ -1604,7 +1597,7 @@ Result<std::vector<PlannedAction>> EngineImpl::plan(const std::vector<std::strin
         if (pa && pa->action != Action::Noop) deletes.push_back(std::move(*pa));
       }
     }
-    std::stable_sort(deletes.begin(), deletes.end(), [](const PlannedAction& a, const PlannedAction& b) {
+    std::stable_sort(deletes.begin(), deletes.end(), [this](const PlannedAction& a, const PlannedAction& b) {
       return pruneRank(kindOfId(a.id)) < pruneRank(kindOfId(b.id));
     });
     for (auto& d : deletes) out.push_back(std::move(d));

@@ -52,7 +52,7 @@ class EngineImpl final : public Engine {
 
   // Kind -> deletion rank for prune: dependents first (containers before the networks,
   // volumes and images they use, zones before hosts, hosts before vms, vms before templates).
-  static int pruneRank(const std::string& kind);
+  int pruneRank(const std::string& kind) const;
 
  private:
   struct PendingRun;

@@ -115,9 +115,11 @@ class HashPool {
 
 // Named (not in the anonymous namespace) so that Expansion, declared in loader.h, can own one.
 struct Expander {
-  Expander(const Spec& spec, Diagnostics& diags) : s(spec), d(diags) {}
+  Expander(const Spec& spec, Diagnostics& diags, const ProviderRegistry& registry)
+      : s(spec), d(diags), providers(registry) {}
   const Spec& s;
   Diagnostics& d;
+  const ProviderRegistry& providers;
   std::shared_ptr<DesiredGraph> g = std::make_shared<DesiredGraph>();
   // id -> position in g->resources: a set of positions, hashed and compared through the
   // resources' own ids. No id is copied, and nothing is rebuilt when the vector reallocates
@@ -233,38 +235,30 @@ struct Expander {
     auto it = s.providers.find(n);
     return it == s.providers.end() ? nullptr : &it->second.config;
   }
-  int sshPortOf(const std::string& m) const {
-    if (auto* v = s.vm(m); v && v->sshPort.set) return static_cast<int>(v->sshPort.v);
-    if (auto* h = s.host(m); h && h->sshPort.set) return static_cast<int>(h->sshPort.v);
-    if (auto* p = providerCfg("ssh"); p && p->contains("port")) return (*p)["port"].get<int>();
-    return 22;
+  int sshPortOf(const std::string& m) const { return machineSshPort(s, m); }
+
+  // The keys of `providers.NAME` its registration says every payload carries, when set.
+  void sectionFields(const std::string& provider, json& payload) const {
+    const ProviderRegistration* r = providers.find(provider);
+    const json* cfg = providerCfg(provider);
+    if (!r || !cfg) return;
+    for (const auto& k : r->payloadKeys)
+      if (auto it = cfg->find(k); it != cfg->end()) payload[k] = *it;
   }
 
-  // One endpoint per machine, computed once: every image, network, volume and container of
-  // a host carries it.
+  // One endpoint per (provider, machine), computed once by the provider's registration:
+  // every image, network, volume and container of a host carries it.
   std::unordered_map<std::string, std::string> endpoints;
-  const std::string& dockerEndpointCached(const std::string& machine) {
-    auto it = endpoints.find(machine);
-    if (it == endpoints.end()) it = endpoints.emplace(machine, dockerEndpoint(machine)).first;
+  const std::string& endpointOf(const std::string& provider, const std::string& machine) {
+    std::string key = provider + '\0' + machine;
+    auto it = endpoints.find(key);
+    if (it == endpoints.end()) {
+      const ProviderRegistration* r = providers.find(provider);
+      it = endpoints.emplace(key, r && r->endpoint ? r->endpoint(s, machine) : std::string()).first;
+    }
     return it->second;
   }
-
-  std::string dockerEndpoint(const std::string& machine) const {
-    std::string transport;
-    if (auto* p = providerCfg("docker"); p && p->contains("transport")) transport = (*p)["transport"];
-    if (transport.empty()) transport = providerCfg("ssh") ? "ssh" : "unix:/var/run/docker.sock";
-    std::string addr = s.addressOf(machine);
-    std::string haddr = addr.find(':') != std::string::npos ? "[" + addr + "]" : addr;
-    if (transport == "ssh") {
-      std::string user = "root";
-      if (auto* p = providerCfg("ssh"); p && p->contains("user")) user = (*p)["user"];
-      return "ssh://" + user + "@" + haddr + ":" + std::to_string(sshPortOf(machine));
-    }
-    if (transport.rfind("unix:", 0) == 0) return "unix:" + absPath(s, transport.substr(5));
-    if (transport == "tcp+tls") return "tcp://" + haddr + ":2376";
-    if (transport.rfind("tcp+tls:", 0) == 0) return "tcp://" + haddr + ":" + transport.substr(8);
-    return transport;
-  }
+  const std::string& dockerEndpointCached(const std::string& machine) { return endpointOf("docker", machine); }
 
   // ---- machines --------------------------------------------------------------------------
   void templates() {
@@ -275,10 +269,7 @@ struct Expander {
       if (t.cores.set) j["cores"] = t.cores.v;
       if (t.memory.set) j["memory"] = t.memory.v;
       if (t.disk.set) j["disk"] = t.disk.v;
-      if (auto* p = providerCfg("proxmox")) {
-        for (const char* k : {"node", "storage", "bridge"})
-          if (p->contains(k)) j[k] = (*p)[k];
-      }
+      sectionFields("proxmox", j);
       add("template/" + t.name, "template", "proxmox", "", j, t.loc, 0);
     }
   }
@@ -310,10 +301,7 @@ struct Expander {
                 {"environment", s.environment.v}};
       for (const auto& x : v.tags) j["tags"].push_back(x.v);
       for (const auto& x : v.groups) j["groups"].push_back(x.v);
-      if (auto* p = providerCfg("proxmox")) {
-        for (const char* k : {"node", "storage", "bridge"})
-          if (p->contains(k)) j[k] = (*p)[k];
-      }
+      sectionFields("proxmox", j);
       int tier = tierOf(v.tier, 0);
       auto* r = add("vm/" + v.name, "vm", "proxmox", v.name, j, v.loc, tier);
       if (t) dep(r, "template/" + t->name);
@@ -1066,12 +1054,15 @@ struct Expander {
   }
 };
 
-std::shared_ptr<DesiredGraph> expandSpec(const Spec& s, Diagnostics& d) {
-  Expander e(s, d);
+std::shared_ptr<DesiredGraph> expandSpec(const Spec& s, Diagnostics& d, const ProviderRegistry& providers) {
+  Expander e(s, d, providers);
   return e.run();
 }
 
-Expansion::Expansion(const Spec& s, Diagnostics& d) : e_(std::make_unique<Expander>(s, d)) { e_->begin(); }
+Expansion::Expansion(const Spec& s, Diagnostics& d, const ProviderRegistry& providers)
+    : e_(std::make_unique<Expander>(s, d, providers)) {
+  e_->begin();
+}
 Expansion::~Expansion() = default;
 void Expansion::app(const AppSpec& a) { e_->app(a); }
 std::shared_ptr<DesiredGraph> Expansion::finish() { return e_->finish(); }

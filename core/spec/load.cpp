@@ -274,6 +274,8 @@ void sortDiags(Diagnostics& d) {
 
 LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
   LoadResult res;
+  static const ProviderRegistry kNoProviders;
+  const ProviderRegistry& registry = opts.providers ? *opts.providers : kNoProviders;
   try {
     std::string dir = dirIn.empty() ? "." : dirIn;
     while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
@@ -318,7 +320,7 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     }
     if (env) {
       s->files.push_back(shown("environment.yml"));
-      spec::readEnvironment(*env, *s, d);
+      spec::readEnvironment(*env, *s, d, registry);
     }
     if (hosts) {
       s->files.push_back(shown("hosts.yml"));
@@ -366,7 +368,7 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     Diagnostics streamDiags;
     Diagnostics expandDiags;
     std::optional<spec::Expansion> expansion;
-    if (haveEnv && opts.streamApps) expansion.emplace(*s, expandDiags);
+    if (haveEnv && opts.streamApps) expansion.emplace(*s, expandDiags, registry);
     std::vector<const spec::YNode*> readKeys;
     std::vector<AppsStream::Entry> handedOut;
     std::vector<std::shared_ptr<void>> unread;  // stores of entries not read: the parser may still look
@@ -420,9 +422,9 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
     // ran one after the other; its result is then dropped. Diagnostics are merged in the old
     // order (validation first) and sorted below.
     bool wantRevision = haveEnv && opts.revision.empty();
-    auto side = [s, haveEnv, wantRevision] {
+    auto side = [s, haveEnv, wantRevision, &registry] {
       SideWork w;
-      if (haveEnv) spec::validateSpec(*s, w.diags);
+      if (haveEnv) spec::validateSpec(*s, w.diags, registry);
       if (wantRevision) w.revision = computeRevision(*s);
       return w;
     };
@@ -437,7 +439,7 @@ LoadResult loadSpecDir(const std::string& dirIn, const LoadOptions& opts) {
       graph = expansion->finish();
       expansion.reset();
     } else if (haveEnv) {
-      graph = spec::expandSpec(*s, expandDiags);
+      graph = spec::expandSpec(*s, expandDiags, registry);
     }
     SideWork sw = sideDone.valid() ? sideDone.get() : side();
     mergeDiagnostics(d, std::move(sw.diags), std::move(expandDiags));

@@ -13,32 +13,13 @@ namespace tend::spec {
 
 namespace {
 
-// A tiny schema for the pass-through sections (providers, groups): values are kept as JSON.
-struct Key {
-  const char* name;
-  char type;  // s string, p path, i int, b bool, l string list, m mapping (sub), d duration
-  const std::vector<Key>* sub = nullptr;
-};
-
-const std::vector<Key> kTls = {{"fingerprint", 's'}, {"ca_file", 'p'}, {"insecure", 'b'}};
-const std::vector<Key> kProxmox = {{"endpoint", 's'},     {"node", 's'},
-                                   {"token_id", 's'},     {"token_secret", 's'},
-                                   {"token_secret_file", 'p'}, {"tls", 'm', &kTls},
-                                   {"storage", 's'},      {"bridge", 's'}};
-const std::vector<Key> kSsh = {{"user", 's'},          {"port", 'i'},
-                               {"private_key", 's'},   {"private_key_file", 'p'},
-                               {"known_hosts_file", 'p'}, {"connect_timeout", 'd'},
-                               {"accept_new", 'b'}, {"proxy_jump", 's'}};
-const std::vector<Key> kDocker = {{"transport", 's'}, {"ca_file", 'p'}, {"cert_file", 'p'}, {"key_file", 'p'}};
-const std::vector<Key> kRndc = {{"server", 's'}, {"port", 'i'}, {"key_file", 'p'}};
-const std::vector<Key> kBind9 = {{"server", 's'}, {"conf_dir", 'p'}, {"reload", 's'}, {"rndc", 'm', &kRndc}};
-
-void readSchema(Walker& w, const YNode* v, const std::string& ctx, const std::vector<Key>& keys,
+// A provider's `providers.NAME` section, read by the keys it registered: values kept as JSON.
+void readSchema(Walker& w, const YNode* v, const std::string& ctx, const std::vector<ConfigKey>& keys,
                 nlohmann::json& out, std::map<std::string, Str>& strings, const std::string& prefix) {
   if (!w.needMap(v, prefix.empty() ? ctx : prefix)) return;
   for (const auto& [k, x] : v->pairs) {
-    const Key* key = nullptr;
-    for (const Key& kk : keys)
+    const ConfigKey* key = nullptr;
+    for (const ConfigKey& kk : keys)
       if (k->value == kk.name) key = &kk;
     if (!key) {
       w.err(k, "unknown key '" + k->value + "' in " + ctx);
@@ -46,38 +27,38 @@ void readSchema(Walker& w, const YNode* v, const std::string& ctx, const std::ve
     }
     std::string dotted = prefix.empty() ? k->value : prefix + "." + k->value;
     switch (key->type) {
-      case 's':
-      case 'p': {
+      case ConfigKey::Type::String:
+      case ConfigKey::Type::Path: {
         Str s = w.str(x, k->value);
         if (!s.set) break;
         out[k->value] = s.v;
-        strings[(key->type == 'p' ? "path:" : "") + dotted] = s;
+        strings[(key->type == ConfigKey::Type::Path ? "path:" : "") + dotted] = s;
         break;
       }
-      case 'i': {
+      case ConfigKey::Type::Integer: {
         auto n = w.integer(x, k->value);
         if (n.set) out[k->value] = n.v;
         break;
       }
-      case 'b': {
+      case ConfigKey::Type::Boolean: {
         auto b = w.boolean(x, k->value);
         if (b.set) out[k->value] = b.v;
         break;
       }
-      case 'd': {
+      case ConfigKey::Type::Duration: {
         auto d = w.durationS(x, k->value);
         if (d.set) out[k->value + "_s"] = d.v;
         break;
       }
-      case 'l': {
+      case ConfigKey::Type::StringList: {
         nlohmann::json a = nlohmann::json::array();
         for (auto& s : w.strList(x, k->value)) a.push_back(s.v);
         out[k->value] = a;
         break;
       }
-      case 'm': {
+      case ConfigKey::Type::Map: {
         nlohmann::json sub = nlohmann::json::object();
-        readSchema(w, x, ctx + "." + k->value, *key->sub, sub, strings, dotted);
+        readSchema(w, x, ctx + "." + k->value, key->keys, sub, strings, dotted);
         out[k->value] = sub;
         break;
       }
@@ -213,7 +194,7 @@ void readDns(Walker& w, const YNode* v, Spec& s) {
 
 }  // namespace
 
-void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& diags) {
+void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& diags, const ProviderRegistry& providers) {
   Walker w(doc.file, diags);
   if (!doc.root || doc.root->isNull()) {
     w.err(nullptr, "environment.yml is empty: it needs at least 'environment: NAME'");
@@ -253,8 +234,7 @@ void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& diags) {
                     {"parallelism", [&](const YNode* y) {
                        if (!w.needMap(y, "parallelism")) return;
                        for (const auto& [k, n] : y->pairs) {
-                         static const std::set<std::string> known = {"proxmox", "ssh", "docker", "bind9"};
-                         if (!known.count(k->value)) {
+                         if (!providers.has(k->value)) {
                            w.err(k, "unknown key '" + k->value + "' in reconcile.parallelism");
                            continue;
                          }
@@ -275,13 +255,12 @@ void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& diags) {
        {"providers", [&](const YNode* x) {
           if (!w.needMap(x, "providers")) return;
           for (const auto& [k, pv] : x->pairs) {
-            const std::vector<Key>* schema = nullptr;
-            if (k->value == "proxmox") schema = &kProxmox;
-            else if (k->value == "ssh") schema = &kSsh;
-            else if (k->value == "docker") schema = &kDocker;
-            else if (k->value == "bind9") schema = &kBind9;
-            if (!schema) {
-              w.err(k, "unknown key '" + k->value + "' in providers (proxmox, ssh, docker, bind9)");
+            const ProviderRegistration* reg = providers.find(k->value);
+            if (!reg) {
+              std::string known;
+              for (const auto& r : providers.all()) known += (known.empty() ? "" : ", ") + r.name;
+              w.err(k, "unknown key '" + k->value + "' in providers (" +
+                           (known.empty() ? std::string("no provider is registered") : known) + ")");
               continue;
             }
             ProviderSpec p;
@@ -291,7 +270,7 @@ void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& diags) {
               s.providers[p.name] = std::move(p);
               continue;
             }
-            readSchema(w, pv, "providers." + k->value, *schema, p.config, p.strings, "");
+            readSchema(w, pv, "providers." + k->value, reg->config, p.config, p.strings, "");
             s.providers[p.name] = std::move(p);
           }
         }},

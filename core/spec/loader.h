@@ -3,6 +3,7 @@
 #include <string>
 
 #include "core/hash.h"
+#include "core/provider.h"
 #include "core/resource.h"
 #include "core/spec/model.h"
 #include "core/spec/ytree.h"
@@ -10,7 +11,7 @@
 namespace tend::spec {
 
 // Stage 1: files into the typed model (unknown keys, wrong types, malformed YAML).
-void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& d);
+void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& d, const ProviderRegistry& providers);
 void readHosts(const YDoc& doc, Spec& s, Diagnostics& d);
 // apps.yml. `alreadyRead`: keys of `apps` entries read before (by readApp, in file order, while
 // the file was still being parsed); they are skipped.
@@ -22,7 +23,7 @@ void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& d
 bool readSopsKeyNames(const std::string& path, std::vector<std::string>& out, std::string& err);
 
 // Stage 2: cross-file rules and reference resolution. Fills proxyRoutes.
-void validateSpec(Spec& s, Diagnostics& d);
+void validateSpec(Spec& s, Diagnostics& d, const ProviderRegistry& providers);
 
 // ${...} resolution. `app` is "" outside apps. Unknown references and unknown secrets are
 // reported at `loc` when `d` is non-null. `secrets` collects referenced secret names.
@@ -31,7 +32,7 @@ std::string interpolate(const Spec& s, const std::string& text, const SpecLoc& l
                         std::vector<std::string>* secrets = nullptr);
 
 // Stage 3: the desired-resource DAG. Reports cycles into `d` (then returns null).
-std::shared_ptr<DesiredGraph> expandSpec(const Spec& s, Diagnostics& d);
+std::shared_ptr<DesiredGraph> expandSpec(const Spec& s, Diagnostics& d, const ProviderRegistry& providers);
 
 // The same, app by app: for expanding each app as soon as it is read, while the rest of
 // apps.yml is still being parsed. The constructor expands everything that is not an app
@@ -40,7 +41,7 @@ std::shared_ptr<DesiredGraph> expandSpec(const Spec& s, Diagnostics& d);
 struct Expander;
 class Expansion {
  public:
-  Expansion(const Spec& s, Diagnostics& d);
+  Expansion(const Spec& s, Diagnostics& d, const ProviderRegistry& providers);
   ~Expansion();
   Expansion(const Expansion&) = delete;
   Expansion& operator=(const Expansion&) = delete;

@@ -295,9 +295,10 @@ std::string interpolate(const Spec& s, const std::string& text, const SpecLoc& l
 namespace {
 
 struct V {
-  V(Spec& spec, Diagnostics& diags) : s(spec), d(diags) {}
+  V(Spec& spec, Diagnostics& diags, const ProviderRegistry& registry) : s(spec), d(diags), providers(registry) {}
   Spec& s;
   Diagnostics& d;
+  const ProviderRegistry& providers;
   void err(const SpecLoc& l, std::string m) { d.push_back({Severity::Error, l, std::move(m)}); }
   void warn(const SpecLoc& l, std::string m) { d.push_back({Severity::Warning, l, std::move(m)}); }
 
@@ -338,42 +339,11 @@ struct V {
     if (s.environment.set && !validDnsName(s.environment.v))
       err(s.environment.loc, "invalid environment name '" + s.environment.v + "'");
 
-    // Providers.
-    if (auto it = s.providers.find("docker"); it != s.providers.end()) {
-      auto t = it->second.strings.find("transport");
-      if (t != it->second.strings.end()) {
-        const std::string& v = t->second.v;
-        bool ok = v == "ssh" || (v.rfind("unix:", 0) == 0 && v.size() > 5) || v == "tcp+tls" ||
-                  v.rfind("tcp+tls:", 0) == 0 || v.rfind("tcp://", 0) == 0;
-        if (!ok) err(t->second.loc, "invalid docker transport '" + v + "' (ssh, unix:PATH, tcp+tls[:PORT] or tcp://HOST:PORT)");
-        if (v == "ssh" && !s.providers.count("ssh"))
-          err(t->second.loc, "docker transport 'ssh' needs providers.ssh");
-      }
-    }
-    if (auto it = s.providers.find("bind9"); it != s.providers.end()) {
-      auto sv = it->second.strings.find("server");
-      if (sv == it->second.strings.end()) err(it->second.loc, "providers.bind9 is missing required key 'server'");
-      else if (!machineExists(sv->second.v)) err(sv->second.loc, "providers.bind9.server: unknown vm or host '" + sv->second.v + "'");
-      auto rl = it->second.strings.find("reload");
-      if (rl != it->second.strings.end() && rl->second.v != "rndc" && rl->second.v != "none")
-        err(rl->second.loc, "providers.bind9.reload must be rndc or none, got '" + rl->second.v + "'");
-    }
-    if (auto it = s.providers.find("proxmox"); it != s.providers.end()) {
-      const auto& c = it->second.config;
-      if (c.contains("tls") && c["tls"].value("insecure", false))
-        warn(it->second.loc, "providers.proxmox.tls.insecure: the Proxmox certificate is not verified");
-      if (c.contains("token_secret") && c.contains("token_secret_file"))
-        err(it->second.loc, "providers.proxmox: use either 'token_secret' or 'token_secret_file'");
-      auto ep = it->second.strings.find("endpoint");
-      if (ep != it->second.strings.end() && ep->second.v.rfind("https://", 0) != 0 && ep->second.v.rfind("http://", 0) != 0)
-        err(ep->second.loc, "providers.proxmox.endpoint must be an https:// URL");
-    } else if (!s.vms.empty()) {
-      warn(s.vms.front().loc, "vms are declared but providers.proxmox is not configured");
-    }
-    if (auto it = s.providers.find("ssh"); it != s.providers.end()) {
-      const auto& c = it->second.config;
-      if (c.contains("private_key") && c.contains("private_key_file"))
-        err(it->second.loc, "providers.ssh: use either 'private_key' or 'private_key_file'");
+    // Providers: each checks its own section (and what it needs from the rest of the spec).
+    for (const auto& reg : providers.all()) {
+      if (!reg.rules) continue;
+      auto it = s.providers.find(reg.name);
+      reg.rules(ProviderCheck(s, it == s.providers.end() ? nullptr : &it->second, d));
     }
 
     // Templates.
@@ -759,8 +729,8 @@ struct V {
 
 }  // namespace
 
-void validateSpec(Spec& s, Diagnostics& d) {
-  V v(s, d);
+void validateSpec(Spec& s, Diagnostics& d, const ProviderRegistry& providers) {
+  V v(s, d, providers);
   v.run();
 }
 

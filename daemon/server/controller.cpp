@@ -67,7 +67,7 @@ Controller::Controller(ControllerDeps deps, ControllerOptions opts)
     : deps_(std::move(deps)),
       opts_(std::move(opts)),
       tap_(*deps_.state),
-      providers_(*deps_.registry, opts_.stateDir),
+      providers_(*deps_.registry, opts_.stateDir, deps_.hostSessions),
       secrets_(deps_.secretsOpener, opts_.ageKeyFile),
       queue_([this](Job& j) { execute(j); }) {
   tap_.onRunBegun = [this](const RunRecord& r) {
@@ -162,6 +162,7 @@ bool Controller::reloadSpec(bool fetch, const std::string& trigger) {
   }
   LoadOptions lo;
   lo.revision = cand->revision;
+  lo.providers = deps_.registry;
   LoadResult lr = deps_.loader(cand->dir, lo);
   capDiagnostics(lr.diagnostics, cand->dir);  // status, events and log lines stay small, whatever the loader
   if (!lr.ok()) {
@@ -209,6 +210,8 @@ void Controller::applyGraph(const DesiredGraphPtr& g) {
       d.metrics = deps_.metrics;
       d.secrets = &secrets_;
       d.providerFor = [this](const std::string& name) { return providers_.get(name); };
+      if (const ProviderRegistry* reg = deps_.registry)
+        d.pruneRank = [reg](const std::string& kind) { return reg->pruneRank(kind); };
       EngineOptions eo = opts_.engine;
       eo.dryRun = opts_.dryRun;
       eo.environment = g->environment;

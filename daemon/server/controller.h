@@ -32,6 +32,7 @@ struct ControllerDeps {
   StateStore* state = nullptr;  // outlives the controller
   Metrics* metrics = nullptr;
   const ProviderRegistry* registry = nullptr;
+  HostSessions* hostSessions = nullptr;  // the daemon's connections to machines (may be null)
   SpecSource* source = nullptr;
   SpecLoader loader;
   EngineFactory engineFactory;

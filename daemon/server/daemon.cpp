@@ -18,6 +18,7 @@
 #include "core/secrets.h"
 #include "daemon/server/api.h"
 #include "daemon/server/auth.h"
+#include "daemon/server/host_sessions.h"
 #include "daemon/server/metrics.h"
 #include "daemon/server/sd_notify.h"
 #include "daemon/server/triggers.h"
@@ -146,7 +147,10 @@ int Daemon::run() {
   // --- parts
   ProviderRegistry registry;
   if (hooks_.registerProviders) hooks_.registerProviders(registry);
-  Metrics metrics(registry.names());
+  std::vector<std::string> builtProviders;
+  for (const auto& r : registry.all())
+    if (r.factory) builtProviders.push_back(r.name);
+  Metrics metrics(builtProviders);
   std::unique_ptr<SpecSource> source;
   if (opts_.git) {
     GitSourceOptions g = *opts_.git;
@@ -155,7 +159,10 @@ int Daemon::run() {
   } else {
     source = makeDirSpecSource(fs::absolute(opts_.specDir, ec).lexically_normal().string());
   }
+  // Connections to machines, shared by the providers; outlives the controller (and them).
+  std::unique_ptr<HostSessions> hostSessions = makeDaemonHostSessions();
   ControllerDeps cd;
+  cd.hostSessions = hostSessions.get();
   cd.state = store->get();
   cd.metrics = &metrics;
   cd.registry = &registry;

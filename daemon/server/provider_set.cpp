@@ -46,8 +46,8 @@ std::unique_ptr<Provider> makeUnavailableProvider(std::string name, std::string 
   return std::make_unique<UnavailableProvider>(std::move(name), std::move(reason));
 }
 
-ProviderSet::ProviderSet(const ProviderRegistry& registry, std::string stateDir)
-    : registry_(registry), stateDir_(std::move(stateDir)) {}
+ProviderSet::ProviderSet(const ProviderRegistry& registry, std::string stateDir, HostSessions* hostSessions)
+    : registry_(registry), stateDir_(std::move(stateDir)), hostSessions_(hostSessions) {}
 
 void ProviderSet::update(const DesiredGraph& g) {
   std::lock_guard lk(mu_);
@@ -57,7 +57,7 @@ void ProviderSet::update(const DesiredGraph& g) {
   // Providers used by resources but without a `providers:` entry get an empty config.
   std::map<std::string, nlohmann::json> wanted = g.providerConfigs;
   for (const auto& r : g.resources)
-    if (!r.provider.empty() && !wanted.count(r.provider) && registry_.has(r.provider))
+    if (!r.provider.empty() && !wanted.count(r.provider) && registry_.built(r.provider))
       wanted[r.provider] = nlohmann::json::object();
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (!wanted.count(it->first)) it = entries_.erase(it);
@@ -69,7 +69,7 @@ void ProviderSet::update(const DesiredGraph& g) {
     std::string dir = (std::filesystem::path(stateDir_) / "providers" / name).string();
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    auto made = registry_.create(name, ProviderConfig{cfg, g.specDir, dir, g.environment});
+    auto made = registry_.create(name, ProviderConfig{cfg, g.specDir, dir, g.environment, hostSessions_});
     Entry e{cfg, nullptr};
     if (made.ok()) {
       e.provider = std::move(made).value();

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/host_sessions.h"
 #include "core/provider.h"
 #include "core/resource.h"
 
@@ -17,7 +18,8 @@ namespace tend::daemon {
 
 class ProviderSet {
  public:
-  ProviderSet(const ProviderRegistry& registry, std::string stateDir);
+  // `hostSessions` (may be null) is handed to every provider built here.
+  ProviderSet(const ProviderRegistry& registry, std::string stateDir, HostSessions* hostSessions = nullptr);
   // Not concurrent with engine calls: the caller holds the engine exclusively.
   void update(const DesiredGraph& graph);
   Provider* get(const std::string& name);  // never null
@@ -29,6 +31,7 @@ class ProviderSet {
   };
   const ProviderRegistry& registry_;
   std::string stateDir_;
+  HostSessions* hostSessions_;
   std::string specDir_, environment_;
   std::mutex mu_;
   std::map<std::string, Entry> entries_;

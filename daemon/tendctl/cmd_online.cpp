@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/server/auth.h"
-#include "daemon/server/http_client.h"
+#include "daemon/client/http_client.h"
 #include "daemon/tendctl/commands.h"
 
 namespace tend::ctl {

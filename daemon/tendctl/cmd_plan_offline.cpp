@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/offline_plan.h"
 #include "core/spec.h"
 #include "daemon/tendctl/commands.h"
 #include "state/sqlite_state_store.h"
@@ -49,34 +50,13 @@ int cmdPlanOffline(const std::string& dir, const std::string& stateFile, const s
     for (auto& rec : *recs) recorded.emplace(rec.id, std::move(rec));
   }
 
-  struct Row {
-    std::string id, action, reason;
-    nlohmann::json diff;
-  };
-  std::vector<Row> rows;
+  // The providers' own plan code, against what the state knows (core/offline_plan.h).
   const DesiredGraph& g = *r.graph;
-  for (const auto& res : g.resources) {
-    auto it = recorded.find(res.id);
-    if (it == recorded.end() || it->second.lastAppliedHash.empty()) {
-      rows.push_back({res.id, "create", it == recorded.end() ? "not in recorded state" : "never applied",
-                      {{"hash", {{"from", nullptr}, {"to", res.hash}}}}});
-    } else if (it->second.lastAppliedHash == res.hash) {
-      rows.push_back({res.id, "noop", "up to date", nullptr});
-    } else {
-      rows.push_back({res.id, "update", "spec changed since last apply",
-                      {{"hash", {{"from", it->second.lastAppliedHash}, {"to", res.hash}}}}});
-    }
-  }
-  for (const auto& [id, rec] : recorded) {
-    if (g.find(id)) continue;
-    if (g.prune) rows.push_back({id, "delete", "no longer in the spec", nullptr});
-    else rows.push_back({id, "noop", "no longer in the spec; prune is off", nullptr});
-  }
-
+  std::vector<PlannedAction> rows = planOffline(g, recorded, builtinProviders());
   if (output == "json") {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& row : rows)
-      a.push_back({{"id", row.id}, {"action", row.action}, {"reason", row.reason}, {"diff", row.diff}});
+      a.push_back({{"id", row.id}, {"action", actionName(row.action)}, {"reason", row.reason}, {"diff", row.diff}});
     std::cout << a.dump(2) << "\n";
     return kOk;
   }
@@ -86,9 +66,9 @@ int cmdPlanOffline(const std::string& dir, const std::string& stateFile, const s
   std::cout << std::left << std::setw(8) << "ACTION" << std::setw(static_cast<int>(width) + 2) << "RESOURCE"
             << "REASON\n";
   for (const auto& row : rows) {
-    counts[row.action]++;
-    std::cout << std::left << std::setw(8) << row.action << std::setw(static_cast<int>(width) + 2) << row.id
-              << row.reason << "\n";
+    counts[row.action == Action::Replace ? "update" : actionName(row.action)]++;  // a replace updates
+    std::cout << std::left << std::setw(8) << actionName(row.action) << std::setw(static_cast<int>(width) + 2)
+              << row.id << row.reason << "\n";
   }
   std::cout << "\nPlan (revision " << g.revision << (fresh ? ", fresh state" : "") << "): " << counts["create"]
             << " to create, " << counts["update"] << " to update, " << counts["delete"] << " to delete, "

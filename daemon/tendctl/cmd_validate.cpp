@@ -5,6 +5,7 @@
 
 #include "core/spec.h"
 #include "daemon/tendctl/commands.h"
+#include "providers/builtin.h"
 #include "providers/docker/policy.h"
 
 namespace tend::ctl {
@@ -19,7 +20,7 @@ std::string& policyFile() {
 void setPolicyFile(std::string path) { policyFile() = std::move(path); }
 
 LoadResult loadSpecChecked(const std::string& dir) {
-  LoadResult r = loadSpecDir(dir);
+  LoadResult r = loadSpec(dir);
   docker::enforcePolicyFile(r, policyFile(), docker::defaultContainerPolicy());
   return r;
 }
@@ -30,6 +31,21 @@ nlohmann::json diagnosticsJson(const Diagnostics& diags, Severity which) {
     if (d.severity == which)
       a.push_back({{"file", d.loc.file}, {"line", d.loc.line}, {"col", d.loc.col}, {"message", d.message}});
   return a;
+}
+
+LoadResult loadSpec(const std::string& dir) {
+  LoadOptions opts;
+  opts.providers = &builtinProviders();
+  return loadSpecDir(dir, opts);
+}
+
+const ProviderRegistry& builtinProviders() {
+  static const ProviderRegistry registry = [] {
+    ProviderRegistry r;
+    registerBuiltinProviders(r);
+    return r;
+  }();
+  return registry;
 }
 
 int cmdValidate(const std::string& dir, const std::string& output) {

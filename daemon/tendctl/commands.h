@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/provider.h"
 #include "core/spec.h"
 
 namespace tend::ctl {
@@ -22,6 +23,9 @@ struct Conn {
 void setPolicyFile(std::string path);
 LoadResult loadSpecChecked(const std::string& dir);
 int cmdValidate(const std::string& dir, const std::string& output);
+// The providers built into tend (the registry tendd uses), and a spec loaded with them.
+const ProviderRegistry& builtinProviders();
+LoadResult loadSpec(const std::string& dir);
 // cmd_plan_offline.cpp: plan against recorded state (--state, default ./var/tend.db), no daemon.
 int cmdPlanOffline(const std::string& dir, const std::string& stateFile, const std::string& output);
 // cmd_online.cpp: talk to a running tendd

@@ -10,7 +10,7 @@
 #include "core/secrets/sops.h"
 #include "core/spec.h"
 #include "daemon/server/daemon.h"
-#include "daemon/server/providers.h"
+#include "providers/builtin.h"
 #include "providers/docker/policy.h"
 #include "state/sqlite_state_store.h"
 

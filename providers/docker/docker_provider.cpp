@@ -138,7 +138,7 @@ Result<std::string> loadLabelKey(const std::string& stateDir) {
 class DockerProvider final : public Provider {
  public:
   DockerProvider(const ProviderConfig& cfg, std::string labelKey)
-      : environment_(cfg.environment), labelKey_(std::move(labelKey)) {
+      : environment_(cfg.environment), labelKey_(std::move(labelKey)), hostSessions_(cfg.hostSessions) {
     const json& c = cfg.config;
     std::string transport = jstr(c, "transport");
     std::string endpoint = jstr(c, "endpoint");
@@ -199,7 +199,7 @@ class DockerProvider final : public Provider {
     if (it != clients_.end()) return it->second.get();
     auto ep = parseEndpoint(endpoint);
     if (!ep) return ep.error();
-    auto c = std::make_unique<EngineClient>(*ep);
+    auto c = std::make_unique<EngineClient>(*ep, makeConnector(*ep, hostSessions_));
     auto* raw = c.get();
     clients_.emplace(endpoint, std::move(c));
     return raw;
@@ -225,6 +225,7 @@ class DockerProvider final : public Provider {
 
   std::string environment_;
   std::string labelKey_;
+  HostSessions* hostSessions_ = nullptr;  // ssh:// endpoints: the daemon's connections
   std::string defaultEndpoint_ = kDefaultEndpoint;
   std::chrono::seconds pullAlwaysInterval_{24 * 3600};
   std::mutex mu_;

@@ -4,6 +4,9 @@
 #include "core/provider.h"
 
 namespace tend::docker {
-// Factory registered as "docker" (daemon/server/providers.cpp).
+// The factory of the "docker" provider.
 Result<std::unique_ptr<Provider>> makeDockerProvider(const ProviderConfig& cfg);
+// Its registration: factory, `providers.docker` keys and rules, kinds, endpoints
+// (docker_registration.cpp; listed by registerBuiltinProviders).
+ProviderRegistration registration();
 }  // namespace tend::docker

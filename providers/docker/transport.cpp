@@ -1,6 +1,7 @@
 #include "providers/docker/transport.h"
 
-#include <mutex>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -172,32 +173,49 @@ class UnavailableConnector final : public Connector {
   std::string why_;
 };
 
-std::mutex& sshMu() {
-  static std::mutex m;
-  return m;
-}
-SshConnectorFactory& sshFactory() {
-  static SshConnectorFactory f;
-  return f;
-}
+// ssh:// rides on the daemon's host sessions (core/host_sessions.h): the session to the host
+// opens a stream to the remote socket and hands back one end of it.
+class SessionConnector final : public Connector {
+ public:
+  SessionConnector(HostSessions& sessions, const Endpoint& ep)
+      : sessions_(sessions), host_{ep.user, ep.host, ep.port}, path_(ep.path), raw_(ep.raw) {}
+  asio::awaitable<StreamSocket> connect(asio::any_io_executor ex, std::chrono::steady_clock::time_point deadline,
+                                        std::string& err) override {
+    StreamSocket sock(ex);
+    // Blocking (a new session connects and authenticates first). This is the client's own
+    // io thread, one per endpoint, so only requests to this same host wait, and they would
+    // wait for this session anyway.
+    Result<int> fd = sessions_.openStream(host_, path_, deadline);
+    if (!fd) {
+      err = "docker endpoint " + raw_ + ": " + fd.error().message;
+      co_return sock;
+    }
+    boost::system::error_code ec;
+    sock.assign(asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM), *fd, ec);
+    if (ec) {
+      ::close(*fd);
+      err = "docker endpoint " + raw_ + ": " + ec.message();
+    }
+    co_return sock;
+  }
+  std::string describe() const override { return raw_; }
+
+ private:
+  HostSessions& sessions_;
+  HostAddress host_;
+  std::string path_, raw_;
+};
 
 }  // namespace
 
-void setSshConnectorFactory(SshConnectorFactory f) {
-  std::lock_guard<std::mutex> lk(sshMu());
-  sshFactory() = std::move(f);
-}
-
-std::unique_ptr<Connector> makeConnector(const Endpoint& ep) {
+std::unique_ptr<Connector> makeConnector(const Endpoint& ep, HostSessions* sessions) {
   switch (ep.kind) {
     case Endpoint::Kind::Unix: return std::make_unique<UnixConnector>(ep.path);
     case Endpoint::Kind::Tcp: return std::make_unique<TcpConnector>(ep.host, ep.port);
-    case Endpoint::Kind::Ssh: {
-      std::lock_guard<std::mutex> lk(sshMu());
-      if (sshFactory()) return sshFactory()(ep);
+    case Endpoint::Kind::Ssh:
+      if (sessions) return std::make_unique<SessionConnector>(*sessions, ep);
       return std::make_unique<UnavailableConnector>("docker endpoint " + ep.raw +
-                                                    ": ssh transport not available yet");
-    }
+                                                    ": ssh transport not available (no host sessions)");
   }
   return std::make_unique<UnavailableConnector>("unknown transport");
 }

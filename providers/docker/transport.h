@@ -2,12 +2,11 @@
 // Where the Docker Engine API lives and how to open a byte stream to it.
 //
 // Every transport yields a connected generic stream socket, so one HTTP client serves all of
-// them: unix sockets and TCP connect directly; an SSH transport (the ssh provider) can hand
-// back one end of a socketpair whose other end it pumps through a libssh direct-streamlocal
-// channel to the remote host's /var/run/docker.sock.
+// them: unix sockets and TCP connect directly; ssh:// asks the daemon's host sessions
+// (core/host_sessions.h) for a stream to the remote host's /var/run/docker.sock, so Docker
+// shares the SSH provider's connection to that host.
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,6 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 
+#include "core/host_sessions.h"
 #include "core/result.h"
 
 namespace tend::docker {
@@ -45,11 +45,8 @@ class Connector {
   virtual std::string describe() const = 0;
 };
 
-// unix and tcp; ssh yields a connector that fails with "ssh transport not available yet"
-// unless a factory was installed with setSshConnectorFactory (the ssh provider does that).
-std::unique_ptr<Connector> makeConnector(const Endpoint& ep);
-
-using SshConnectorFactory = std::function<std::unique_ptr<Connector>(const Endpoint&)>;
-void setSshConnectorFactory(SshConnectorFactory f);
+// unix and tcp connect directly; ssh opens a stream to the remote socket through `sessions`
+// (the daemon's host sessions; without them it fails with "ssh transport not available").
+std::unique_ptr<Connector> makeConnector(const Endpoint& ep, HostSessions* sessions = nullptr);
 
 }  // namespace tend::docker

@@ -18,7 +18,7 @@
 #include "core/spec.h"
 #include "daemon/server/daemon.h"
 #include "core/log.h"
-#include "daemon/server/http_client.h"
+#include "daemon/client/http_client.h"
 
 namespace tend::test {
 

@@ -45,15 +45,16 @@ python3 - "$DB" "$WORK/fresh.json" <<'PY' || fail "writing recorded state"
 import json, sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 want = {r["id"]: r["diff"]["hash"]["to"] for r in json.load(open(sys.argv[2]))}
-def record(rid, applied, desired):
+def record(rid, applied, desired, kind="host"):
     db.execute("""INSERT INTO resources(id, kind, desired_hash, last_applied_hash, phase, last_applied_unix)
-                  VALUES(?, 'host', ?, ?, 'ready', 1700000000)
+                  VALUES(?, ?, ?, ?, 'ready', 1700000000)
                   ON CONFLICT(id) DO UPDATE SET desired_hash=excluded.desired_hash,
                     last_applied_hash=excluded.last_applied_hash, phase='ready', last_applied_unix=1700000000""",
-               (rid, desired, applied))
+               (rid, kind, desired, applied))
 record("host/alpha", want["host/alpha"], want["host/alpha"])  # applied as in the spec: noop
 record("host/bravo", "0" * 64, "0" * 64)                      # applied from an older spec: update
 record("host/gone", "1" * 64, "1" * 64)                       # no longer in the spec: delete
+record("image/alpha/busybox:old", "2" * 64, "2" * 64, "image")  # left the spec: docker keeps images
 db.execute("DELETE FROM resources WHERE id = 'host/charlie'")  # never recorded: create
 db.commit()
 PY
@@ -68,9 +69,10 @@ grep -Eq '^noop +host/alpha +up to date$' "$WORK/plan.txt" || fail "alpha should
 grep -Eq '^update +host/bravo +spec changed since last apply$' "$WORK/plan.txt" || fail "bravo should be an update"
 grep -Eq '^create +host/charlie +not in recorded state$' "$WORK/plan.txt" || fail "charlie should be created"
 grep -Eq '^delete +host/gone +no longer in the spec$' "$WORK/plan.txt" || fail "gone should be deleted"
-grep -q "1 to create, 1 to update, 1 to delete, 1 unchanged" "$WORK/plan.txt" || fail "summary: $(tail -1 "$WORK/plan.txt")"
+grep -Eq '^noop +image/alpha/busybox:old +images are kept' "$WORK/plan.txt" || fail "docker keeps images: $(cat "$WORK/plan.txt")"
+grep -q "1 to create, 1 to update, 1 to delete, 2 unchanged" "$WORK/plan.txt" || fail "summary: $(tail -1 "$WORK/plan.txt")"
 grep -q "fresh state" "$WORK/plan.txt" && fail "a recorded state is not fresh"
-pass "text plan: noop, update, create, delete against recorded state"
+pass "text plan: noop, update, create, delete against recorded state; images left to docker"
 
 # --- JSON plan
 "$TENDCTL" plan --offline "$SPEC" --state "$DB" -o json >"$WORK/plan.json" || fail "json plan should exit 0"
@@ -78,7 +80,8 @@ python3 - "$WORK/plan.json" "$WORK/fresh.json" <<'PY' || fail "json plan content
 import json, sys
 rows = {r["id"]: r for r in json.load(open(sys.argv[1]))}
 want = {r["id"]: r["diff"]["hash"]["to"] for r in json.load(open(sys.argv[2]))}
-assert set(rows) == {"host/alpha", "host/bravo", "host/charlie", "host/gone"}, rows
+assert set(rows) == {"host/alpha", "host/bravo", "host/charlie", "host/gone", "image/alpha/busybox:old"}, rows
+assert rows["image/alpha/busybox:old"]["action"] == "noop", rows
 assert rows["host/alpha"]["action"] == "noop" and rows["host/alpha"]["diff"] is None
 assert rows["host/bravo"]["action"] == "update"
 assert rows["host/bravo"]["diff"] == {"hash": {"from": "0" * 64, "to": want["host/bravo"]}}
@@ -94,7 +97,7 @@ pass "json plan: actions, reasons and hash diffs"
 sed -i 's/reconcile: { interval: 1h }/reconcile: { interval: 1h, prune: false }/' "$SPEC/environment.yml"
 "$TENDCTL" plan --offline "$SPEC" --state "$DB" >"$WORK/noprune.txt" || fail "plan with prune off"
 grep -Eq '^noop +host/gone +no longer in the spec; prune is off$' "$WORK/noprune.txt" || fail "prune off: $(cat "$WORK/noprune.txt")"
-grep -q "0 to delete, 2 unchanged" "$WORK/noprune.txt" || fail "prune off summary"
+grep -q "0 to delete, 3 unchanged" "$WORK/noprune.txt" || fail "prune off summary"
 pass "prune off keeps what left the spec"
 
 # --- planning never writes the state

@@ -104,6 +104,14 @@ struct Rig {
     d.state = &store;
     d.metrics = &metrics;
     d.providerFor = [this](const std::string& n) -> Provider* { return n == "memory" ? &mem : nullptr; };
+    // The prune order the built-in providers register for the kinds these tests use.
+    d.pruneRank = [](const std::string& kind) {
+      static const std::map<std::string, int> ranks = {{"container", 0}, {"network", 1}, {"volume", 1},
+                                                       {"image", 1},     {"zone", 2},    {"dnsconf", 3},
+                                                       {"host", 4},      {"vm", 5},      {"template", 6}};
+      auto it = ranks.find(kind);
+      return it == ranks.end() ? 0 : it->second;
+    };
     engine = makeEngine(d, opts);
     return *engine;
   }

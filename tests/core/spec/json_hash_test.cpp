@@ -58,7 +58,7 @@ TEST_CASE("every expanded resource of the example specs hashes as sha256 of its 
   for (const char* dir : {"specs/local", "specs/wil"}) {
     tend::LoadOptions o;
     o.revision = "test";
-    auto r = tend::loadSpecDir(std::string(TEND_SOURCE_DIR) + "/" + dir, o);
+    auto r = tend::test::loadSpec(std::string(TEND_SOURCE_DIR) + "/" + dir, o);
     if (!r.ok()) continue;  // the wil spec needs its secret names; local must load
     REQUIRE(!r.graph->resources.empty());
     for (const auto& res : r.graph->resources) {
@@ -67,7 +67,7 @@ TEST_CASE("every expanded resource of the example specs hashes as sha256 of its 
       CHECK(res.hash == viaDump(tend::spec::withDefaults(res.spec, tend::spec::payloadDefaults(res.kind))));
     }
   }
-  auto r = tend::loadSpecDir(std::string(TEND_SOURCE_DIR) + "/specs/local");
+  auto r = tend::test::loadSpec(std::string(TEND_SOURCE_DIR) + "/specs/local");
   REQUIRE(r.ok());
 }
 
@@ -111,7 +111,7 @@ TEST_CASE("a large spec (hashed on a second thread) hashes every resource as its
   }
   d.write("hosts.yml", hosts);
   d.write("apps.yml", apps);
-  auto r = tend::loadSpecDir(d.path());
+  auto r = tend::test::loadSpec(d.path());
   REQUIRE(r.ok());
   REQUIRE(r.graph->resources.size() >= 300);
   for (const auto& res : r.graph->resources) {
@@ -119,7 +119,7 @@ TEST_CASE("a large spec (hashed on a second thread) hashes every resource as its
     CHECK(res.hash == viaDump(tend::spec::withDefaults(res.spec, tend::spec::payloadDefaults(res.kind))));
   }
   // Same input, same hashes, in the same order.
-  auto again = tend::loadSpecDir(d.path());
+  auto again = tend::test::loadSpec(d.path());
   REQUIRE(again.ok());
   REQUIRE(again.graph->resources.size() == r.graph->resources.size());
   for (size_t i = 0; i < r.graph->resources.size(); ++i) CHECK(again.graph->resources[i].hash == r.graph->resources[i].hash);

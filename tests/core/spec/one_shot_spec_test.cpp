@@ -6,7 +6,7 @@
 #include "tests/core/spec/spec_test_util.h"
 
 using tend::LoadResult;
-using tend::loadSpecDir;
+using tend::test::loadSpec;
 using tend::testing::TempSpecDir;
 
 TEST_CASE("a container waited on with service_completed_successfully gets one_shot: true, "
@@ -27,7 +27,7 @@ TEST_CASE("a container waited on with service_completed_successfully gets one_sh
           "        depends_on:\n"
           "          migrate: { condition: service_completed_successfully }\n"
           "          db: { condition: service_started }\n");
-  LoadResult r = loadSpecDir(d.path());
+  LoadResult r = loadSpec(d.path());
   std::string errs;
   for (const auto& x : r.diagnostics) errs += x.str() + "\n";
   INFO(errs);

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/spec.h"
+#include "tests/support/spec_load.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -91,6 +92,35 @@ struct Embedding {
 
 const char* kApp = R"({"host": "h", "containers": {"c1": @@}})";
 
+// The $defs name a property schema refers to ({"$ref"} or {"anyOf": [null, {"$ref"}]}), "" if none.
+std::string defNameOf(const json& prop) {
+  if (prop.contains("$ref")) {
+    std::string ref = prop["$ref"].get<std::string>();
+    return ref.rfind("#/$defs/", 0) == 0 ? ref.substr(8) : "";
+  }
+  if (prop.contains("anyOf"))
+    for (const auto& alt : prop["anyOf"]) {
+      std::string n = defNameOf(alt);
+      if (!n.empty()) return n;
+    }
+  return "";
+}
+
+// Provider sections are placed where the registrations say: `providers.NAME` refers to a $defs
+// entry in the schema, and so does each nested section (a Map key) inside it.
+void addProviderSections(const json& schema, const std::string& defName, const std::vector<tend::ConfigKey>& keys,
+                         const std::string& doc, std::map<std::string, Embedding>& out) {
+  if (defName.empty()) return;
+  out[defName] = Embedding{{{"environment.yml", doc}}};
+  const json& props = schema["$defs"][defName].value("properties", json::object());
+  for (const auto& k : keys) {
+    if (k.type != tend::ConfigKey::Type::Map || !props.contains(k.name)) continue;
+    std::string inner = doc;
+    inner.replace(inner.find("@@"), 2, "{\"" + k.name + "\": @@}");
+    addProviderSections(schema, defNameOf(props[k.name]), k.keys, inner, out);
+  }
+}
+
 std::map<std::string, Embedding> embeddings() {
   auto env = [](const std::string& doc) { return Embedding{{{"environment.yml", doc}}}; };
   auto hosts = [](const std::string& doc) { return Embedding{{{"hosts.yml", doc}}}; };
@@ -106,12 +136,6 @@ std::map<std::string, Embedding> embeddings() {
       {"network", env(R"({"environment": "t", "network": @@})")},
       {"reconcile", env(R"({"environment": "t", "reconcile": @@})")},
       {"providers", env(R"({"environment": "t", "providers": @@})")},
-      {"proxmoxProvider", env(R"({"environment": "t", "providers": {"proxmox": @@}})")},
-      {"proxmoxTls", env(R"({"environment": "t", "providers": {"proxmox": {"tls": @@}}})")},
-      {"sshProvider", env(R"({"environment": "t", "providers": {"ssh": @@}})")},
-      {"dockerProvider", env(R"({"environment": "t", "providers": {"docker": @@}})")},
-      {"bind9Provider", env(R"({"environment": "t", "providers": {"bind9": @@}})")},
-      {"rndc", env(R"({"environment": "t", "providers": {"bind9": {"rndc": @@}}})")},
       {"secrets", env(R"({"environment": "t", "secrets": @@})")},
       {"template", env(R"({"environment": "t", "templates": {"t1": @@}})")},
       {"dns", env(R"({"environment": "t", "dns": @@})")},
@@ -141,6 +165,16 @@ std::map<std::string, Embedding> embeddings() {
       {"composeFile", Embedding{{{"apps.yml", R"({"apps": {"a1": {"host": "h", "compose": "compose.yml"}}})"},
                                  {"compose.yml", "@@"}}}},
   };
+}
+
+std::map<std::string, Embedding> embeddings(const json& schema) {
+  auto out = embeddings();
+  const json& providers = schema["$defs"]["providers"]["properties"];
+  for (const auto& reg : tend::test::builtinRegistry().all())
+    if (providers.contains(reg.name))
+      addProviderSections(schema, defNameOf(providers[reg.name]), reg.config,
+                          R"({"environment": "t", "providers": {")" + reg.name + R"(": @@}})", out);
+  return out;
 }
 
 class TempDir {
@@ -185,7 +219,7 @@ std::vector<std::string> loadWith(const Embedding& e, const json& obj) {
   tend::LoadOptions opts;
   opts.secretNames = &noSecrets;
   opts.revision = "schema-keys-test";
-  tend::LoadResult r = tend::loadSpecDir(dir.path(), opts);
+  tend::LoadResult r = tend::test::loadSpec(dir.path(), opts);
   std::vector<std::string> lines;
   for (const auto& d : r.diagnostics) lines.push_back(d.str());
   return lines;
@@ -218,7 +252,7 @@ std::vector<std::string> strictDefs(const json& schema) {
 
 TEST_CASE("every object type of the schema has a place in the key test", "[core][spec][schema]") {
   json schema = readSchema();
-  auto emb = embeddings();
+  auto emb = embeddings(schema);
   for (const auto& name : strictDefs(schema)) {
     INFO("schema $defs/" << name << " is not embedded: add it to embeddings() in this test");
     CHECK(emb.count(name) == 1);
@@ -227,7 +261,7 @@ TEST_CASE("every object type of the schema has a place in the key test", "[core]
 
 TEST_CASE("the loader accepts every key the schema offers", "[core][spec][schema]") {
   json schema = readSchema();
-  auto emb = embeddings();
+  auto emb = embeddings(schema);
   for (const auto& name : strictDefs(schema)) {
     if (!emb.count(name)) continue;
     const json& def = schema["$defs"][name];
@@ -251,7 +285,7 @@ TEST_CASE("the loader accepts every key the schema offers", "[core][spec][schema
 
 TEST_CASE("the loader rejects keys the schema does not offer", "[core][spec][schema]") {
   json schema = readSchema();
-  auto emb = embeddings();
+  auto emb = embeddings(schema);
   // Every key name used anywhere in the schema, tried where it is not allowed: catches a key
   // the loader accepts in one object type but the schema lists only in another.
   std::set<std::string> allKeys;
@@ -279,4 +313,58 @@ TEST_CASE("the loader rejects keys the schema does not offer", "[core][spec][sch
       }
     }
   }
+}
+
+namespace {
+
+// The schema type a registered key must have.
+void checkKeyType(const json& schema, const json& prop, const tend::ConfigKey& k, const std::string& where) {
+  const json& r = resolve(schema, prop.contains("anyOf") ? prop["anyOf"].back() : prop);
+  std::string type = r.value("type", json("")).is_string() ? r.value("type", std::string()) : "";
+  std::string want;
+  switch (k.type) {
+    case tend::ConfigKey::Type::String:
+    case tend::ConfigKey::Type::Path:
+    case tend::ConfigKey::Type::Duration: want = "string"; break;
+    case tend::ConfigKey::Type::Integer: want = "integer"; break;
+    case tend::ConfigKey::Type::Boolean: want = "boolean"; break;
+    case tend::ConfigKey::Type::StringList: want = "array"; break;
+    case tend::ConfigKey::Type::Map: want = "object"; break;
+  }
+  INFO(where << ": registered as " << want << ", schema says " << r.dump());
+  CHECK(type == want);
+}
+
+void checkSection(const json& schema, const std::string& defName, const std::vector<tend::ConfigKey>& keys,
+                  const std::string& where) {
+  INFO(where << " ($defs/" << defName << ")");
+  REQUIRE_FALSE(defName.empty());
+  const json& props = schema["$defs"][defName]["properties"];
+  std::set<std::string> registered, offered;
+  for (const auto& k : keys) registered.insert(k.name);
+  for (const auto& [k, _] : props.items()) offered.insert(k);
+  CHECK(registered == offered);
+  for (const auto& k : keys) {
+    if (!props.contains(k.name)) continue;
+    checkKeyType(schema, props[k.name], k, where + "." + k.name);
+    if (k.type == tend::ConfigKey::Type::Map) checkSection(schema, defNameOf(props[k.name]), k.keys, where + "." + k.name);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the schema's provider sections are the registered ones", "[core][spec][schema]") {
+  json schema = readSchema();
+  const auto& registry = tend::test::builtinRegistry();
+  std::set<std::string> names, inSchema, inParallelism;
+  for (const auto& r : registry.all()) names.insert(r.name);
+  for (const auto& [k, _] : schema["$defs"]["providers"]["properties"].items()) inSchema.insert(k);
+  for (const auto& [k, _] : schema["$defs"]["reconcile"]["properties"]["parallelism"]["properties"].items())
+    inParallelism.insert(k);
+  CHECK(names == inSchema);
+  CHECK(names == inParallelism);
+  for (const auto& r : registry.all())
+    if (schema["$defs"]["providers"]["properties"].contains(r.name))
+      checkSection(schema, defNameOf(schema["$defs"]["providers"]["properties"][r.name]), r.config,
+                   "providers." + r.name);
 }

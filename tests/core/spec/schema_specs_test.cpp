@@ -7,6 +7,7 @@
 
 #include "core/resource.h"
 #include "core/spec.h"
+#include "tests/support/spec_load.h"
 
 namespace {
 
@@ -23,7 +24,7 @@ std::string diagnosticsText(const tend::LoadResult& r) {
 TEST_CASE("specs/wil loads without errors or warnings", "[core][spec][schema]") {
   tend::LoadOptions opts;
   opts.revision = "test";
-  tend::LoadResult r = tend::loadSpecDir(specDir("wil"), opts);
+  tend::LoadResult r = tend::test::loadSpec(specDir("wil"), opts);
   INFO(diagnosticsText(r));
   REQUIRE(r.ok());
   CHECK(r.diagnostics.empty());
@@ -57,7 +58,7 @@ TEST_CASE("specs/wil loads without errors or warnings", "[core][spec][schema]") 
 TEST_CASE("specs/local loads without errors or warnings and only touches loopback", "[core][spec][schema]") {
   tend::LoadOptions opts;
   opts.revision = "test";
-  tend::LoadResult r = tend::loadSpecDir(specDir("local"), opts);
+  tend::LoadResult r = tend::test::loadSpec(specDir("local"), opts);
   INFO(diagnosticsText(r));
   REQUIRE(r.ok());
   CHECK(r.diagnostics.empty());

@@ -40,7 +40,7 @@ TEST_CASE("every invalid spec in the corpus fails with its exact located errors"
       REQUIRE(std::filesystem::exists(dir / "expected"));
       std::vector<std::string> expected = readLines((dir / "expected").string());
       REQUIRE(!expected.empty());
-      tend::LoadResult r = tend::loadSpecDir(dir.string());
+      tend::LoadResult r = tend::test::loadSpec(dir.string());
       CHECK_FALSE(r.ok());
       CHECK(r.graph == nullptr);
       CHECK(r.spec == nullptr);

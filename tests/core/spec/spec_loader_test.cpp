@@ -17,7 +17,7 @@
 
 using tend::DesiredResource;
 using tend::LoadResult;
-using tend::loadSpecDir;
+using tend::test::loadSpec;
 using tend::testing::TempSpecDir;
 using nlohmann::json;
 
@@ -211,7 +211,7 @@ LoadResult loadMinimal(const std::string& env, const std::string& hosts, const s
   d.write("environment.yml", env);
   if (!hosts.empty()) d.write("hosts.yml", hosts);
   if (!apps.empty()) d.write("apps.yml", apps);
-  return loadSpecDir(d.path());
+  return loadSpec(d.path());
 }
 
 }  // namespace
@@ -219,7 +219,7 @@ LoadResult loadMinimal(const std::string& env, const std::string& hosts, const s
 TEST_CASE("a spec shaped like spec-example.md loads clean", "[spec][loader]") {
   TempSpecDir d;
   writeSite(d);
-  LoadResult r = loadSpecDir(d.path());
+  LoadResult r = loadSpec(d.path());
   INFO(errorsOf(r));
   REQUIRE(r.ok());
   REQUIRE(r.spec != nullptr);
@@ -241,7 +241,7 @@ TEST_CASE("a spec shaped like spec-example.md loads clean", "[spec][loader]") {
 TEST_CASE("the model keeps 1-based file:line:col of values", "[spec][loader]") {
   TempSpecDir d;
   writeSite(d);
-  LoadResult r = loadSpecDir(d.path());
+  LoadResult r = loadSpec(d.path());
   REQUIRE(r.ok());
   const tend::Spec& s = *r.spec;
   CHECK(s.environment.loc.line == 1);
@@ -263,7 +263,7 @@ TEST_CASE("the model keeps 1-based file:line:col of values", "[spec][loader]") {
 TEST_CASE("references resolve at load time and secrets stay symbolic", "[spec][refs]") {
   TempSpecDir d;
   writeSite(d);
-  LoadResult r = loadSpecDir(d.path());
+  LoadResult r = loadSpec(d.path());
   REQUIRE(r.ok());
   const json& c = res(r, "container/bookstack/bookstack").spec;
   CHECK(c["environment"]["TZ"] == "America/New_York");
@@ -301,7 +301,7 @@ TEST_CASE("references resolve at load time and secrets stay symbolic", "[spec][r
 TEST_CASE("expansion yields the resource ids, kinds and providers of docs/resources.md", "[spec][expand]") {
   TempSpecDir d;
   writeSite(d);
-  LoadResult r = loadSpecDir(d.path());
+  LoadResult r = loadSpec(d.path());
   REQUIRE(r.ok());
   std::set<std::string> ids;
   for (const auto& x : r.graph->resources) ids.insert(x.id);
@@ -326,7 +326,7 @@ TEST_CASE("expansion yields the resource ids, kinds and providers of docs/resour
 TEST_CASE("implicit edges, explicit depends_on and tiers as waves", "[spec][expand]") {
   TempSpecDir d;
   writeSite(d);
-  LoadResult r = loadSpecDir(d.path());
+  LoadResult r = loadSpec(d.path());
   REQUIRE(r.ok());
   CHECK(dependsOn(res(r, "vm/networking"), "template/base"));
   CHECK(dependsOn(res(r, "host/work"), "vm/work"));
@@ -358,7 +358,7 @@ TEST_CASE("implicit edges, explicit depends_on and tiers as waves", "[spec][expa
 TEST_CASE("resources are topologically sorted and hashed canonically", "[spec][expand]") {
   TempSpecDir d;
   writeSite(d);
-  LoadResult r = loadSpecDir(d.path());
+  LoadResult r = loadSpec(d.path());
   REQUIRE(r.ok());
   const auto& g = *r.graph;
   CHECK(g.byId.size() == g.resources.size());
@@ -381,7 +381,7 @@ TEST_CASE("resources are topologically sorted and hashed canonically", "[spec][e
     CHECK(g.resources[i].hash.size() == 64);
   }
   // Same input, same hashes.
-  LoadResult again = loadSpecDir(d.path());
+  LoadResult again = loadSpec(d.path());
   REQUIRE(again.ok());
   CHECK(again.graph->resources.size() == g.resources.size());
   CHECK(again.graph->find("container/bookstack/bookstack")->hash == g.find("container/bookstack/bookstack")->hash);
@@ -390,7 +390,7 @@ TEST_CASE("resources are topologically sorted and hashed canonically", "[spec][e
 TEST_CASE("DNS records are derived from vms, services, exposes and static records", "[spec][expand][dns]") {
   TempSpecDir d;
   writeSite(d);
-  LoadResult r = loadSpecDir(d.path());
+  LoadResult r = loadSpec(d.path());
   REQUIRE(r.ok());
   const json& in = res(r, "zone/lab.test@internal").spec;
   const json& ex = res(r, "zone/lab.test@external").spec;
@@ -470,7 +470,7 @@ TEST_CASE("a file over 4 MiB is rejected without reading it whole", "[spec][load
     std::string pad = "  # " + std::string(1020, 'x') + "\n";
     for (int i = 0; i < 5 * 1024; ++i) big << pad;  // ~5 MiB
   }
-  LoadResult r = loadSpecDir(d.path());
+  LoadResult r = loadSpec(d.path());
   REQUIRE_FALSE(r.ok());
   REQUIRE(r.diagnostics.size() == 1);
   CHECK(r.diagnostics[0].loc.file == d.path() + "/apps.yml");
@@ -486,7 +486,7 @@ TEST_CASE("a 50 MB file is rejected quickly", "[spec][loader][bad-input]") {
     big.seekp(50 * 1000 * 1000 - 1);
     big.put('\n');
   }
-  LoadResult r = loadSpecDir(d.path());
+  LoadResult r = loadSpec(d.path());
   REQUIRE_FALSE(r.ok());
   CHECK(r.diagnostics.at(0).message.find("file too large") == 0);
 }
@@ -500,7 +500,7 @@ TEST_CASE("an unreadable file is a located error", "[spec][loader][bad-input]") 
   d.write("environment.yml", "environment: t\n");
   d.write("hosts.yml", "hosts: {}\n");
   ::chmod(d.file("hosts.yml").c_str(), 0);
-  LoadResult r = loadSpecDir(d.path());
+  LoadResult r = loadSpec(d.path());
   REQUIRE_FALSE(r.ok());
   REQUIRE(r.diagnostics.size() == 1);
   CHECK(r.diagnostics[0].str() == d.path() + "/hosts.yml:1:1: cannot read: Permission denied");
@@ -514,14 +514,14 @@ TEST_CASE("secret names come from the SOPS file keys or from the options", "[spe
   d.write("apps.yml",
           "apps:\n  a:\n    host: h\n    containers:\n      x:\n        image: busybox:1\n"
           "        environment: { A: '${secret:db.password}', B: '${secret:token}', C: '${secret:sops}' }\n");
-  LoadResult r = loadSpecDir(d.path());
+  LoadResult r = loadSpec(d.path());
   REQUIRE_FALSE(r.ok());
   REQUIRE(r.diagnostics.size() == 1);
   CHECK(r.diagnostics[0].message == "unknown secret 'sops' (not in s.sops.yml)");
   std::vector<std::string> names = {"db.password", "token", "sops"};
   tend::LoadOptions opts;
   opts.secretNames = &names;
-  LoadResult r2 = loadSpecDir(d.path(), opts);
+  LoadResult r2 = loadSpec(d.path(), opts);
   INFO(errorsOf(r2));
   CHECK(r2.ok());
 }
@@ -529,17 +529,17 @@ TEST_CASE("secret names come from the SOPS file keys or from the options", "[spe
 TEST_CASE("revision is a content hash outside git and changes with the files", "[spec][revision]") {
   TempSpecDir d;
   d.write("environment.yml", "environment: t\n");
-  LoadResult a = loadSpecDir(d.path());
+  LoadResult a = loadSpec(d.path());
   REQUIRE(a.ok());
   CHECK(a.graph->revision.rfind("sha256:", 0) == 0);
   CHECK(a.graph->revision.size() == 7 + 12);
   d.write("environment.yml", "environment: u\n");
-  LoadResult b = loadSpecDir(d.path());
+  LoadResult b = loadSpec(d.path());
   REQUIRE(b.ok());
   CHECK(a.graph->revision != b.graph->revision);
   tend::LoadOptions opts;
   opts.revision = "fixed";
-  CHECK(loadSpecDir(d.path(), opts).graph->revision == "fixed");
+  CHECK(loadSpec(d.path(), opts).graph->revision == "fixed");
 }
 
 TEST_CASE("revision is the git commit inside a work tree, -dirty when changed", "[spec][revision]") {
@@ -552,11 +552,11 @@ TEST_CASE("revision is the git commit inside a work tree, -dirty when changed", 
   std::string cd = "cd '" + d.path() + "' && ";
   REQUIRE(std::system((cd + "git init -q . && git -c user.email=t@t -c user.name=t add -A && "
                             "git -c user.email=t@t -c user.name=t commit -qm init").c_str()) == 0);
-  LoadResult a = loadSpecDir(d.path());
+  LoadResult a = loadSpec(d.path());
   REQUIRE(a.ok());
   CHECK(a.graph->revision.size() == 40);
   d.write("environment.yml", "environment: u\n");
-  LoadResult b = loadSpecDir(d.path());
+  LoadResult b = loadSpec(d.path());
   REQUIRE(b.ok());
   CHECK(b.graph->revision == a.graph->revision + "-dirty");
 }
@@ -587,7 +587,7 @@ volumes:
 networks:
   back: { driver: bridge }
 )");
-  LoadResult r = loadSpecDir(d.path());
+  LoadResult r = loadSpec(d.path());
   INFO(errorsOf(r));
   REQUIRE(r.ok());
   int warnings = 0;
@@ -620,7 +620,7 @@ TEST_CASE("the committed specs validate clean", "[spec][specs]") {
   for (const char* name : {"local", "wil"}) {
     std::string dir = std::string(TEND_SOURCE_DIR) + "/specs/" + name;
     if (!std::filesystem::exists(dir + "/environment.yml")) continue;
-    LoadResult r = loadSpecDir(dir);
+    LoadResult r = loadSpec(dir);
     INFO(name << "\n" << errorsOf(r));
     CHECK(r.ok());
   }
@@ -636,7 +636,7 @@ TEST_CASE("the loader never throws on garbage input", "[spec][loader][bad-input]
     d.write("hosts.yml", in);
     d.write("apps.yml", in);
     LoadResult r;
-    REQUIRE_NOTHROW(r = loadSpecDir(d.path()));
+    REQUIRE_NOTHROW(r = loadSpec(d.path()));
     if (!r.ok()) CHECK_FALSE(r.diagnostics.empty());
   }
 }

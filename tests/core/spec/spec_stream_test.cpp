@@ -35,8 +35,8 @@ std::string outcome(const tend::LoadResult& r) {
 std::string loadBothWays(const std::string& dir, bool expectOk) {
   tend::LoadOptions streamed, whole;
   whole.streamApps = false;
-  tend::LoadResult a = tend::loadSpecDir(dir, streamed);
-  tend::LoadResult b = tend::loadSpecDir(dir, whole);
+  tend::LoadResult a = tend::test::loadSpec(dir, streamed);
+  tend::LoadResult b = tend::test::loadSpec(dir, whole);
   std::string sa = outcome(a), sb = outcome(b);
   INFO(dir);
   CHECK(sa == sb);
@@ -200,8 +200,8 @@ TEST_CASE("damaged copies of specs/wil give the same outcome streamed and whole"
     d.write("apps.yml", t);
     tend::LoadOptions streamed, whole;
     whole.streamApps = false;
-    tend::LoadResult a = tend::loadSpecDir(d.path(), streamed);
-    tend::LoadResult b = tend::loadSpecDir(d.path(), whole);
+    tend::LoadResult a = tend::test::loadSpec(d.path(), streamed);
+    tend::LoadResult b = tend::test::loadSpec(d.path(), whole);
     INFO("damaged copy " << i);
     REQUIRE(outcome(a) == outcome(b));
     ok += a.ok();

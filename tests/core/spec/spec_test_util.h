@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/spec_load.h"
+
 namespace tend::testing {
 
 class TempSpecDir {

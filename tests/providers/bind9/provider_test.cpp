@@ -7,6 +7,7 @@
 
 #include "core/spec.h"
 #include "tests/providers/bind9/test_env.h"
+#include "tests/support/spec_load.h"
 
 using namespace tend;
 using namespace tend::bind9;
@@ -46,7 +47,7 @@ TEST_CASE(
     "the wil spec puts named on the networking VM: every bind9 resource fails naming the "
     "missing ssh provider, nothing is written",
     "[bind9][provider][spec]") {
-  auto loaded = loadSpecDir(std::string(TEND_SOURCE_DIR) + "/specs/wil");
+  auto loaded = test::loadSpec(std::string(TEND_SOURCE_DIR) + "/specs/wil");
   INFO(json(loaded.diagnostics.size()).dump());
   REQUIRE(loaded.ok());
   const DesiredGraph& g = *loaded.graph;

@@ -44,6 +44,14 @@ struct EngineRun {
     EngineDeps deps;
     deps.state = &store;
     deps.providerFor = [&p](const std::string& n) -> Provider* { return n == "docker" ? &p : nullptr; };
+    deps.pruneRank = [](const std::string& kind) {
+      static const ProviderRegistry reg = [] {
+        ProviderRegistry r;
+        r.add(docker::registration());
+        return r;
+      }();
+      return reg.pruneRank(kind);
+    };
     engine = makeEngine(deps, opts);
     engine->setDesired(g);
   }

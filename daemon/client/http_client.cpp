@@ -1,4 +1,4 @@
-#include "daemon/server/http_client.h"
+#include "daemon/client/http_client.h"
 
 #include <unistd.h>
 

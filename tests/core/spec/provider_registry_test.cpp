@@ -1,0 +1,97 @@
+// The spec loader knows providers only through their registrations: a provider added here,
+// with no change to core/, gets its `providers.NAME` section read by its keys, checked by its
+// rules, accepted in reconcile.parallelism and listed in messages.
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "core/spec.h"
+#include "core/spec/model.h"
+#include "tests/core/spec/spec_test_util.h"
+
+using tend::ConfigKey;
+using tend::LoadResult;
+using tend::ProviderCheck;
+using tend::ProviderRegistration;
+using tend::ProviderRegistry;
+using tend::testing::TempSpecDir;
+
+namespace {
+
+std::string lines(const LoadResult& r) {
+  std::string out;
+  for (const auto& d : r.diagnostics) out += d.str() + "\n";
+  return out;
+}
+
+ProviderRegistration acme() {
+  ProviderRegistration r;
+  r.name = "acme";
+  r.config = {{"url", ConfigKey::Type::String},
+              {"ca_file", ConfigKey::Type::Path},
+              {"limits", ConfigKey::Type::Map, {{"rate", ConfigKey::Type::Integer}}}};
+  r.rules = [](const ProviderCheck& c) {
+    if (!c.section) return;
+    if (const auto* u = c.string("url"); u && u->v.rfind("https://", 0) != 0)
+      c.error(u->loc, "providers.acme.url must be https://, got '" + u->v + "'");
+    if (!c.path("ca_file")) c.warning(c.section->loc, "providers.acme: no ca_file, the system CAs are trusted");
+  };
+  r.kinds = {{"widget", 7}};
+  return r;
+}
+
+LoadResult load(const TempSpecDir& d, const ProviderRegistry& reg) {
+  tend::LoadOptions o;
+  o.providers = &reg;
+  return tend::loadSpecDir(d.path(), o);
+}
+
+}  // namespace
+
+TEST_CASE("a registered provider's section is read by its keys and checked by its rules", "[spec][providers]") {
+  ProviderRegistry reg;
+  tend::registerBuiltinProviders(reg);
+  reg.add(acme());
+  TempSpecDir d;
+  d.write("environment.yml",
+          "environment: t\n"
+          "reconcile:\n  parallelism: { acme: 2, docker: 1 }\n"
+          "providers:\n"
+          "  acme:\n"
+          "    url: ftp://example.test\n"
+          "    limits: { rate: 5, burst: 1 }\n");
+  LoadResult r = load(d, reg);
+  INFO(lines(r));
+  CHECK_FALSE(r.ok());
+  auto has = [&](const std::string& line) { return lines(r).find(line) != std::string::npos; };
+  CHECK(has("environment.yml:6:10: providers.acme.url must be https://, got 'ftp://example.test'"));
+  CHECK(has("environment.yml:7:24: unknown key 'burst' in providers.acme.limits"));
+  CHECK(has("environment.yml:5:3: warning: providers.acme: no ca_file, the system CAs are trusted"));
+  CHECK_FALSE(has("parallelism"));
+
+  d.write("environment.yml",
+          "environment: t\nproviders:\n  acme: { url: 'https://example.test', ca_file: ca.pem, limits: { rate: 5 } }\n");
+  LoadResult ok = load(d, reg);
+  INFO(lines(ok));
+  REQUIRE(ok.ok());
+  const auto& cfg = ok.graph->providerConfigs.at("acme");
+  CHECK(cfg["url"] == "https://example.test");
+  CHECK(cfg["limits"]["rate"] == 5);
+  CHECK(ok.spec->providers.at("acme").strings.count("path:ca_file") == 1);
+  CHECK(reg.pruneRank("widget") == 7);
+  CHECK(reg.providerOfKind("widget") == "acme");
+}
+
+TEST_CASE("unregistered providers are unknown keys, listed from the registry", "[spec][providers]") {
+  TempSpecDir d;
+  d.write("environment.yml", "environment: t\nproviders:\n  acme: {}\n");
+  ProviderRegistry builtin;
+  tend::registerBuiltinProviders(builtin);
+  LoadResult r = load(d, builtin);
+  CHECK(lines(r) == d.path() + "/environment.yml:3:3: unknown key 'acme' in providers (proxmox, ssh, docker, bind9)\n");
+
+  // No registry at all: no provider section is known.
+  ProviderRegistry none;
+  d.write("environment.yml", "environment: t\nproviders:\n  docker: {}\n");
+  LoadResult bare = load(d, none);
+  CHECK(lines(bare) == d.path() + "/environment.yml:3:3: unknown key 'docker' in providers (no provider is registered)\n");
+}

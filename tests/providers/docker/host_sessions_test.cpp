@@ -1,0 +1,142 @@
+// Docker's ssh:// endpoints go through the daemon's host sessions (core/host_sessions.h), the
+// registry handed to providers in ProviderConfig: no global hook. A fake registry answers
+// openStream with one end of a socketpair and serves the Docker API on the other end.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/host_sessions.h"
+#include "providers/docker/docker_provider.h"
+#include "providers/docker/engine_client.h"
+#include "providers/docker/transport.h"
+
+using namespace tend;
+using namespace tend::docker;
+
+namespace {
+
+// Serves canned HTTP replies on the session's end of each stream it opens.
+class FakeSessions final : public HostSessions {
+ public:
+  ~FakeSessions() override {
+    for (auto& t : servers_) t.join();
+  }
+  Result<int> openStream(const HostAddress& host, const std::string& path,
+                         std::chrono::steady_clock::time_point) override {
+    {
+      std::lock_guard lk(mu_);
+      opened.push_back(host.describe() + " " + path);
+    }
+    if (refuse) return makeError("session to " + host.describe() + " refused", true);
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return makeError("socketpair failed");
+    servers_.emplace_back([fd = sv[1]] { serve(fd); });
+    return sv[0];
+  }
+  Result<HostCommandResult> exec(const HostAddress&, const std::vector<std::string>&, const std::string&,
+                                 std::chrono::milliseconds) override {
+    return makeError("not used");
+  }
+  Result<std::optional<std::string>> readFile(const HostAddress&, const std::string&) override {
+    return makeError("not used");
+  }
+  Result<void> writeFile(const HostAddress&, const std::string&, const std::string&, unsigned) override {
+    return makeError("not used");
+  }
+
+  std::vector<std::string> opened;
+  bool refuse = false;
+
+ private:
+  // Answers each request on the stream until the client closes it.
+  static void serve(int fd) {
+    std::string buf;
+    char chunk[4096];
+    for (;;) {
+      ssize_t n = ::read(fd, chunk, sizeof chunk);
+      if (n <= 0) break;
+      buf.append(chunk, static_cast<size_t>(n));
+      size_t end;
+      while ((end = buf.find("\r\n\r\n")) != std::string::npos) {
+        std::string head = buf.substr(0, end);
+        buf.erase(0, end + 4);
+        std::string body = head.find("/_ping") != std::string::npos ? "OK" : "{\"message\":\"fake\"}";
+        int status = head.find("/_ping") != std::string::npos ? 200 : 404;
+        std::string reply = "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Not Found") +
+                            "\r\nApi-Version: 1.43\r\nContent-Type: text/plain\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body;
+        if (::write(fd, reply.data(), reply.size()) != static_cast<ssize_t>(reply.size())) break;
+      }
+    }
+    ::close(fd);
+  }
+
+  std::mutex mu_;
+  std::vector<std::thread> servers_;
+};
+
+ApiResponse ping(EngineClient& c) {
+  ApiRequest r;
+  r.target = "/_ping";
+  r.versioned = false;
+  r.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  return c.call(r);
+}
+
+}  // namespace
+
+TEST_CASE("docker over ssh:// opens its stream through the host sessions", "[docker][unit][sessions]") {
+  FakeSessions sessions;
+  auto ep = parseEndpoint("ssh://admin@127.0.0.1:2222");
+  REQUIRE(ep.ok());
+  {
+    EngineClient c(*ep, makeConnector(*ep, &sessions));
+    auto res = ping(c);
+    INFO(res.error);
+    CHECK(res.status == 200);
+    CHECK(res.body == "OK");
+  }
+  REQUIRE(sessions.opened.size() == 1);
+  CHECK(sessions.opened[0] == "ssh://admin@127.0.0.1:2222 /var/run/docker.sock");
+}
+
+TEST_CASE("a session that cannot be opened fails the call with its reason", "[docker][unit][sessions]") {
+  FakeSessions sessions;
+  sessions.refuse = true;
+  auto ep = parseEndpoint("ssh://root@[::1]:22/run/user/docker.sock");
+  REQUIRE(ep.ok());
+  EngineClient c(*ep, makeConnector(*ep, &sessions));
+  auto res = ping(c);
+  CHECK(res.status == 0);
+  CHECK(res.error.find("session to ssh://root@[::1]:22 refused") != std::string::npos);
+  REQUIRE_FALSE(sessions.opened.empty());
+  CHECK(sessions.opened[0] == "ssh://root@[::1]:22 /run/user/docker.sock");
+}
+
+TEST_CASE("the docker provider reaches ssh:// endpoints through ProviderConfig::hostSessions", "[docker][unit][sessions]") {
+  FakeSessions sessions;
+  ProviderConfig cfg;
+  cfg.config = {{"transport", "ssh"}};
+  cfg.environment = "sessions-test";
+  cfg.hostSessions = &sessions;
+  auto p = makeDockerProvider(cfg);
+  REQUIRE(p.ok());
+  DesiredResource d;
+  d.id = "network/h1/n1";
+  d.kind = "network";
+  d.provider = "docker";
+  d.host = "h1";
+  d.spec = {{"endpoint", "ssh://ops@127.0.0.1:22"}, {"name", "n1"}, {"environment", "sessions-test"}};
+  ObserveRequest req;
+  req.desired = {&d};
+  req.ctx.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  (void)(*p)->observe(req);
+  REQUIRE_FALSE(sessions.opened.empty());
+  CHECK(sessions.opened[0] == "ssh://ops@127.0.0.1:22 /var/run/docker.sock");
+}
