@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <chrono>
+#include <condition_variable>
 
 #include "core/log.h"
 
@@ -73,9 +74,11 @@ Controller::Controller(ControllerDeps deps, ControllerOptions opts)
   tap_.onRunBegun = [this](const RunRecord& r) {
     std::lock_guard lk(mu_);
     lastRun_ = r;
-    if (currentWaiters_)
+    if (currentWaiters_) {
       for (auto& w : *currentWaiters_)
         if (w.started) w.started(r.id);
+      currentWaiters_ = nullptr;  // told once
+    }
     localGen_++;
   };
   tap_.onRunFinished = [this](const RunRecord& r) {
@@ -105,7 +108,15 @@ void Controller::cancelInFlight() {
   if (auto* e = enginePtr_.load()) e->cancel();
 }
 
-bool Controller::join(std::chrono::milliseconds timeout) { return queue_.join(timeout); }
+bool Controller::join(std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  if (!queue_.join(timeout)) return false;
+  // The runner ends at once (it never waits for a run); provider calls still in flight were
+  // cancelled: wait for them to return, within what is left of the grace period.
+  auto* e = enginePtr_.load();
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+  return !e || e->drain(std::max(left, std::chrono::milliseconds(0)));
+}
 
 bool Controller::followsGit() const { return deps_.source->isGit(); }
 
@@ -208,6 +219,7 @@ void Controller::applyGraph(const DesiredGraphPtr& g) {
       d.metrics = deps_.metrics;
       d.secrets = &secrets_;
       d.providerFor = [this](const std::string& name) { return providers_.get(name); };
+      d.providerRef = [this](const std::string& name) { return providers_.getShared(name); };
       EngineOptions eo = opts_.engine;
       eo.dryRun = opts_.dryRun;
       eo.environment = g->environment;
@@ -280,45 +292,63 @@ void Controller::execute(Job& job) {
   rr.trigger = job.trigger.empty() ? "api" : job.trigger;
   rr.dryRun = opts_.dryRun;
   rr.untilSettled = true;
-  {
-    std::lock_guard lk(mu_);
-    currentWaiters_ = &job.waiters;
-  }
-  log::info("reconcile pass starting",
+  log::info("reconcile run starting",
             {{"trigger", rr.trigger},
              {"resources", rr.resources.empty() ? "all" : std::to_string(rr.resources.size())}});
-  RunResult res;
+  // The run is started, not waited for: the runner goes on with the next job (a spec reload
+  // never waits behind a resource that is progressing); its waiters hear from the engine.
+  auto waiters = std::make_shared<std::vector<Waiter>>(std::move(job.waiters));
   {
-    std::shared_lock lk(engineMu_);
-    res = engine_->run(rr);
+    // The run's id reaches the waiters as soon as the store has it (an engine that blocks in
+    // start() still answers 202 at once).
+    std::lock_guard lk(mu_);
+    currentWaiters_ = waiters.get();
   }
+  int64_t id = enginePtr_.load()->start(rr, [this, waiters](const RunResult& res) {
+    {
+      std::lock_guard lk(mu_);
+      firstPassDone_ = true;
+      localGen_++;
+    }
+    refreshResourceMetrics();
+    JobOutcome o;
+    o.ran = true;
+    o.result = res;
+    for (auto& w : *waiters)
+      if (w.finished) w.finished(o);
+  });
+  bool told;
   {
     std::lock_guard lk(mu_);
+    told = currentWaiters_ == nullptr;
     currentWaiters_ = nullptr;
-    firstPassDone_ = true;
-    localGen_++;
   }
-  refreshResourceMetrics();
-  log::info("reconcile pass finished", {{"run", std::to_string(res.runId)},
-                                        {"result", res.result},
-                                        {"ready", std::to_string(res.ready)},
-                                        {"failed", std::to_string(res.failed)},
-                                        {"blocked", std::to_string(res.blocked)},
-                                        {"changed", std::to_string(res.changed)}});
-  out.ran = true;
-  out.result = res;
-  for (auto& w : job.waiters)
-    if (w.finished) w.finished(out);
+  if (!told && id)  // joined a run that had begun: no new record
+    for (auto& w : *waiters)
+      if (w.started) w.started(id);
 }
 
 JobOutcome Controller::runOnce() {
-  JobOutcome captured;
+  struct Done {
+    std::mutex m;
+    std::condition_variable cv;
+    std::optional<JobOutcome> out;
+  };
+  auto done = std::make_shared<Done>();
   Job job;
   job.reload = true;
   job.trigger = "startup";
-  job.waiters.push_back(Waiter{nullptr, [&](const JobOutcome& o) { captured = o; }, nullptr});
+  job.waiters.push_back(Waiter{nullptr,
+                               [done](const JobOutcome& o) {
+                                 std::lock_guard lk(done->m);
+                                 done->out = o;
+                                 done->cv.notify_all();
+                               },
+                               nullptr});
   execute(job);
-  return captured;
+  std::unique_lock lk(done->m);
+  done->cv.wait(lk, [&] { return done->out.has_value(); });
+  return *done->out;
 }
 
 bool Controller::ready(std::string& why) const {
@@ -416,9 +446,10 @@ std::shared_ptr<const StatusBody> Controller::statusBody() {
 }
 
 Result<json> Controller::planJson() {
-  std::shared_lock lk(engineMu_);
-  if (!engine_) return makeError("no valid spec loaded yet");
-  auto plan = engine_->plan();
+  // The engine outlives every request; its plan holds the providers it calls.
+  auto* e = enginePtr_.load();
+  if (!e) return makeError("no valid spec loaded yet");
+  auto plan = e->plan();
   if (!plan.ok()) return plan.error();
   json out = json::array();
   for (const auto& a : *plan) {

@@ -727,7 +727,7 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
   if (hd.intact && hd.hash == d.hash && hd.body == bodyHash) {
     ApplyResponse r;
     r.message = "up to date";
-    if (fileSerial) r.ownerData = {{"serial", *fileSerial}, {"file", z.file}};
+    if (fileSerial) r.privateData = {{"serial", *fileSerial}, {"file", z.file}};
     return r;
   }
   // The old serial: the file's own SOA and the state file, whichever is later in serial space
@@ -764,7 +764,7 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
   saveSerial(d.id, serial);
 
   ApplyResponse resp;
-  resp.ownerData = {{"serial", serial}, {"file", z.file}};
+  resp.privateData = {{"serial", serial}, {"file", z.file}};
   resp.message = "serial " + std::to_string(serial);
   if (contentSame || settings_.reload != "rndc") {
     if (!contentSame) resp.message += " (reload: none)";
