@@ -28,6 +28,7 @@ struct EngineImpl::Key {
   std::optional<std::string> unavailable;
   std::string scope;
   Phase phase = Phase::Pending;
+  Phase phaseBeforeApply = Phase::Pending;
   std::string message;  // what is recorded
   std::string note;     // shown in status only: "(retrying in 2.0s)"
   std::string root;     // blocked: the one root cause

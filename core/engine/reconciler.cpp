@@ -610,6 +610,7 @@ void EngineImpl::tryHeld() {
     applyBucket_.tryTake(clock_->now());
     k.step = Step::Applying;
     if (k.triggeredTick > k.dispatchTick) markRerun(k);  // triggered since it was observed
+    k.phaseBeforeApply = k.phase;
     k.phase = Phase::Progressing;
     k.message = redact(describe(*k.plan));
     k.note.clear();
@@ -964,7 +965,7 @@ void EngineImpl::onApplied(Completion& c) {
     }
     case Outcome::Busy: {
       // Not a failure: no backoff, no failure count; the phase says it is still to be done.
-      if (k.phase != Phase::Progressing) k.phase = Phase::Pending;
+      k.phase = k.phaseBeforeApply == Phase::Progressing ? Phase::Progressing : Phase::Pending;
       k.message = redact(msg);
       Clock::Duration after = resp.requeueAfter ? Clock::Duration(*resp.requeueAfter)
                                                 : Clock::Duration(opts_.recheckInterval);
