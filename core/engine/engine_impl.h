@@ -107,6 +107,8 @@ class EngineImpl final : public Engine {
   void releaseDependents(int i, bool readyNow);
   void releaseFromLooseRuns(std::vector<int64_t>& runs, bool counted);
   void countSettled(std::vector<int64_t>& runs, Phase phase);
+  const ResourceRecord* recordOf(int i);
+  void markStatus(int i);
   void markRerun(Key& k);
   void clearRerun(Key& k);
   void finishPrune(const std::string& id, Phase phase, std::string msg, bool removed);
@@ -191,7 +193,8 @@ class EngineImpl final : public Engine {
   std::map<std::string, int> inflightByProvider_;  // applies
   std::map<BatchKey, int> rerunsByScope_;           // applying keys triggered again
   int64_t epoch_ = 0;  // bumped by cancel(): completions of older calls are not requeued
-  std::set<std::string> dirtyStatus_;
+  std::vector<int> dirtyKeys_;         // keys whose status changed (Key::statusDirty)
+  std::set<std::string> dirtyStatus_;  // prune keys whose status changed
   bool countsDirty_ = false;
   std::set<std::string> statusRemoved_;
 

@@ -50,6 +50,9 @@ struct EngineImpl::Key {
   std::vector<int64_t> runs;      // runs that count this key when it settles
   std::vector<int64_t> nextRuns;  // triggered while processing: they count the next round
   bool conflict = false, adopted = false, recorded = false, changeCounted = false;
+  ResourceRecord* rec = nullptr;  // its entry in persisted_ (node-stable), once looked up
+  bool recLooked = false;
+  bool statusDirty = false;
   bool rerunPending = false;  // triggered while its apply runs (counted in rerunsByScope_)
   BatchKey rerunScope;
   std::vector<ConcurrencyKey> slots;

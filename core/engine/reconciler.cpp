@@ -152,6 +152,7 @@ bool EngineImpl::idleNow() const {
 
 void EngineImpl::installGraph(DesiredGraphPtr g) {
   if (g == loopGraph_) return;
+  publishStatus();  // dirty marks are key positions: flush them before the keys move
   std::unordered_map<std::string, Key> old;
   old.reserve(keys_.size());
   for (auto& k : keys_) old.emplace(k.res->id, std::move(k));
@@ -297,6 +298,23 @@ void EngineImpl::trigger(int i, Run* r) {
   }
   if (k.step == Step::Idle || k.step == Step::Delayed || k.step == Step::Waiting) k.settled = false;
   queue_->add(k.res->id);
+}
+
+void EngineImpl::markStatus(int i) {
+  auto& k = keys_[i];
+  if (k.statusDirty) return;
+  k.statusDirty = true;
+  dirtyKeys_.push_back(i);
+}
+
+const ResourceRecord* EngineImpl::recordOf(int i) {
+  auto& k = keys_[i];
+  if (!k.recLooked) {
+    auto p = persisted_.find(k.res->id);
+    k.rec = p == persisted_.end() ? nullptr : &p->second;
+    k.recLooked = true;
+  }
+  return k.rec;
 }
 
 void EngineImpl::markRerun(Key& k) {
@@ -493,8 +511,8 @@ void EngineImpl::afterObservation(int i) {
   auto& k = keys_[i];
   // Dependencies first: an observation error of a resource whose dependencies are not there
   // yet (a host item before its VM exists) is no failure; it is observed again later.
-  std::vector<DepView> views;
-  views.reserve(depIdx_[i].size() + external_[i].size());
+  thread_local std::vector<DepView> views;  // reused: this runs once per key and look
+  views.clear();
   for (int d : depIdx_[i]) {
     auto& dk = keys_[d];
     DepView v;
@@ -534,7 +552,7 @@ void EngineImpl::afterObservation(int i) {
     return handleFailure(i, e, true);
   }
   const nlohmann::json* pd = nullptr;
-  if (auto p = persisted_.find(k.res->id); p != persisted_.end()) pd = &p->second.ownerData;
+  if (auto* rec = recordOf(i)) pd = &rec->ownerData;
   auto p = safePlan(*k.provider, k.res, k.observed ? &*k.observed : nullptr, pd);
   if (!p) {
     k.haveObservation = false;
@@ -551,8 +569,8 @@ void EngineImpl::afterObservation(int i) {
   if (k.plan->action == Action::Noop) {
     k.drifted = false;
     if (obs && obs->owned && obs->exists && obs->appliedHash == k.res->hash) {
-      auto rec = persisted_.find(k.res->id);
-      if (rec == persisted_.end() || rec->second.lastAppliedHash != k.res->hash) k.adopted = true;
+      auto* rec = recordOf(i);
+      if (!rec || rec->lastAppliedHash != k.res->hash) k.adopted = true;
     }
     if (obs && obs->exists && obs->failed && !obs->ready) {
       std::string m = obs->message.empty() ? "failed" : obs->message;
@@ -586,7 +604,7 @@ void EngineImpl::startApply(int i) {
   if (k.phase != Phase::Progressing) {
     k.phase = Phase::Pending;
     k.message = redact("waiting to " + describe(*k.plan));
-    dirtyStatus_.insert(k.res->id);
+    markStatus(i);
   }
 }
 
@@ -614,7 +632,7 @@ void EngineImpl::tryHeld() {
     k.phase = Phase::Progressing;
     k.message = redact(describe(*k.plan));
     k.note.clear();
-    dirtyStatus_.insert(k.res->id);
+    markStatus(i);
     uint64_t callId = 0;
     int64_t runId = 0;
     if (!k.runs.empty())
@@ -628,7 +646,7 @@ void EngineImpl::tryHeld() {
     in.observed = k.observed;
     in.plan = *k.plan;
     in.ctx = callContext(k.res->provider, k.provider.get(), runId, callId);
-    if (auto p = persisted_.find(k.res->id); p != persisted_.end()) in.prev = p->second;
+    if (auto* rec = recordOf(i)) in.prev = *rec;
     in.runId = runId;
     in.store = deps_.state;
     in.metrics = deps_.metrics;
@@ -736,8 +754,8 @@ void EngineImpl::flushBatches() {
       auto& k = keys_[it->second];
       k.callId = callId;
       req.desired.push_back(k.res);
-      if (auto p = persisted_.find(id); p != persisted_.end() && !emptyData(p->second.ownerData))
-        req.privateData[id] = p->second.ownerData;
+      if (auto* rec = recordOf(it->second); rec && !emptyData(rec->ownerData))
+        req.privateData[id] = rec->ownerData;
       ids.push_back(id);
     }
     Completion c;
@@ -912,7 +930,12 @@ void EngineImpl::onApplied(Completion& c) {
   inflightByProvider_[c.batch.provider]--;
   limiter_.release(c.slots);
   if (c.out.recorded) {
-    persisted_[c.id] = *c.out.recorded;
+    auto& slot = persisted_[c.id];
+    slot = *c.out.recorded;
+    if (auto k = index_.find(c.id); k != index_.end()) {
+      keys_[k->second].rec = &slot;
+      keys_[k->second].recLooked = true;
+    }
     std::lock_guard lk(privMu_);
     if (emptyData(c.out.recorded->ownerData)) privateData_.erase(c.id);
     else privateData_[c.id] = c.out.recorded->ownerData;
@@ -996,7 +1019,7 @@ void EngineImpl::progressing(int i, std::string msg, std::optional<Clock::Durati
 void EngineImpl::toDelayed(int i, Clock::Duration after) {
   auto& k = keys_[i];
   k.step = Step::Delayed;
-  dirtyStatus_.insert(k.res->id);
+  markStatus(i);
   queue_->addAfter(k.res->id, after);
   markDone(k.res->id, k.processing);
   releaseFromLooseRuns(k.runs, false);
@@ -1009,7 +1032,7 @@ void EngineImpl::toWaiting(int i, const std::string& on) {
   k.phase = Phase::Blocked;
   k.message = "waiting for " + on;
   k.note.clear();
-  dirtyStatus_.insert(k.res->id);
+  markStatus(i);
   markDone(k.res->id, k.processing);
   releaseFromLooseRuns(k.runs, false);
 }
@@ -1038,7 +1061,7 @@ void EngineImpl::handleFailure(int i, const Error& err, bool mayRetry) {
   k.note = " (retrying in " + seconds(*d) + ")";
   if (k.runFailures < opts_.maxAttemptsPerRun && *d <= Clock::Duration(opts_.maxRetryWaitPerRun)) {
     k.step = Step::Delayed;
-    dirtyStatus_.insert(k.res->id);
+    markStatus(i);
     markDone(k.res->id, k.processing);
     releaseFromLooseRuns(k.runs, false);
     persist(i);
@@ -1081,7 +1104,7 @@ void EngineImpl::settle(int i) {
   auto& k = keys_[i];
   k.settled = true;
   k.step = Step::Idle;
-  dirtyStatus_.insert(k.res->id);
+  markStatus(i);
   markDone(k.res->id, k.processing);
   persist(i);
   countSettled(k.runs, k.phase);
@@ -1105,8 +1128,7 @@ void EngineImpl::persist(int i) {
   auto& k = keys_[i];
   if (!deps_.state) return;
   const auto& id = k.res->id;
-  auto pit = persisted_.find(id);
-  const ResourceRecord* old = pit == persisted_.end() ? nullptr : &pit->second;
+  const ResourceRecord* old = recordOf(i);
   std::string appliedHash = old ? old->lastAppliedHash : "";
   if (k.adopted && k.observed) appliedHash = k.observed->appliedHash;
   bool differs = !old || old->kind != k.res->kind || old->desiredHash != k.res->hash ||
@@ -1131,7 +1153,10 @@ void EngineImpl::persist(int i) {
     rec.updatedUnix = nowMs / 1000;
     auto r = deps_.state->putResource(rec);
     if (!r) log::error("state: " + r.error().message, {{"resource", id}});
-    persisted_[id] = std::move(rec);
+    auto& slot = persisted_[id];
+    slot = std::move(rec);
+    k.rec = &slot;
+    k.recLooked = true;
   }
   if (k.phase == Phase::Failed && !k.recorded && (!wasFailed || differs)) {
     EventRecord ev{0, nowMs, "error", id, k.conflict ? "Conflict" : "Failed", k.message, runId};
@@ -1298,31 +1323,38 @@ void EngineImpl::finishPrune(const std::string& id, Phase phase, std::string msg
 // ---- status --------------------------------------------------------------------------------
 
 void EngineImpl::publishStatus() {
-  if (dirtyStatus_.empty() && statusRemoved_.empty()) return;
+  if (dirtyKeys_.empty() && dirtyStatus_.empty() && statusRemoved_.empty()) return;
   bool current = desired() == loopGraph_;
   std::lock_guard lk(statusMu_);
-  for (const auto& id : dirtyStatus_) {
-    if (auto it = index_.find(id); it != index_.end()) {
-      auto& k = keys_[it->second];
-      auto sit = statusById_.find(id);
-      if (sit == statusById_.end()) {
-        if (!current) continue;  // a newer spec owns the list
-        statusOrder_.push_back(id);
-        sit = statusById_.emplace(id, ResourceStatus{}).first;
-      }
-      auto& s = sit->second;
-      std::string msg = k.message + k.note;
-      const char* ph = phaseName(k.phase);
-      if (s.phase != ph) countsDirty_ = true;
-      s.id = id;
-      s.kind = k.res->kind;
-      s.phase = ph;
-      s.message = std::move(msg);
-      s.drifted = k.drifted;
-      s.dependsOn = k.res->dependsOn;
-      if (auto p = persisted_.find(id); p != persisted_.end()) s.lastAppliedUnix = p->second.lastAppliedUnix;
-      continue;
+  for (int i : dirtyKeys_) {
+    auto& k = keys_[i];
+    k.statusDirty = false;
+    const auto& id = k.res->id;
+    auto sit = statusById_.find(id);
+    if (sit == statusById_.end()) {
+      if (!current) continue;  // a newer spec owns the list
+      statusOrder_.push_back(id);
+      sit = statusById_.emplace(id, ResourceStatus{}).first;
+      sit->second.id = id;
+      sit->second.kind = k.res->kind;
+      sit->second.dependsOn = k.res->dependsOn;
     }
+    auto& s = sit->second;
+    const char* ph = phaseName(k.phase);
+    if (s.phase != ph) {
+      countsDirty_ = true;
+      s.phase = ph;
+    }
+    if (k.note.empty()) {
+      if (s.message != k.message) s.message = k.message;
+    } else {
+      s.message = k.message + k.note;
+    }
+    s.drifted = k.drifted;
+    if (auto* rec = recordOf(i)) s.lastAppliedUnix = rec->lastAppliedUnix;
+  }
+  dirtyKeys_.clear();
+  for (const auto& id : dirtyStatus_) {
     if (auto pt = prunes_.find(id); pt != prunes_.end()) {
       auto& p = pt->second;
       auto& s = statusById_[id];

@@ -9,15 +9,16 @@ DepVerdict dependencyVerdict(const std::vector<DepView>& deps) {
   const DepView* firstBad = nullptr;
   for (const auto& d : deps) {
     if (d.known && d.ready) continue;
-    if (d.known && d.active) return {DepVerdict::Wait, d.id};
+    if (d.known && d.active) return {DepVerdict::Wait, std::string(d.id)};
     if (d.known && d.blocked) {
       if (!firstBlocked) firstBlocked = &d;
     } else if (!firstBad) {
       firstBad = &d;
     }
   }
-  if (firstBad) return {DepVerdict::Blocked, firstBad->id};
-  if (firstBlocked) return {DepVerdict::Blocked, firstBlocked->root.empty() ? firstBlocked->id : firstBlocked->root};
+  if (firstBad) return {DepVerdict::Blocked, std::string(firstBad->id)};
+  if (firstBlocked)
+    return {DepVerdict::Blocked, std::string(firstBlocked->root.empty() ? firstBlocked->id : firstBlocked->root)};
   return {DepVerdict::Go, ""};
 }
 

@@ -5,6 +5,7 @@
 // provider's own keys: one apt transaction per host, N clones per node, one operation per VM).
 #include <map>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -14,12 +15,12 @@ namespace tend::engine {
 
 // What the schedule stage needs to know of one dependency.
 struct DepView {
-  std::string id;
+  std::string_view id;  // views into the graph and keys: built per check, never stored
   bool known = true;     // in the desired graph
   bool ready = false;    // ready, or started when started suffices for the dependent
   bool active = false;   // being reconciled (queued, observing, applying, progressing, retrying)
   bool blocked = false;  // settled blocked itself: root names its root cause
-  std::string root;
+  std::string_view root;
 };
 
 struct DepVerdict {
