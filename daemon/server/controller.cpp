@@ -6,6 +6,7 @@
 #include <condition_variable>
 
 #include "core/log.h"
+#include "daemon/server/status_render.h"
 
 namespace tend::daemon {
 using json = nlohmann::json;
@@ -34,18 +35,6 @@ std::string fingerprintOf(const DesiredGraph& g) {
   unsigned int len = 0;
   EVP_Digest(s.data(), s.size(), md, &len, EVP_sha256(), nullptr);
   return std::string(reinterpret_cast<char*>(md), len);
-}
-
-json resourceJson(const std::string& id, const std::string& kind, const std::string& phase,
-                  const std::string& message, bool drifted, int64_t lastAppliedUnix,
-                  const std::vector<std::string>& deps) {
-  return json{{"id", id},
-              {"kind", kind},
-              {"phase", phase},
-              {"message", message},
-              {"drifted", drifted},
-              {"last_applied", lastAppliedUnix > 0 ? json(isoTimeMs(lastAppliedUnix * 1000)) : json(nullptr)},
-              {"depends_on", deps}};
 }
 
 // A strong ETag: the first 128 bits of the body's SHA-256, quoted.
@@ -367,50 +356,26 @@ bool Controller::ready(std::string& why) const {
 std::string Controller::metricsText() { return deps_.metrics ? deps_.metrics->render() : ""; }
 
 std::string Controller::renderStatus() {
-  json j;
-  DesiredGraphPtr g;
+  StatusView v;
   {
     std::lock_guard lk(mu_);
-    g = graph_;
-    j["revision"] = g ? json(g->revision) : (lastGoodRevision_.empty() ? json(nullptr) : json(lastGoodRevision_));
-    j["environment"] = g ? json(g->environment) : json(nullptr);
-    j["spec_source"] = deps_.source->describe();
-    if (specErrors_.empty()) {
-      j["spec_error"] = nullptr;
-    } else {
-      std::string joined;
-      for (const auto& l : specErrors_) joined += (joined.empty() ? "" : "\n") + l;
-      j["spec_error"] = joined;
-    }
-    j["spec_errors"] = specErrors_;
-    j["ready"] = g && firstPassDone_;
-    j["dry_run"] = opts_.dryRun;
-    if (lastRun_) {
-      const auto& r = *lastRun_;
-      j["last_run"] = json{{"id", r.id},
-                           {"started", isoTimeMs(r.startedUnixMs)},
-                           {"finished", r.finishedUnixMs ? json(isoTimeMs(r.finishedUnixMs)) : json(nullptr)},
-                           {"result", r.result},
-                           {"trigger", r.trigger},
-                           {"revision", r.revision},
-                           {"summary", r.summary}};
-    } else {
-      j["last_run"] = nullptr;
-    }
+    const auto& g = graph_;
+    if (g) v.revision = g->revision;
+    else if (!lastGoodRevision_.empty()) v.revision = lastGoodRevision_;
+    if (g) v.environment = g->environment;
+    v.specSource = deps_.source->describe();
+    v.specErrors = specErrors_;
+    v.ready = g && firstPassDone_;
+    v.dryRun = opts_.dryRun;
+    v.lastRun = lastRun_;
   }
-  json resources = json::array();
   if (auto* e = enginePtr_.load()) {
-    for (const auto& s : e->status())
-      resources.push_back(resourceJson(s.id, s.kind, s.phase, s.message, s.drifted,
-                                       s.lastAppliedUnix, s.dependsOn));
+    v.resources = e->status();
   } else {
     std::lock_guard lk(mu_);
-    for (const auto& r : recorded_)
-      resources.push_back(resourceJson(r.id, r.kind, phaseName(r.phase), r.message, r.drifted,
-                                       r.lastAppliedUnix, r.dependsOn));
+    for (const auto& r : recorded_) v.resources.push_back(statusOfRecord(r));
   }
-  j["resources"] = std::move(resources);
-  return Redactor::instance().redact(j.dump(-1, ' ', false, json::error_handler_t::replace)) + "\n";
+  return renderStatusJson(v);
 }
 
 std::shared_ptr<const StatusBody> Controller::currentStatusBody() {
@@ -451,33 +416,13 @@ Result<json> Controller::planJson() {
   if (!e) return makeError("no valid spec loaded yet");
   auto plan = e->plan();
   if (!plan.ok()) return plan.error();
-  json out = json::array();
-  for (const auto& a : *plan) {
-    out.push_back(json{{"id", a.id},
-                       {"kind", a.kind},
-                       {"action", actionName(a.action)},
-                       {"reason", a.reason},
-                       {"diff", a.diff.is_null() ? json::object() : a.diff},
-                       {"conflict", a.conflict},
-                       {"drift", a.drift}});
-  }
-  return json::parse(Redactor::instance().redact(out.dump()));
+  return renderPlanJson(*plan);
 }
 
 Result<json> Controller::eventsJson(int64_t since, int limit) {
   auto evs = tap_.eventsSince(since, limit);
   if (!evs.ok()) return evs.error();
-  json out = json::array();
-  for (const auto& e : *evs) {
-    out.push_back(json{{"id", e.id},
-                       {"time", isoTimeMs(e.unixMs)},
-                       {"level", e.level},
-                       {"resource", e.resource},
-                       {"reason", e.reason},
-                       {"message", Redactor::instance().redact(e.message)},
-                       {"run_id", e.runId}});
-  }
-  return out;
+  return renderEventsJson(*evs);
 }
 
 std::vector<std::string> Controller::unknownResources(const std::vector<std::string>& ids) const {
