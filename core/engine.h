@@ -73,6 +73,19 @@ struct ResourceStatus {
   std::vector<std::string> dependsOn;
 };
 
+// A stored record as a status entry (a restarted daemon shows these before its first run).
+inline ResourceStatus statusOfRecord(const ResourceRecord& r) {
+  ResourceStatus s;
+  s.id = r.id;
+  s.kind = r.kind;
+  s.phase = phaseName(r.phase);
+  s.message = r.message;
+  s.drifted = r.drifted;
+  s.lastAppliedUnix = r.lastAppliedUnix;
+  s.dependsOn = r.dependsOn;
+  return s;
+}
+
 class Engine {
  public:
   virtual ~Engine() = default;

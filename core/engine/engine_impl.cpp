@@ -41,16 +41,8 @@ EngineImpl::EngineImpl(EngineDeps deps, EngineOptions opts)
     } else {
       std::set<std::string> kinds;
       for (auto& r : *recs) {
-        ResourceStatus s;
-        s.id = r.id;
-        s.kind = r.kind;
-        s.phase = phaseName(r.phase);
-        s.message = r.message;
-        s.drifted = r.drifted;
-        s.lastAppliedUnix = r.lastAppliedUnix;
-        s.dependsOn = r.dependsOn;
         statusOrder_.push_back(r.id);
-        statusById_[r.id] = std::move(s);
+        statusById_[r.id] = statusOfRecord(r);
         kinds.insert(r.kind);
         if (!r.ownerData.is_null() && !(r.ownerData.is_object() && r.ownerData.empty()))
           privateData_[r.id] = r.ownerData;
@@ -306,14 +298,14 @@ RunResult EngineImpl::run(const RunRequest& req) {
   return w->r;
 }
 
-RunResult EngineImpl::dryRun(const RunRequest& req, int64_t runId, int64_t startedMs) {
-  auto t0 = SteadyClock::now();
-  auto graph = desired();
+std::vector<PlanEntry> EngineImpl::planWith(const DesiredGraphPtr& graph, const std::vector<std::string>& ids,
+                                            int64_t runId) {
+  // Providers are held for the duration (a spec reload may replace them meanwhile).
   std::map<std::string, std::shared_ptr<Provider>> held;
   std::mutex heldMu;
   PlanStageInput in;
   in.graph = graph;
-  in.ids = req.resources;
+  in.ids = ids;
   in.providerFor = [&](const std::string& n) -> Provider* {
     std::lock_guard lk(heldMu);
     auto& p = held[n];
@@ -330,6 +322,13 @@ RunResult EngineImpl::dryRun(const RunRequest& req, int64_t runId, int64_t start
   in.metrics = deps_.metrics;
   auto entries = planStage(in);
   endCall(callId);
+  return entries;
+}
+
+RunResult EngineImpl::dryRun(const RunRequest& req, int64_t runId, int64_t startedMs) {
+  auto t0 = SteadyClock::now();
+  auto graph = desired();
+  auto entries = planWith(graph, req.resources, runId);
   RunResult result;
   result.runId = runId;
   result.startedUnixMs = startedMs;
@@ -384,27 +383,7 @@ RunResult EngineImpl::dryRun(const RunRequest& req, int64_t runId, int64_t start
 Result<std::vector<PlannedAction>> EngineImpl::plan(const std::vector<std::string>& ids) {
   auto graph = desired();
   if (!graph) return makeError("no desired state loaded");
-  std::map<std::string, std::shared_ptr<Provider>> held;
-  std::mutex heldMu;
-  PlanStageInput in;
-  in.graph = graph;
-  in.ids = ids;
-  in.providerFor = [&](const std::string& n) -> Provider* {
-    std::lock_guard lk(heldMu);
-    auto& p = held[n];
-    if (!p) p = providerRef(n);
-    return p.get();
-  };
-  in.privateData = [this](const std::string& id) {
-    std::lock_guard lk(privMu_);
-    auto it = privateData_.find(id);
-    return it == privateData_.end() ? nlohmann::json() : it->second;
-  };
-  uint64_t callId = 0;
-  in.ctx = callContext("", nullptr, 0, callId);
-  in.metrics = deps_.metrics;
-  auto entries = planStage(in);
-  endCall(callId);
+  auto entries = planWith(graph, ids, 0);
   std::vector<PlannedAction> out;
   out.reserve(entries.size());
   for (auto& e : entries) out.push_back(std::move(e.action));

@@ -34,6 +34,7 @@
 #include "core/engine.h"
 #include "core/engine/apply_stage.h"
 #include "core/engine/observe_stage.h"
+#include "core/engine/plan_stage.h"
 #include "core/engine/schedule_stage.h"
 #include "core/engine/thread_pool.h"
 #include "core/engine/workqueue.h"
@@ -117,6 +118,7 @@ class EngineImpl final : public Engine {
   void markDone(const std::string& id, bool& processing);
   void finishRuns(bool all, const std::string& result);
   void finishRun(Run& r, const std::string& forced);
+  void submitApply(ApplyInput in, Completion c, std::shared_ptr<Provider> keep);
   void publishStatus();
   void recomputeCounts();
   bool idleNow() const;
@@ -125,6 +127,8 @@ class EngineImpl final : public Engine {
                           uint64_t& callId);
   void endCall(uint64_t callId);
   RunResult dryRun(const RunRequest& req, int64_t runId, int64_t startedMs);
+  std::vector<PlanEntry> planWith(const DesiredGraphPtr& graph, const std::vector<std::string>& ids,
+                                  int64_t runId);
 
   EngineDeps deps_;
   EngineOptions opts_;

@@ -663,15 +663,7 @@ void EngineImpl::tryHeld() {
     c.plan = *k.plan;
     c.slots = k.slots;
     c.graph = loopGraph_;
-    pool_->submit([this, in = std::move(in), c = std::move(c), prov = k.provider]() mutable {
-      c.out = applyAndRecord(std::move(in));
-      endCall(c.callId);
-      {
-        std::lock_guard lk(mu_);
-        completions_.push_back(std::move(c));
-      }
-      cv_.notify_all();
-    });
+    submitApply(std::move(in), std::move(c), k.provider);
   }
   for (size_t n = heldPrunes_.size(); n > 0 && !heldPrunes_.empty(); --n) {
     std::string id = heldPrunes_.front();
@@ -716,16 +708,20 @@ void EngineImpl::tryHeld() {
     c.id = id;
     c.plan = p.plan;
     c.slots = p.slots;
-    pool_->submit([this, in = std::move(in), c = std::move(c), prov = p.provider]() mutable {
-      c.out = applyAndRecord(std::move(in));
-      endCall(c.callId);
-      {
-        std::lock_guard lk(mu_);
-        completions_.push_back(std::move(c));
-      }
-      cv_.notify_all();
-    });
+    submitApply(std::move(in), std::move(c), p.provider);
   }
+}
+
+void EngineImpl::submitApply(ApplyInput in, Completion c, std::shared_ptr<Provider> keep) {
+  pool_->submit([this, in = std::move(in), c = std::move(c), keep = std::move(keep)]() mutable {
+    c.out = applyAndRecord(std::move(in));
+    endCall(c.callId);
+    {
+      std::lock_guard lk(mu_);
+      completions_.push_back(std::move(c));
+    }
+    cv_.notify_all();
+  });
 }
 
 void EngineImpl::flushBatches() {

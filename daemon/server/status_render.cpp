@@ -6,18 +6,6 @@
 namespace tend::daemon {
 using json = nlohmann::json;
 
-ResourceStatus statusOfRecord(const ResourceRecord& r) {
-  ResourceStatus s;
-  s.id = r.id;
-  s.kind = r.kind;
-  s.phase = phaseName(r.phase);
-  s.message = r.message;
-  s.drifted = r.drifted;
-  s.lastAppliedUnix = r.lastAppliedUnix;
-  s.dependsOn = r.dependsOn;
-  return s;
-}
-
 std::string renderStatusJson(const StatusView& v) {
   json j;
   j["revision"] = v.revision ? json(*v.revision) : json(nullptr);

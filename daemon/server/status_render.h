@@ -26,8 +26,6 @@ struct StatusView {
 
 // The /v1/status body (redacted, newline-terminated).
 std::string renderStatusJson(const StatusView& v);
-// A stored record as a status entry (before the engine has one).
-ResourceStatus statusOfRecord(const ResourceRecord& r);
 // The /v1/plan body (redacted).
 nlohmann::json renderPlanJson(const std::vector<PlannedAction>& plan);
 // The /v1/events body (redacted).
