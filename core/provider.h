@@ -2,11 +2,17 @@
 // The provider boundary (Terraform-style request/response values; no exception crosses it).
 //
 // Calls are blocking and are always made from the engine's worker pool, never from the
-// io_context thread that serves HTTP. That one shape fits all four providers: Proxmox polls
-// UPID tasks to completion inside apply (honouring ctx.cancelled), SSH wraps blocking libssh,
-// Docker runs its async Beast client on its own io_context and waits for the result, BIND9
-// writes files and execs named-checkzone/rndc. Providers never sleep-retry: they return an
-// error and the workqueue backs off.
+// io_context thread that serves HTTP. SSH wraps blocking libssh, Docker runs its async Beast
+// client on its own io_context and waits for the result, BIND9 writes files and execs
+// named-checkzone/rndc. Work that takes minutes (a Proxmox clone) is never waited for inside a
+// call: apply starts it, keeps the task id in its private data and answers Progressing with
+// requeueAfter; the engine hands the private data back on every later call (also after a
+// restart: it lives in the state database), so the provider follows the same task.
+// Providers never sleep-retry: they return an error (the workqueue backs off) or Busy (a lock
+// held by someone else: retried after the given delay, not counted as a failure).
+//
+// Each call has its own deadline (ctx.deadline: the provider's call timeout) and cancellation
+// (ctx.onCancel): a provider blocked in I/O registers a callback that interrupts it.
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -18,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/cancel.h"
 #include "core/diagnostic.h"
 #include "core/provider_spec.h"
 #include "core/resource.h"
@@ -27,14 +34,24 @@
 namespace tend {
 
 struct CallContext {
+  // This call's deadline (the provider's call timeout from now); past it the engine cancels.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
-  const std::atomic<bool>* cancelled = nullptr;  // set on SIGTERM / pass cancellation
+  const std::atomic<bool>* cancelled = nullptr;  // polled flag (may be null)
+  // Cancellation of this call (SIGTERM, deadline, engine shutdown); may be null.
+  std::shared_ptr<const CancelSignal> cancel;
   const SecretResolver* secrets = nullptr;       // may be null (validate/plan offline)
   std::string environment;                       // value of io.tend.environment marks
   // Progress lines (image pull progress, task status) -> logs and events. Already redacted?
   // No: the engine redacts before recording.
   std::function<void(const std::string& id, const std::string& message)> progress;
-  bool isCancelled() const { return cancelled && cancelled->load(); }
+  bool isCancelled() const {
+    return (cancelled && cancelled->load()) || (cancel && cancel->cancelled());
+  }
+  // Runs fn when this call is cancelled (at once if it already is): interrupt blocking I/O.
+  [[nodiscard]] CancelSignal::Registration onCancel(std::function<void()> fn) const {
+    if (cancel) return cancel->onCancel(std::move(fn));
+    return {};
+  }
 };
 
 struct ObservedResource {
@@ -60,6 +77,12 @@ struct ObserveRequest {
   // Also report owned objects that are not in `desired` (for prune and adoption after state
   // loss): their id comes from the ownership mark.
   bool includeOwned = true;
+  // The observe scope of every resource in `desired` (Provider::observeScope); with
+  // includeOwned, owned objects of this scope are wanted ("" and no desired: all of them).
+  std::string scope;
+  // The private data the provider stored with each of these resources (ApplyResponse::
+  // privateData), by id; ids without any are absent.
+  std::map<std::string, nlohmann::json> privateData;
   CallContext ctx;
 };
 
@@ -67,6 +90,9 @@ struct ObserveResponse {
   std::map<std::string, ObservedResource> observed;  // by id; absent id == does not exist
   // Per-id observation failures (e.g. one host unreachable): those ids are `failed`, others go on.
   std::map<std::string, Error> errors;
+  // The scope as a whole failed (host unreachable, authentication refused): every resource
+  // asked for fails with this one root cause and the scope backs off once.
+  std::optional<Error> scopeError;
   Diagnostics diagnostics;
 };
 
@@ -96,25 +122,39 @@ struct PlannedAction {
 struct PlanRequest {
   const DesiredResource* desired = nullptr;  // null for delete (left the spec)
   const ObservedResource* observed = nullptr;  // null when absent
+  const nlohmann::json* privateData = nullptr;  // null when the provider stored none
 };
 
-enum class Outcome { Ok, Progressing, Failed };
+// Busy: someone else holds a lock the call needs (a VM lock, the dpkg lock). Not a failure:
+// the phase stays what it was, the message says why, and the key is retried after
+// requeueAfter (default: the engine's recheck interval) without any backoff.
+enum class Outcome { Ok, Progressing, Failed, Busy };
 
 struct ApplyRequest {
   PlannedAction action;
   const DesiredResource* desired = nullptr;  // null for delete
   const ObservedResource* observed = nullptr;
   CallContext ctx;
+  nlohmann::json privateData = nullptr;  // what the provider stored (null: nothing)
 };
 
 struct ApplyResponse {
   Outcome outcome = Outcome::Ok;
   std::string message;               // already free of secrets
   bool terminal = false;             // failed and retrying will not help
-  nlohmann::json ownerData;          // e.g. {"container_id": "..."}; stored in state
-  std::optional<std::chrono::seconds> requeueAfter;  // e.g. waiting for health
+  // Private data to store with the resource and hand back on every later call (a task id, a
+  // container id, a zone serial); Terraform's `private`. Null leaves what is stored alone;
+  // an empty object clears it. Kept in the state database, so it survives restarts.
+  nlohmann::json privateData = nullptr;
+  // Progressing: re-check after this (waiting for health, a task); Busy: retry after this.
+  std::optional<std::chrono::seconds> requeueAfter;
   bool started = false;              // with Progressing: see ObservedResource::started
   Diagnostics diagnostics;
+};
+
+struct ConcurrencyKey {
+  std::string name;  // "<class>/<instance>": "host/web1", "node/pve1", "vm/101"
+  int limit = 1;
 };
 
 class Provider {
@@ -136,6 +176,23 @@ class Provider {
   // Concurrent applies this provider handles well when the spec's reconcile.parallelism does
   // not say (0 = the engine's default).
   virtual int defaultParallelism() const { return 0; }
+  // Re-checks of resources with the same scope (a host, a Proxmox cluster, a Docker endpoint)
+  // coalesce into one observe call, and a scope's failure (ObserveResponse::scopeError) is
+  // one root cause. "" = one scope for the whole provider. By default: the resource's host.
+  virtual std::string observeScope(const DesiredResource& r) const { return r.host; }
+  // The keys an apply runs under, each with its limit ({"node/pve1", 2}, {"vm/101", 1},
+  // {"host/web1", 1}); the engine starts the apply only when every key has room, besides the
+  // provider-wide limit. The spec's reconcile.parallelism.<provider>.<class> (the part of the
+  // name before the first '/') overrides the limit.
+  virtual std::vector<ConcurrencyKey> concurrencyKeys(const DesiredResource* desired,
+                                                      const PlannedAction& action) const {
+    (void)desired;
+    (void)action;
+    return {};
+  }
+  // The deadline of one call when the spec's reconcile.call_timeout does not say (0 = the
+  // engine's default).
+  virtual std::chrono::milliseconds defaultCallTimeout() const { return std::chrono::milliseconds(0); }
 };
 
 class HostSessions;  // core/host_sessions.h

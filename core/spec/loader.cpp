@@ -238,6 +238,15 @@ void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& diags, const Provide
                            w.err(k, "unknown key '" + k->value + "' in reconcile.parallelism");
                            continue;
                          }
+                         if (n->isMap()) {
+                           // {total: N, <class>: N}: the provider-wide limit and per-key limits
+                           // of a class the provider names (host, node, vm).
+                           for (const auto& [ck, cn] : n->pairs) {
+                             std::string key = ck->value == "total" ? k->value : k->value + "/" + ck->value;
+                             s.parallelism[key] = w.integer(cn, ck->value, 1, 1024);
+                           }
+                           continue;
+                         }
                          s.parallelism[k->value] = w.integer(n, k->value, 1, 1024);
                        }
                      }}});

@@ -3,8 +3,10 @@
 #include <openssl/evp.h>
 
 #include <chrono>
+#include <condition_variable>
 
 #include "core/log.h"
+#include "daemon/server/status_render.h"
 
 namespace tend::daemon {
 using json = nlohmann::json;
@@ -35,18 +37,6 @@ std::string fingerprintOf(const DesiredGraph& g) {
   return std::string(reinterpret_cast<char*>(md), len);
 }
 
-json resourceJson(const std::string& id, const std::string& kind, const std::string& phase,
-                  const std::string& message, bool drifted, int64_t lastAppliedUnix,
-                  const std::vector<std::string>& deps) {
-  return json{{"id", id},
-              {"kind", kind},
-              {"phase", phase},
-              {"message", message},
-              {"drifted", drifted},
-              {"last_applied", lastAppliedUnix > 0 ? json(isoTimeMs(lastAppliedUnix * 1000)) : json(nullptr)},
-              {"depends_on", deps}};
-}
-
 // A strong ETag: the first 128 bits of the body's SHA-256, quoted.
 std::string etagOf(const std::string& text) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -73,9 +63,11 @@ Controller::Controller(ControllerDeps deps, ControllerOptions opts)
   tap_.onRunBegun = [this](const RunRecord& r) {
     std::lock_guard lk(mu_);
     lastRun_ = r;
-    if (currentWaiters_)
+    if (currentWaiters_) {
       for (auto& w : *currentWaiters_)
         if (w.started) w.started(r.id);
+      currentWaiters_ = nullptr;  // told once
+    }
     localGen_++;
   };
   tap_.onRunFinished = [this](const RunRecord& r) {
@@ -105,7 +97,15 @@ void Controller::cancelInFlight() {
   if (auto* e = enginePtr_.load()) e->cancel();
 }
 
-bool Controller::join(std::chrono::milliseconds timeout) { return queue_.join(timeout); }
+bool Controller::join(std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  if (!queue_.join(timeout)) return false;
+  // The runner ends at once (it never waits for a run); provider calls still in flight were
+  // cancelled: wait for them to return, within what is left of the grace period.
+  auto* e = enginePtr_.load();
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+  return !e || e->drain(std::max(left, std::chrono::milliseconds(0)));
+}
 
 bool Controller::followsGit() const { return deps_.source->isGit(); }
 
@@ -212,6 +212,7 @@ void Controller::applyGraph(const DesiredGraphPtr& g) {
       d.providerFor = [this](const std::string& name) { return providers_.get(name); };
       if (const ProviderRegistry* reg = deps_.registry)
         d.pruneRank = [reg](const std::string& kind) { return reg->pruneRank(kind); };
+      d.providerRef = [this](const std::string& name) { return providers_.getShared(name); };
       EngineOptions eo = opts_.engine;
       eo.dryRun = opts_.dryRun;
       eo.environment = g->environment;
@@ -284,45 +285,63 @@ void Controller::execute(Job& job) {
   rr.trigger = job.trigger.empty() ? "api" : job.trigger;
   rr.dryRun = opts_.dryRun;
   rr.untilSettled = true;
-  {
-    std::lock_guard lk(mu_);
-    currentWaiters_ = &job.waiters;
-  }
-  log::info("reconcile pass starting",
+  log::info("reconcile run starting",
             {{"trigger", rr.trigger},
              {"resources", rr.resources.empty() ? "all" : std::to_string(rr.resources.size())}});
-  RunResult res;
+  // The run is started, not waited for: the runner goes on with the next job (a spec reload
+  // never waits behind a resource that is progressing); its waiters hear from the engine.
+  auto waiters = std::make_shared<std::vector<Waiter>>(std::move(job.waiters));
   {
-    std::shared_lock lk(engineMu_);
-    res = engine_->run(rr);
+    // The run's id reaches the waiters as soon as the store has it (an engine that blocks in
+    // start() still answers 202 at once).
+    std::lock_guard lk(mu_);
+    currentWaiters_ = waiters.get();
   }
+  int64_t id = enginePtr_.load()->start(rr, [this, waiters](const RunResult& res) {
+    {
+      std::lock_guard lk(mu_);
+      firstPassDone_ = true;
+      localGen_++;
+    }
+    refreshResourceMetrics();
+    JobOutcome o;
+    o.ran = true;
+    o.result = res;
+    for (auto& w : *waiters)
+      if (w.finished) w.finished(o);
+  });
+  bool told;
   {
     std::lock_guard lk(mu_);
+    told = currentWaiters_ == nullptr;
     currentWaiters_ = nullptr;
-    firstPassDone_ = true;
-    localGen_++;
   }
-  refreshResourceMetrics();
-  log::info("reconcile pass finished", {{"run", std::to_string(res.runId)},
-                                        {"result", res.result},
-                                        {"ready", std::to_string(res.ready)},
-                                        {"failed", std::to_string(res.failed)},
-                                        {"blocked", std::to_string(res.blocked)},
-                                        {"changed", std::to_string(res.changed)}});
-  out.ran = true;
-  out.result = res;
-  for (auto& w : job.waiters)
-    if (w.finished) w.finished(out);
+  if (!told && id)  // joined a run that had begun: no new record
+    for (auto& w : *waiters)
+      if (w.started) w.started(id);
 }
 
 JobOutcome Controller::runOnce() {
-  JobOutcome captured;
+  struct Done {
+    std::mutex m;
+    std::condition_variable cv;
+    std::optional<JobOutcome> out;
+  };
+  auto done = std::make_shared<Done>();
   Job job;
   job.reload = true;
   job.trigger = "startup";
-  job.waiters.push_back(Waiter{nullptr, [&](const JobOutcome& o) { captured = o; }, nullptr});
+  job.waiters.push_back(Waiter{nullptr,
+                               [done](const JobOutcome& o) {
+                                 std::lock_guard lk(done->m);
+                                 done->out = o;
+                                 done->cv.notify_all();
+                               },
+                               nullptr});
   execute(job);
-  return captured;
+  std::unique_lock lk(done->m);
+  done->cv.wait(lk, [&] { return done->out.has_value(); });
+  return *done->out;
 }
 
 bool Controller::ready(std::string& why) const {
@@ -341,50 +360,26 @@ bool Controller::ready(std::string& why) const {
 std::string Controller::metricsText() { return deps_.metrics ? deps_.metrics->render() : ""; }
 
 std::string Controller::renderStatus() {
-  json j;
-  DesiredGraphPtr g;
+  StatusView v;
   {
     std::lock_guard lk(mu_);
-    g = graph_;
-    j["revision"] = g ? json(g->revision) : (lastGoodRevision_.empty() ? json(nullptr) : json(lastGoodRevision_));
-    j["environment"] = g ? json(g->environment) : json(nullptr);
-    j["spec_source"] = deps_.source->describe();
-    if (specErrors_.empty()) {
-      j["spec_error"] = nullptr;
-    } else {
-      std::string joined;
-      for (const auto& l : specErrors_) joined += (joined.empty() ? "" : "\n") + l;
-      j["spec_error"] = joined;
-    }
-    j["spec_errors"] = specErrors_;
-    j["ready"] = g && firstPassDone_;
-    j["dry_run"] = opts_.dryRun;
-    if (lastRun_) {
-      const auto& r = *lastRun_;
-      j["last_run"] = json{{"id", r.id},
-                           {"started", isoTimeMs(r.startedUnixMs)},
-                           {"finished", r.finishedUnixMs ? json(isoTimeMs(r.finishedUnixMs)) : json(nullptr)},
-                           {"result", r.result},
-                           {"trigger", r.trigger},
-                           {"revision", r.revision},
-                           {"summary", r.summary}};
-    } else {
-      j["last_run"] = nullptr;
-    }
+    const auto& g = graph_;
+    if (g) v.revision = g->revision;
+    else if (!lastGoodRevision_.empty()) v.revision = lastGoodRevision_;
+    if (g) v.environment = g->environment;
+    v.specSource = deps_.source->describe();
+    v.specErrors = specErrors_;
+    v.ready = g && firstPassDone_;
+    v.dryRun = opts_.dryRun;
+    v.lastRun = lastRun_;
   }
-  json resources = json::array();
   if (auto* e = enginePtr_.load()) {
-    for (const auto& s : e->status())
-      resources.push_back(resourceJson(s.id, s.kind, s.phase, s.message, s.drifted,
-                                       s.lastAppliedUnix, s.dependsOn));
+    v.resources = e->status();
   } else {
     std::lock_guard lk(mu_);
-    for (const auto& r : recorded_)
-      resources.push_back(resourceJson(r.id, r.kind, phaseName(r.phase), r.message, r.drifted,
-                                       r.lastAppliedUnix, r.dependsOn));
+    for (const auto& r : recorded_) v.resources.push_back(statusOfRecord(r));
   }
-  j["resources"] = std::move(resources);
-  return Redactor::instance().redact(j.dump(-1, ' ', false, json::error_handler_t::replace)) + "\n";
+  return renderStatusJson(v);
 }
 
 std::shared_ptr<const StatusBody> Controller::currentStatusBody() {
@@ -420,37 +415,18 @@ std::shared_ptr<const StatusBody> Controller::statusBody() {
 }
 
 Result<json> Controller::planJson() {
-  std::shared_lock lk(engineMu_);
-  if (!engine_) return makeError("no valid spec loaded yet");
-  auto plan = engine_->plan();
+  // The engine outlives every request; its plan holds the providers it calls.
+  auto* e = enginePtr_.load();
+  if (!e) return makeError("no valid spec loaded yet");
+  auto plan = e->plan();
   if (!plan.ok()) return plan.error();
-  json out = json::array();
-  for (const auto& a : *plan) {
-    out.push_back(json{{"id", a.id},
-                       {"kind", a.kind},
-                       {"action", actionName(a.action)},
-                       {"reason", a.reason},
-                       {"diff", a.diff.is_null() ? json::object() : a.diff},
-                       {"conflict", a.conflict},
-                       {"drift", a.drift}});
-  }
-  return json::parse(Redactor::instance().redact(out.dump()));
+  return renderPlanJson(*plan);
 }
 
 Result<json> Controller::eventsJson(int64_t since, int limit) {
   auto evs = tap_.eventsSince(since, limit);
   if (!evs.ok()) return evs.error();
-  json out = json::array();
-  for (const auto& e : *evs) {
-    out.push_back(json{{"id", e.id},
-                       {"time", isoTimeMs(e.unixMs)},
-                       {"level", e.level},
-                       {"resource", e.resource},
-                       {"reason", e.reason},
-                       {"message", Redactor::instance().redact(e.message)},
-                       {"run_id", e.runId}});
-  }
-  return out;
+  return renderEventsJson(*evs);
 }
 
 std::vector<std::string> Controller::unknownResources(const std::vector<std::string>& ids) const {

@@ -62,7 +62,7 @@ class Controller final : public ApiBackend {
   void cancelInFlight();
   bool join(std::chrono::milliseconds timeout);
 
-  // --once: load and run one full pass on the calling thread.
+  // --once: load, run one full run and wait until it ends.
   JobOutcome runOnce();
 
   int intervalSeconds() const;
@@ -97,7 +97,7 @@ class Controller final : public ApiBackend {
   SecretsHolder secrets_;
   RunQueue queue_;
 
-  std::shared_mutex engineMu_;  // exclusive: provider/spec swap; shared: run, plan
+  std::shared_mutex engineMu_;  // exclusive: provider/spec swap
   std::unique_ptr<Engine> engine_;
   std::atomic<Engine*> enginePtr_{nullptr};
 
@@ -110,7 +110,7 @@ class Controller final : public ApiBackend {
   std::string lastGoodRevision_;
   bool firstPassDone_ = false;
   bool loadedOnce_ = false;
-  std::vector<Waiter>* currentWaiters_ = nullptr;
+  std::vector<Waiter>* currentWaiters_ = nullptr;  // told the run id by the store tap
   std::atomic<uint64_t> localGen_{1};
 
   std::mutex cacheMu_;

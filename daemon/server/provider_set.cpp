@@ -83,7 +83,9 @@ void ProviderSet::update(const DesiredGraph& g) {
   }
 }
 
-Provider* ProviderSet::get(const std::string& name) {
+Provider* ProviderSet::get(const std::string& name) { return getShared(name).get(); }
+
+std::shared_ptr<Provider> ProviderSet::getShared(const std::string& name) {
   std::lock_guard lk(mu_);
   auto it = entries_.find(name);
   if (it == entries_.end()) {
@@ -91,7 +93,7 @@ Provider* ProviderSet::get(const std::string& name) {
             makeUnavailableProvider(name, "provider '" + name + "' is not configured in this spec")};
     it = entries_.emplace(name, std::move(e)).first;
   }
-  return it->second.provider.get();
+  return it->second.provider;
 }
 
 }  // namespace tend::daemon

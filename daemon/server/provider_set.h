@@ -20,14 +20,16 @@ class ProviderSet {
  public:
   // `hostSessions` (may be null) is handed to every provider built here.
   ProviderSet(const ProviderRegistry& registry, std::string stateDir, HostSessions* hostSessions = nullptr);
-  // Not concurrent with engine calls: the caller holds the engine exclusively.
+  // May run while engine calls are in flight: a replaced instance lives on in the calls
+  // that hold it (getShared) and goes when the last of them returns.
   void update(const DesiredGraph& graph);
   Provider* get(const std::string& name);  // never null
+  std::shared_ptr<Provider> getShared(const std::string& name);  // never null
 
  private:
   struct Entry {
     nlohmann::json config;
-    std::unique_ptr<Provider> provider;
+    std::shared_ptr<Provider> provider;
   };
   const ProviderRegistry& registry_;
   std::string stateDir_;

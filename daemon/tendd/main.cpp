@@ -86,6 +86,11 @@ int main(int argc, char** argv) {
   app.add_option("--policy", policyFile,
                  "operator policy for containers (YAML; default: no bind mounts of /, the Docker "
                  "socket or tend's own directories)");
+  app.add_option("--workers", o.engine.workers, "threads for provider calls (default 8)")
+      ->check(CLI::Range(1, 256));
+  std::vector<std::string> callTimeouts;
+  app.add_option("--call-timeout", callTimeouts,
+                 "deadline of one provider call, PROVIDER=DURATION or DURATION for all (default 10m)");
 
   try {
     app.parse(argc, argv);
@@ -123,6 +128,14 @@ int main(int argc, char** argv) {
     if (!parseDuration(grace, d)) return usage("--shutdown-grace: bad duration");
     o.shutdownGrace = d;
     o.engine.cancelGrace = std::min<std::chrono::milliseconds>(o.engine.cancelGrace, d);
+  }
+  for (const auto& ct : callTimeouts) {
+    auto eq = ct.find('=');
+    std::string name = eq == std::string::npos ? "" : ct.substr(0, eq);
+    std::string dur = eq == std::string::npos ? ct : ct.substr(eq + 1);
+    if (!parseDuration(dur, d) || d.count() < 1) return usage("--call-timeout: bad duration '" + dur + "'");
+    if (name.empty()) o.engine.callTimeout = d;
+    else o.engine.callTimeouts[name] = d;
   }
   o.server.maxConnections = maxConnections;
   o.server.maxPerClient = maxPerClient;

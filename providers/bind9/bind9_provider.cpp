@@ -168,7 +168,6 @@ class Bind9Provider final : public Provider {
 
   // Serial state: id -> last serial written. Survives restarts next to the zone files' own SOA.
   void loadSerials();
-  void saveSerial(const std::string& id, uint32_t serial);
   std::optional<uint32_t> stateSerial(const std::string& id);
 
   ProviderSettings settings_;
@@ -228,21 +227,6 @@ std::optional<uint32_t> Bind9Provider::stateSerial(const std::string& id) {
   auto it = serials_.find(id);
   if (it == serials_.end()) return std::nullopt;
   return it->second;
-}
-
-void Bind9Provider::saveSerial(const std::string& id, uint32_t serial) {
-  std::lock_guard<std::mutex> lk(serialsMu_);
-  auto it = serials_.find(id);
-  if (it != serials_.end() && it->second == serial) return;
-  serials_[id] = serial;
-  if (stateDir_.empty()) return;
-  json j = json::object();
-  for (const auto& [k, v] : serials_) j[k] = v;
-  std::string path = stateDir_ + "/bind9-serials.json";
-  auto res = local_->makeDirs(stateDir_, 0700);
-  if (res) res = local_->writeFile(path + ".tmp", j.dump(1) + "\n", 0600);
-  if (res) res = local_->rename(path + ".tmp", path);
-  if (!res) log::warn("bind9: cannot persist serial state: " + res.error().message);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -752,12 +736,20 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
   if (hd.intact && hd.hash == d.hash && hd.body == bodyHash) {
     ApplyResponse r;
     r.message = "up to date";
-    if (fileSerial) r.ownerData = {{"serial", *fileSerial}, {"file", z.file}};
+    if (fileSerial) r.privateData = {{"serial", *fileSerial}, {"file", z.file}};
     return r;
   }
-  // The old serial: the file's own SOA and the state file, whichever is later in serial space
-  // (the file may have been deleted by hand; the state may have been lost).
+  // The old serial: the file's own SOA and the serial kept in the private data tend stores
+  // with the zone, whichever is later in serial space (the file may have been deleted by hand;
+  // the state may have been lost). A side file written by earlier versions is still read.
   std::optional<uint32_t> old = fileSerial;
+  if (req.privateData.is_object()) {
+    auto it = req.privateData.find("serial");
+    if (it != req.privateData.end() && it->is_number_unsigned()) {
+      auto s = it->get<uint32_t>();
+      old = old ? serialMax(*old, s) : s;
+    }
+  }
   if (auto s = stateSerial(d.id)) old = old ? serialMax(*old, *s) : *s;
   // Same content for named (only the spec hash moved, e.g. a record reordered): keep the serial.
   bool contentSame = hd.intact && hd.body == bodyHash && fileSerial.has_value();
@@ -786,10 +778,8 @@ ApplyResponse Bind9Provider::applyZone(const ApplyRequest& req) {
     h.remove(tmp);
     return failed(in.error().message);
   }
-  saveSerial(d.id, serial);
-
   ApplyResponse resp;
-  resp.ownerData = {{"serial", serial}, {"file", z.file}};
+  resp.privateData = {{"serial", serial}, {"file", z.file}};
   resp.message = "serial " + std::to_string(serial);
   if (contentSame || settings_.reload != "rndc") {
     if (!contentSame) resp.message += " (reload: none)";

@@ -96,7 +96,7 @@ ApplyResponse ok(std::string msg, json ownerData = nullptr) {
   ApplyResponse r;
   r.outcome = Outcome::Ok;
   r.message = std::move(msg);
-  r.ownerData = std::move(ownerData);
+  r.privateData = std::move(ownerData);
   return r;
 }
 
@@ -236,6 +236,7 @@ class DockerProvider final : public Provider {
 // ---------------------------------------------------------------------------------- observe
 
 ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
+  CancelScope cancelScope(req.ctx.cancel);  // every request below ends when the call is cancelled
   ObserveResponse out;
   struct Group {
     std::vector<const DesiredResource*> containers, networks, volumes, images, all;
@@ -326,6 +327,8 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
     json byName = take(g.byName), nets = take(g.networksF),
          vols = take(g.volumesF), imgs = take(g.imagesF);
     if (!failure.empty()) {
+      // The endpoint as a whole failed (unreachable, refused): one root cause for the scope.
+      if (groups.size() == 1) out.scopeError = makeError(redact(failure));
       for (auto* d : g.all) out.errors[d->id] = makeError(redact(failure));
       if (g.all.empty())
         out.diagnostics.push_back({Severity::Warning, {}, "docker " + ep + ": " + redact(failure)});
@@ -667,6 +670,7 @@ PlannedAction DockerProvider::plan(const PlanRequest& req) const {
 // ------------------------------------------------------------------------------------ apply
 
 ApplyResponse DockerProvider::apply(const ApplyRequest& req) {
+  CancelScope cancelScope(req.ctx.cancel);
   auto c = client(endpointOf(req));
   if (!c) return failed(c.error().message, true);
   const std::string& kind = req.action.kind.empty() ? kindOfId(req.action.id) : req.action.kind;
@@ -729,7 +733,7 @@ std::optional<ApplyResponse> oneShotExit(const ApplyRequest& req) {
   std::string cid = jstr(o->state, "container_id");
   if (code == 0) return ok("completed (exited 0)", json{{"container_id", cid}});
   ApplyResponse r = failed(code > 0 ? "exited with code " + std::to_string(code) : "exited", true);
-  r.ownerData = json{{"container_id", cid}};
+  r.privateData = json{{"container_id", cid}};
   return r;
 }
 

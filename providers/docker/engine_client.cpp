@@ -62,10 +62,28 @@ int compareApiVersions(const std::string& a, const std::string& b) {
   return 0;
 }
 
+namespace {
+thread_local std::shared_ptr<const CancelSignal> tlsCancel;
+}
+
+CancelScope::CancelScope(std::shared_ptr<const CancelSignal> s) : prev_(std::move(tlsCancel)) {
+  tlsCancel = std::move(s);
+}
+CancelScope::~CancelScope() { tlsCancel = std::move(prev_); }
+std::shared_ptr<const CancelSignal> CancelScope::current() { return tlsCancel; }
+
 struct EngineClient::Conn {
   explicit Conn(StreamSocket&& s) : stream(std::move(s)) {}
   Stream stream;
   beast::flat_buffer buf;
+};
+
+// What a cancellation reaches: the connection whose exchange is in flight. Touched only on the
+// client's io thread (the cancel callback posts there).
+struct CancelState {
+  bool cancelled = false;
+  void* conn = nullptr;  // EngineClient::Conn*
+  std::function<void()> abort;
 };
 
 struct EngineClient::Impl {
@@ -149,13 +167,29 @@ struct EngineClient::Impl {
   }
 
   asio::awaitable<ApiResponse> perform(ApiRequest req) {
+    auto cs = std::make_shared<CancelState>();
+    CancelSignal::Registration reg;
+    if (req.cancel) {
+      auto ex = self->ioc_.get_executor();
+      reg = req.cancel->onCancel([cs, ex] {
+        asio::post(ex, [cs] {
+          cs->cancelled = true;
+          if (cs->abort) cs->abort();
+        });
+      });
+    }
+    ApiResponse out = co_await performChecked(std::move(req), cs);
+    co_return out;
+  }
+
+  asio::awaitable<ApiResponse> performChecked(ApiRequest req, std::shared_ptr<CancelState> cs) {
     ApiResponse out;
     if (req.versioned && self->apiVersion().empty()) {
       ApiRequest ping;
       ping.target = "/_ping";
       ping.versioned = false;
       ping.deadline = req.deadline;
-      ApiResponse p = co_await performRaw(ping, "/_ping");
+      ApiResponse p = co_await performRaw(ping, "/_ping", cs);
       if (!p.error.empty()) {
         out.error = p.error;
         co_return out;
@@ -178,14 +212,22 @@ struct EngineClient::Impl {
                            : std::string(kClientMaxApiVersion));
     }
     std::string target = req.versioned ? "/v" + self->apiVersion() + req.target : req.target;
-    out = co_await performRaw(req, target);
+    out = co_await performRaw(req, target, cs);
     if (!out.error.empty()) self->setVersion("");  // the daemon may come back as another version
     co_return out;
   }
 
-  asio::awaitable<ApiResponse> performRaw(const ApiRequest& req, const std::string& target) {
+  asio::awaitable<ApiResponse> performRaw(const ApiRequest& req, const std::string& target,
+                                          std::shared_ptr<CancelState> cs) {
     ApiResponse out;
+    auto cancelledText = [&] {
+      return "docker request " + req.method + " " + req.target + " to " + self->ep_.raw + " cancelled";
+    };
     for (int attempt = 0; attempt < 2; ++attempt) {
+      if (cs->cancelled) {
+        out.error = cancelledText();
+        co_return out;
+      }
       std::unique_ptr<Conn> conn;
       bool reused = false;
       if (!idle.empty()) {
@@ -203,7 +245,17 @@ struct EngineClient::Impl {
       ++self->sent_;
       boost::system::error_code ec;
       ApiResponse r;
+      Conn* raw = conn.get();
+      cs->abort = [raw] {
+        boost::system::error_code ignore;
+        raw->stream.socket().close(ignore);  // pending read/write end with operation_aborted
+      };
       bool complete = co_await exchange(*conn, req, target, r, ec);
+      cs->abort = nullptr;
+      if (cs->cancelled) {
+        out.error = cancelledText();
+        co_return out;
+      }
       if (complete) {
         if (!ec) idle.push_back(std::move(conn));
         co_return r;
@@ -244,6 +296,7 @@ EngineClient::~EngineClient() {
 }
 
 std::future<ApiResponse> EngineClient::send(ApiRequest req) {
+  if (!req.cancel) req.cancel = CancelScope::current();
   auto prom = std::make_shared<std::promise<ApiResponse>>();
   auto fut = prom->get_future();
   asio::co_spawn(ioc_, impl_->perform(std::move(req)),

@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 
+#include "core/cancel.h"
 #include "core/result.h"
 #include "providers/docker/transport.h"
 
@@ -34,6 +35,24 @@ struct ApiRequest {
   // of the body as it arrives. The body is still returned whole.
   std::function<void(const std::string& line)> onLine;
   bool versioned = true;
+  // Cancelling it aborts the exchange in flight (the socket's pending read or write); null:
+  // the calling thread's CancelScope, if any.
+  std::shared_ptr<const CancelSignal> cancel;
+};
+
+// While alive, requests sent from this thread without their own `cancel` use this one: a
+// provider call sets it once from its CallContext instead of threading it through every
+// request it builds.
+class CancelScope {
+ public:
+  explicit CancelScope(std::shared_ptr<const CancelSignal> s);
+  ~CancelScope();
+  CancelScope(const CancelScope&) = delete;
+  CancelScope& operator=(const CancelScope&) = delete;
+  static std::shared_ptr<const CancelSignal> current();
+
+ private:
+  std::shared_ptr<const CancelSignal> prev_;
 };
 
 struct ApiResponse {

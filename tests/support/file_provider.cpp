@@ -143,7 +143,7 @@ ApplyResponse FileProvider::apply(const ApplyRequest& req) {
       // object is rewritten in place, which keeps apply idempotent.
       std::string path = mine.empty() ? dir_ + "/" + randomHex() + ".json" : mine.front()->file;
       writeAtomic(path, doc.dump());
-      resp.ownerData = {{"file", path}};
+      resp.privateData = {{"file", path}};
       resp.message = req.action.action == Action::Create ? "created" : "updated";
       break;
     }

@@ -1,5 +1,6 @@
 #include "tests/support/memory_provider.h"
 
+#include <condition_variable>
 #include <stdexcept>
 #include <thread>
 
@@ -69,8 +70,35 @@ void MemoryProvider::onObserve(std::function<void(const ObserveRequest&)> f) {
   onObserve_ = std::move(f);
 }
 
+namespace {
+std::string hostOf(const DesiredResource& r) {
+  if (r.spec.is_object())
+    if (auto h = r.spec.find("host"); h != r.spec.end() && h->is_string()) return h->get<std::string>();
+  return "";
+}
+}  // namespace
+
+std::string MemoryProvider::observeScope(const DesiredResource& r) const { return hostOf(r); }
+
+std::vector<ConcurrencyKey> MemoryProvider::concurrencyKeys(const DesiredResource* desired,
+                                                            const PlannedAction&) const {
+  if (!desired || hostOf(*desired).empty() || hostLimit_.load() <= 0) return {};
+  return {ConcurrencyKey{"host/" + hostOf(*desired), hostLimit_.load()}};
+}
+
+std::vector<std::vector<std::string>> MemoryProvider::observeLog() const {
+  std::lock_guard lk(mu_);
+  return observeLog_;
+}
+
 ObserveResponse MemoryProvider::observe(const ObserveRequest& req) {
   int n = ++observeCalls_;
+  {
+    std::vector<std::string> ids;
+    for (const auto* d : req.desired) ids.push_back(d->id);
+    std::lock_guard lk(mu_);
+    observeLog_.push_back(std::move(ids));
+  }
   Faults f;
   std::function<void(const ObserveRequest&)> hook;
   {
@@ -84,6 +112,10 @@ ObserveResponse MemoryProvider::observe(const ObserveRequest& req) {
   ObserveResponse resp;
   if (f.failNthObserve == n) {
     resp.diagnostics.push_back(Diagnostic{Severity::Error, {}, "injected observe failure"});
+    return resp;
+  }
+  if (!req.desired.empty() && f.downScopes.count(hostOf(*req.desired.front()))) {
+    resp.scopeError = makeError("host " + hostOf(*req.desired.front()) + " unreachable");
     return resp;
   }
   std::lock_guard lk(mu_);
@@ -180,19 +212,83 @@ ApplyResponse MemoryProvider::apply(const ApplyRequest& req) {
   int c = ++concurrent_;
   for (int m = maxConcurrent_.load(); c > m && !maxConcurrent_.compare_exchange_weak(m, c);) {
   }
+  std::string host = req.desired ? hostOf(*req.desired) : "";
+  if (!host.empty()) {
+    std::lock_guard lk(mu_);
+    int hc = ++hostConcurrent_[host];
+    if (hc > maxHostConcurrent_) maxHostConcurrent_ = hc;
+  }
   struct Leave {
     MemoryProvider* p;
     std::string id;
+    std::string host;
     ~Leave() {
       --p->concurrent_;
       std::lock_guard lk(p->mu_);
       p->applying_.erase(id);
+      if (!host.empty()) p->hostConcurrent_[host]--;
     }
-  } leave{this, id};
+  } leave{this, id, host};
 
   if (hook) hook(req);
   if (f.applyDelay.count()) std::this_thread::sleep_for(f.applyDelay);
   ApplyResponse resp;
+  if (f.blockApplyIds.count(id)) {
+    // Blocked "in I/O": only the cancellation callback wakes it.
+    auto st = std::make_shared<std::pair<std::mutex, std::condition_variable>>();
+    auto woke = std::make_shared<bool>(false);
+    auto reg = req.ctx.onCancel([st, woke] {
+      std::lock_guard lk(st->first);
+      *woke = true;
+      st->second.notify_all();
+    });
+    std::unique_lock lk(st->first);
+    st->second.wait_until(lk, req.ctx.deadline, [&] { return *woke; });
+    resp.outcome = Outcome::Failed;
+    resp.message = *woke ? "cancelled" : "deadline passed";
+    return resp;
+  }
+  {
+    std::lock_guard lk(mu_);
+    if (auto b = faults_.busyApplies.find(id); b != faults_.busyApplies.end() && b->second > 0) {
+      b->second--;
+      resp.outcome = Outcome::Busy;
+      resp.message = "locked by another operation";
+      resp.requeueAfter = f.busyAfter;
+      return resp;
+    }
+  }
+  if (auto t = f.taskIds.find(id);
+      t != f.taskIds.end() && req.desired &&
+      (req.action.action == Action::Create || req.action.action == Action::Update ||
+       req.action.action == Action::Replace)) {
+    auto now = clock_ ? clock_->now() : std::chrono::steady_clock::now();
+    std::lock_guard lk(mu_);
+    std::string task;
+    if (req.privateData.is_object() && req.privateData.contains("task"))
+      task = req.privateData["task"].get<std::string>();
+    if (task.empty() || !tasks_.count(task)) {
+      task = "task-" + std::to_string(++tasksStarted_) + "-" + id;
+      tasks_[task] = now + t->second;
+    }
+    if (now < tasks_[task]) {
+      resp.outcome = Outcome::Progressing;
+      resp.message = "task " + task + " running";
+      resp.privateData = {{"task", task}};
+      resp.requeueAfter = f.taskPoll;
+      return resp;
+    }
+    tasks_.erase(task);
+    Object o;
+    o.id = id;
+    o.appliedHash = req.desired->hash;
+    o.state = req.desired->spec.is_object() ? req.desired->spec : nlohmann::json::object();
+    o.state["drift"] = false;
+    objects_[id] = std::move(o);
+    resp.message = "task " + task + " finished";
+    resp.privateData = {{"object", id}};
+    return resp;
+  }
   if (f.hangApplyIds.count(id)) {
     waitUntilCancelled(req.ctx);
     resp.outcome = Outcome::Failed;
@@ -227,7 +323,7 @@ ApplyResponse MemoryProvider::apply(const ApplyRequest& req) {
       bool progressing = faults_.progressingObserves.count(id) > 0;
       o.ready = !progressing;
       objects_[id] = std::move(o);
-      resp.ownerData = {{"object", id}};
+      resp.privateData = {{"object", id}};
       if (progressing) {
         resp.outcome = Outcome::Progressing;
         resp.message = "waiting for health";

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/provider.h"
 
 namespace tend::testing {
@@ -49,6 +50,19 @@ class MemoryProvider : public Provider {
     std::optional<std::chrono::seconds> progressingRequeue;  // requeueAfter to return
     bool throwOnApply = false;  // violates the contract on purpose: the engine must survive
     std::string failMessage;    // message of injected apply failures ("" = a default one)
+    // Creates of these ids run as remote tasks of the given length on the injected clock
+    // (a Proxmox clone): apply starts one, keeps its id in private data and answers
+    // Progressing; later applies with that private data follow it instead of starting another.
+    std::map<std::string, std::chrono::seconds> taskIds;
+    std::chrono::seconds taskPoll{5};  // requeueAfter of a running task
+    // Apply answers Busy (a lock held elsewhere) this many times, retry after busyAfter.
+    std::map<std::string, int> busyApplies;
+    std::chrono::seconds busyAfter{3};
+    // Observe of a scope (spec.host) in this set fails as a whole: "host unreachable".
+    std::set<std::string> downScopes;
+    // Apply of these ids blocks in a condition variable until the call is cancelled (through
+    // ctx.onCancel, not by polling).
+    std::set<std::string> blockApplyIds;
   };
 
   explicit MemoryProvider(std::string name = "memory",
@@ -61,6 +75,17 @@ class MemoryProvider : public Provider {
   ObserveResponse observe(const ObserveRequest& req) override;
   PlannedAction plan(const PlanRequest& req) const override;
   ApplyResponse apply(const ApplyRequest& req) override;
+  // spec.host names the observe scope and the concurrency key "host/<name>".
+  std::string observeScope(const DesiredResource& r) const override;
+  std::vector<ConcurrencyKey> concurrencyKeys(const DesiredResource* desired,
+                                              const PlannedAction& action) const override;
+  void setHostLimit(int n) { hostLimit_ = n; }
+  // The clock tasks run on (null: the system clock).
+  void setClock(const Clock* c) { clock_ = c; }
+  int tasksStarted() const { return tasksStarted_.load(); }
+  // Observe calls per scope ("" for none), and the ids of each call.
+  std::vector<std::vector<std::string>> observeLog() const;
+  int maxConcurrentPerHost() const { return maxHostConcurrent_.load(); }
 
   // --- setup and inspection (thread-safe) ---
   void setFaults(Faults f);
@@ -100,6 +125,13 @@ class MemoryProvider : public Provider {
   std::atomic<int> concurrent_{0};
   std::atomic<int> maxConcurrent_{0};
   std::atomic<bool> sameKeyOverlap_{false};
+  std::atomic<int> hostLimit_{0};
+  const Clock* clock_ = nullptr;
+  std::atomic<int> tasksStarted_{0};
+  std::map<std::string, std::chrono::steady_clock::time_point> tasks_;  // task id -> end
+  std::vector<std::vector<std::string>> observeLog_;
+  std::map<std::string, int> hostConcurrent_;
+  std::atomic<int> maxHostConcurrent_{0};
 };
 
 // Blocks until ctx is cancelled or its deadline passes (for hang faults).

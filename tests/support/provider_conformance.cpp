@@ -1,6 +1,8 @@
 #include "tests/support/provider_conformance.h"
 
 #include <catch2/catch.hpp>
+
+#include <atomic>
 #include <thread>
 
 namespace tend::testing {
@@ -8,15 +10,19 @@ namespace tend::testing {
 namespace {
 
 std::optional<ObservedResource> observeOne(Provider& p, const DesiredResource& r,
-                                           const CallContext& ctx) {
+                                           const CallContext& ctx,
+                                           const nlohmann::json& privateData = nullptr) {
   ObserveRequest req;
   req.desired = {&r};
   req.includeOwned = false;
   req.ctx = ctx;
+  if (!privateData.is_null()) req.privateData[r.id] = privateData;
   auto resp = p.observe(req);
   INFO("observe " << r.id);
   auto e = resp.errors.find(r.id);
   CHECK(e == resp.errors.end());
+  CHECK_FALSE(resp.scopeError.has_value());
+  if (resp.scopeError) return std::nullopt;
   if (e != resp.errors.end()) {
     INFO("observe error: " << e->second.message);
     return std::nullopt;
@@ -28,8 +34,9 @@ std::optional<ObservedResource> observeOne(Provider& p, const DesiredResource& r
 }
 
 // After an apply of `r`: the object exists, carries tend's mark and r's hash.
-ObservedResource observeApplied(Provider& p, const DesiredResource& r, const CallContext& ctx) {
-  auto o = observeOne(p, r, ctx);
+ObservedResource observeApplied(Provider& p, const DesiredResource& r, const CallContext& ctx,
+                                const nlohmann::json& privateData = nullptr) {
+  auto o = observeOne(p, r, ctx, privateData);
   REQUIRE(o.has_value());
   CHECK(o->owned);
   CHECK(o->appliedHash == r.hash);
@@ -116,6 +123,26 @@ void runProviderConformance(Provider& p, const std::vector<DesiredResource>& sam
     std::optional<ObservedResource> o2 = observeApplied(p, s, ctx);
     CHECK(p.plan(PlanRequest{&s, &*o2}).action == Action::Noop);
 
+    // 9. the private data survives a restart: a fresh instance given it agrees.
+    if (opts.restart) {
+      INFO("restart with private data " << r.privateData.dump());
+      auto fresh = opts.restart();
+      REQUIRE(fresh);
+      auto o9 = observeApplied(*fresh, s, ctx, r.privateData);
+      PlanRequest pr{&s, &o9};
+      if (!r.privateData.is_null()) pr.privateData = &r.privateData;
+      auto p9 = fresh->plan(pr);
+      CHECK(p9.action == Action::Noop);
+      ApplyRequest again{plan1, &s, &o9, ctx};
+      again.privateData = r.privateData;
+      auto r9 = fresh->apply(again);
+      INFO("apply after restart: " << r9.message);
+      CHECK(r9.outcome != Outcome::Failed);
+      auto o9b = observeOne(*fresh, s, ctx, r.privateData);
+      REQUIRE(o9b.has_value());
+      CHECK(fresh->plan(PlanRequest{&s, &*o9b}).action == Action::Noop);
+    }
+
     // 4. owned objects are reported without being asked for (prune, adoption).
     ObserveRequest all;
     all.includeOwned = true;
@@ -141,6 +168,117 @@ void runProviderConformance(Provider& p, const std::vector<DesiredResource>& sam
       auto o3 = observeApplied(p, c, ctx);
       CHECK(p.plan(PlanRequest{&c, &o3}).action == Action::Noop);
     }
+  }
+
+  // 11. busy: a lock held elsewhere is not a failure.
+  if (opts.makeBusy && !samples.empty()) {
+    const auto& s = samples.front();
+    INFO("sample " << s.id << " (busy)");
+    auto before = observeOne(p, s, ctx);
+    REQUIRE(before.has_value());
+    opts.makeBusy(s);
+    PlannedAction upd = p.plan(PlanRequest{&s, &*before});
+    upd.action = Action::Update;
+    auto rb = p.apply(ApplyRequest{upd, &s, &*before, ctx});
+    INFO("busy message: " << rb.message);
+    CHECK(rb.outcome == Outcome::Busy);
+    CHECK(rb.requeueAfter.has_value());
+    if (rb.requeueAfter) CHECK(rb.requeueAfter->count() > 0);
+    CHECK_FALSE(rb.message.empty());
+    if (opts.clearBusy) opts.clearBusy(s);
+    auto ra = p.apply(ApplyRequest{upd, &s, &*before, ctx});
+    CHECK(ra.outcome == Outcome::Ok);
+  }
+
+  // 12. a host-level error is one root cause for the whole scope.
+  if (opts.breakScope && !samples.empty()) {
+    const auto& s = samples.front();
+    INFO("sample " << s.id << " (scope down)");
+    opts.breakScope(s);
+    ObserveRequest req;
+    for (const auto& x : samples) req.desired.push_back(&x);
+    req.includeOwned = false;
+    req.ctx = ctx;
+    auto resp = p.observe(req);
+    if (resp.scopeError) {
+      CHECK_FALSE(resp.scopeError->message.empty());
+    } else {
+      REQUIRE(resp.errors.count(s.id));
+      CHECK_FALSE(resp.errors[s.id].message.empty());
+      for (const auto& [id, e] : resp.errors) CHECK(e.message == resp.errors[s.id].message);
+    }
+    if (opts.restoreScope) opts.restoreScope(s);
+    CHECK(observeOne(p, s, ctx).has_value());
+  }
+
+  // 13. cancellation interrupts a call blocked in I/O.
+  if (opts.blockingCall) {
+    INFO("cancellation of a blocking call");
+    CallContext c = ctx;
+    auto sig = CancelSignal::make();
+    c.cancel = sig;
+    c.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::atomic<bool> returned{false};
+    std::thread t([&] {
+      opts.blockingCall(c);
+      returned = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK_FALSE(returned.load());
+    auto t0 = std::chrono::steady_clock::now();
+    sig->cancel();
+    while (!returned && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2))
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    CHECK(returned.load());
+    t.join();
+  }
+
+  // 10. progressing across passes: the task is followed through its private data.
+  if (opts.progressingSample) {
+    const DesiredResource& s = *opts.progressingSample;
+    INFO("sample " << s.id << " (progressing)");
+    std::unique_ptr<Provider> restarted;
+    Provider* cur = &p;
+    int startedBefore = opts.operationsStarted ? opts.operationsStarted() : 0;
+    nlohmann::json priv;
+    bool sawProgressing = false, done = false;
+    for (int pass = 0; pass < opts.maxPasses && !done; ++pass) {
+      auto o = observeOne(*cur, s, ctx, priv);
+      PlanRequest pr{&s, o ? &*o : nullptr};
+      if (!priv.is_null()) pr.privateData = &priv;
+      auto pl = cur->plan(pr);
+      if (pl.action == Action::Noop) {
+        done = o && o->ready;
+        if (!done && opts.advance) opts.advance();
+        continue;
+      }
+      ApplyRequest ar{pl, &s, o ? &*o : nullptr, ctx};
+      ar.privateData = priv;
+      auto r = cur->apply(ar);
+      INFO("pass " << pass << ": " << r.message);
+      REQUIRE(r.outcome != Outcome::Failed);
+      if (!r.privateData.is_null()) priv = r.privateData;
+      if (r.outcome == Outcome::Progressing) {
+        if (!sawProgressing) {
+          CHECK(r.requeueAfter.has_value());
+          CHECK_FALSE(priv.is_null());
+        }
+        sawProgressing = true;
+        if (pass == 1 && opts.restart) {  // tendd restarted while the task runs
+          restarted = opts.restart();
+          cur = restarted.get();
+        }
+      } else if (r.outcome == Outcome::Ok) {
+        done = true;
+      }
+      if (!done && opts.advance) opts.advance();
+    }
+    CHECK(sawProgressing);
+    CHECK(done);
+    if (opts.operationsStarted) CHECK(opts.operationsStarted() - startedBefore == 1);
+    auto o = observeApplied(*cur, s, ctx, priv);
+    auto del = cur->plan(PlanRequest{nullptr, &o});
+    cur->apply(ApplyRequest{del, nullptr, &o, ctx});
   }
 
   // 6./7. delete in reverse order (dependents first); delete of an absent object succeeds.

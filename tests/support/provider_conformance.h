@@ -29,7 +29,24 @@
 //   8. optional `createUnowned`: an unmarked object holding the name → observe owned == false,
 //      plan → conflict; apply of that plan fails (terminal) and leaves the object unowned;
 //      prune never lists it (includeOwned does not report it as owned)
+//   9. optional `restart`: private data round trip across a restart: the private data apply
+//      returned, handed to a fresh instance (as after a tendd restart) in observe, plan and
+//      apply, gives the same observation, a noop plan and an idempotent apply
+//  10. optional `progressingSample`: progressing across passes: its create answers
+//      Progressing with requeueAfter and private data; pass after pass (plan + apply with the
+//      private data handed back, a restart in the middle when `restart` is set, `advance`
+//      between passes) it stays Progressing, never Failed, until Ok; `operationsStarted`
+//      (when set) stays 1: the task is followed, never started twice
+//  11. optional `makeBusy`: apply meets a lock held elsewhere → Busy with requeueAfter > 0,
+//      not Failed, nothing changed; after `clearBusy` the apply succeeds
+//  12. optional `breakScope`: the sample's host is unreachable → observe answers one
+//      scopeError (or the same error for every id), non-empty; after `restoreScope` it works
+//  13. optional `blockingCall`: a call blocked in I/O returns within 2 s of its cancellation
+//      (ctx.cancel), long before its deadline
+// A provider for which an optional obligation cannot arise says so in its test (WARN).
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +58,14 @@ struct ConformanceOptions {
   std::function<void(const DesiredResource&)> createUnowned;  // optional
   std::function<void(const DesiredResource&)> removeUnowned;  // optional, cleanup after (8)
   std::function<DesiredResource(const DesiredResource&)> changed;  // optional: a changed spec
+  std::function<std::unique_ptr<Provider>()> restart;               // (9), (10)
+  std::optional<DesiredResource> progressingSample;                 // (10)
+  std::function<void()> advance;                                    // (10) between passes
+  std::function<int()> operationsStarted;                           // (10)
+  int maxPasses = 50;                                               // (10)
+  std::function<void(const DesiredResource&)> makeBusy, clearBusy;  // (11)
+  std::function<void(const DesiredResource&)> breakScope, restoreScope;  // (12)
+  std::function<void(const CallContext&)> blockingCall;            // (13)
   // Progressing applies are re-observed up to this many times (waiting pollInterval between).
   int maxPolls = 30;
   std::chrono::milliseconds pollInterval{500};

@@ -120,9 +120,11 @@ TEST_CASE("transient apply errors are retried with backoff within a pass, up to 
     e.setDesired(graphOf({res("container/a/x"), res("container/a/y")}));
     auto r = rig.run();
     CHECK(r.result == "failed");
-    CHECK(rig.mem.applyCount("container/a/x") == 3);
+    // The run counts it failed after three attempts; the key goes on being retried with its
+    // backoff (controller-runtime), and the status says when.
+    CHECK(rig.mem.applyCount("container/a/x") >= 3);
     CHECK(rig.status("container/a/x").phase == "failed");
-    CHECK(rig.status("container/a/x").message.find("retrying") == std::string::npos);
+    CHECK(rig.status("container/a/x").message.find("(retrying in ") != std::string::npos);
     CHECK(rig.status("container/a/y").phase == "ready");
   }
   SECTION("a terminal failure is tried once") {
@@ -639,4 +641,16 @@ TEST_CASE("status and plan are safe to call from other threads during a pass", "
   CHECK(r.result == "success");
   CHECK_FALSE(bad);
   CHECK(reads > 0);
+}
+
+TEST_CASE("the global apply rate limit paces applies without stalling them", "[core][engine]") {
+  Rig rig;
+  rig.opts.globalRatePerSecond = 50;
+  auto& e = rig.make();
+  e.setDesired(graphOf({res("host/local", {}, "1", "none"), res("image/local/busybox", {"host/local"}),
+                        res("network/local/n", {"host/local"}),
+                        res("container/app/c", {"network/local/n", "image/local/busybox"})}));
+  auto r = rig.run();
+  CHECK(r.result == "success");
+  CHECK(rig.mem.objects().size() == 3);
 }

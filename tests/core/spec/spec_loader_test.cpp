@@ -34,7 +34,7 @@ network:
 reconcile:
   interval: 2m
   prune: false
-  parallelism: { proxmox: 2, ssh: 8, docker: 4 }
+  parallelism: { proxmox: { total: 2, node: 1 }, ssh: 8, docker: 4 }
 tiers: [networking, [ca, ntp], apps]
 providers:
   proxmox:
@@ -228,6 +228,8 @@ TEST_CASE("a spec shaped like spec-example.md loads clean", "[spec][loader]") {
   CHECK(g.prune == false);
   CHECK(g.intervalSeconds == 120);
   CHECK(g.parallelism.at("docker") == 4);
+  CHECK(g.parallelism.at("proxmox") == 2);       // {total: 2, ...}
+  CHECK(g.parallelism.at("proxmox/node") == 1);  // a concurrency key class
   CHECK(g.specDir == std::filesystem::canonical(d.path()).string());
   CHECK(g.secretsFile == g.specDir + "/secrets.sops.yml");
   CHECK(g.secretNames == std::vector<std::string>{"bookstack_db_password", "proxmox_token_secret"});

@@ -52,6 +52,13 @@ TEST_CASE("bind9 provider passes the conformance suite", "[bind9][conformance]")
     std::ofstream(pathOf(r)) << (r.kind == "zone" ? "; hand-made\n$TTL 60\n" : "// hand-made\n");
   };
   o.removeUnowned = [&](const DesiredResource& r) { fs::remove(pathOf(r)); };
+  // A restarted tendd: a new instance on the same directories, given the private data (the
+  // zone's serial and file) the first one returned.
+  o.restart = [&]() -> std::unique_ptr<Provider> {
+    auto fresh = bind9::makeBind9Provider(cfg);
+    REQUIRE(fresh.ok());
+    return std::move(fresh).value();
+  };
   testing::runProviderConformance(**p, {zone, conf}, testing::conformanceContext(), o);
   fs::remove_all(dir);
 }

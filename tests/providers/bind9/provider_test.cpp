@@ -151,17 +151,21 @@ TEST_CASE("adding a record bumps exactly that zone's serial and keeps the rest b
 
 TEST_CASE("serials survive a restart and a clock going backwards", "[bind9][provider]") {
   Env e;
+  std::map<std::string, json> state;  // the engine's private data per resource
   auto desired = e.wil.resources();
-  testing::converge(*e.provider, desired);
+  testing::converge(*e.provider, desired, &state);
   e.clock.setWall(day(2026, 11, 1));  // clock went back
   e.provider = e.make();
   e.wil.records["sfc.al"]["internal"].push_back(testing::rec("x", "A", "10.2.20.1"));
-  REQUIRE(testing::converge(*e.provider, e.wil.resources()).failures.empty());
+  REQUIRE(testing::converge(*e.provider, e.wil.resources(), &state).failures.empty());
   CHECK(slurp(e.zfile("sfc.al", "internal")).find("2026112501 ; serial") != std::string::npos);
+  CHECK(state["zone/sfc.al@internal"]["serial"] == 2026112501u);
+  // No side file: the serial lives in the private data tend keeps in its state database.
+  CHECK_FALSE(fs::exists(e.dir + "/state/bind9-serials.json"));
 
   // File deleted by hand and the state kept: the serial still moves forward.
   fs::remove(e.zfile("sfc.al", "internal"));
-  auto r = testing::converge(*e.provider, e.wil.resources());
+  auto r = testing::converge(*e.provider, e.wil.resources(), &state);
   CHECK(r.plans["zone/sfc.al@internal"].action == Action::Create);
   CHECK(slurp(e.zfile("sfc.al", "internal")).find("2026112502 ; serial") != std::string::npos);
 }

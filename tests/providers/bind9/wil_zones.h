@@ -157,8 +157,10 @@ struct ConvergeResult {
 };
 
 // One pass the way the engine does it: observe all, plan each, apply non-noop actions
-// (zones, then dnsconf, then deletions).
-inline ConvergeResult converge(Provider& p, const std::vector<DesiredResource>& desired) {
+// (zones, then dnsconf, then deletions). With `privateData`, it keeps what each apply returned
+// and hands it back, as the engine does through its state database.
+inline ConvergeResult converge(Provider& p, const std::vector<DesiredResource>& desired,
+                               std::map<std::string, nlohmann::json>* privateData = nullptr) {
   ConvergeResult res;
   ObserveRequest oreq;
   for (const auto& d : desired) oreq.desired.push_back(&d);
@@ -192,7 +194,10 @@ inline ConvergeResult converge(Provider& p, const std::vector<DesiredResource>& 
     areq.desired = d;
     auto it = obs.observed.find(a.id);
     areq.observed = it == obs.observed.end() ? nullptr : &it->second;
+    if (privateData)
+      if (auto pd = privateData->find(a.id); pd != privateData->end()) areq.privateData = pd->second;
     auto r = p.apply(areq);
+    if (privateData && !r.privateData.is_null()) (*privateData)[a.id] = r.privateData;
     if (r.outcome == Outcome::Ok)
       res.applied.push_back(a.id);
     else

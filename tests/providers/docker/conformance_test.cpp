@@ -36,6 +36,12 @@ TEST_CASE("docker provider passes the conformance suite", "[docker][integration]
       return run.finish(c);
     };
     o.pollInterval = std::chrono::milliseconds(200);
+    // A restarted tendd builds a new provider: the private data (container id) is all it needs.
+    o.restart = [&]() -> std::unique_ptr<Provider> {
+      auto fresh = docker::makeDockerProvider(cfg);
+      REQUIRE(fresh.ok());
+      return std::move(fresh).value();
+    };
     testing::runProviderConformance(**p, {run.network(run.env), run.container(run.env, "conf")}, ctx, o);
   }
   SECTION("volume with prune_volumes: create, idempotence, prune, unowned conflict") {

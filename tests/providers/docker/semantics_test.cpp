@@ -41,7 +41,7 @@ bool mentions(const PassResult& r, const std::string& s) {
   for (auto& [id, a] : r.plans)
     if (a.reason.find(s) != std::string::npos || a.diff.dump().find(s) != std::string::npos) return true;
   for (auto& [id, a] : r.applies)
-    if (a.message.find(s) != std::string::npos || a.ownerData.dump().find(s) != std::string::npos)
+    if (a.message.find(s) != std::string::npos || a.privateData.dump().find(s) != std::string::npos)
       return true;
   for (auto& [id, o] : r.observed.observed)
     if (o.message.find(s) != std::string::npos || o.state.dump().find(s) != std::string::npos ||
