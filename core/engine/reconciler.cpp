@@ -890,7 +890,7 @@ void EngineImpl::listingDone(Run& r, const std::string& pname) {
       pk.providerName = pname;
       pk.provider = pit->second;
       pk.observed = std::move(c.observed);
-      pk.rank = pruneRank(deps_.pruneRank, c.kind);
+      pk.rank = pruneRank(c.kind);
       pk.message = "to be deleted (not in the spec)";
       if (auto nb = namedBy.find(c.id); nb != namedBy.end()) pk.waitFor = nb->second;
       if (pk.kind == "zone")
