@@ -65,12 +65,16 @@ void ProviderSet::update(const DesiredGraph& g) {
   }
   for (const auto& [name, cfg] : wanted) {
     auto it = entries_.find(name);
-    if (it != entries_.end() && it->second.config == cfg && !contextChanged) continue;
+    int par = 0;
+    if (auto pit = g.parallelism.find(name); pit != g.parallelism.end()) par = pit->second;
+    if (it != entries_.end() && it->second.config == cfg && it->second.parallelism == par && !contextChanged)
+      continue;
     std::string dir = (std::filesystem::path(stateDir_) / "providers" / name).string();
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    auto made = registry_.create(name, ProviderConfig{cfg, g.specDir, dir, g.environment, hostSessions_});
+    auto made = registry_.create(name, ProviderConfig{cfg, g.specDir, dir, g.environment, hostSessions_, par});
     Entry e{cfg, nullptr};
+    e.parallelism = par;
     if (made.ok()) {
       e.provider = std::move(made).value();
       log::info(it == entries_.end() ? "provider ready" : "provider rebuilt (config changed)",

@@ -30,6 +30,7 @@ class ProviderSet {
   struct Entry {
     nlohmann::json config;
     std::shared_ptr<Provider> provider;
+    int parallelism = 0;  // reconcile.parallelism.<name> it was built with
   };
   const ProviderRegistry& registry_;
   std::string stateDir_;

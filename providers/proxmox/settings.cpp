@@ -1,5 +1,6 @@
 #include "providers/proxmox/settings.h"
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -16,12 +17,16 @@ Error bad(const std::string& where, const std::string& key, const std::string& m
 
 Result<Settings> parseSettings(const nlohmann::json& obj, const std::string& where) {
   if (!obj.is_object()) return makeError(where + ": expected a mapping", true);
-  static const std::vector<std::string> known = {"endpoint", "node", "token_id", "token_secret",
-                                                 "token_secret_file", "tls", "storage", "bridge"};
+  static const std::vector<std::string> known = {
+      "endpoint", "node",     "token_id",     "token_secret", "token_secret_file",
+      "tls",      "storage",  "bridge",       "image_storage", "ciuser",
+      "ssh_keys", "searchdomain", "restart",  "agent",        "agent_timeout",
+      "agent_timeout_s"};
   for (auto& [k, v] : obj.items())
     if (std::find(known.begin(), known.end(), k) == known.end())
       return bad(where, k, "unknown key (known: endpoint, node, token_id, token_secret, "
-                           "token_secret_file, tls, storage, bridge)");
+                           "token_secret_file, tls, storage, bridge, image_storage, ciuser, "
+                           "ssh_keys, searchdomain, restart, agent, agent_timeout)");
   Settings s;
   auto str = [&](const char* key, bool required, std::string& out) -> Result<void> {
     auto it = obj.find(key);
@@ -49,6 +54,42 @@ Result<Settings> parseSettings(const nlohmann::json& obj, const std::string& whe
   if (auto r = str("node", true, s.node); !r) return r.error();
   if (auto r = str("storage", false, s.storage); !r) return r.error();
   if (auto r = str("bridge", false, s.bridge); !r) return r.error();
+  if (auto r = str("image_storage", false, s.imageStorage); !r) return r.error();
+  if (auto r = str("ciuser", false, s.ciuser); !r) return r.error();
+  if (auto r = str("searchdomain", false, s.searchdomain); !r) return r.error();
+  if (auto it = obj.find("ssh_keys"); it != obj.end()) {
+    if (!it->is_array()) return bad(where, "ssh_keys", "expected a list of public keys");
+    for (const auto& k : *it) {
+      if (!k.is_string() || k.get<std::string>().empty())
+        return bad(where, "ssh_keys", "expected a list of public keys (strings)");
+      s.sshKeys.push_back(k.get<std::string>());
+    }
+  }
+  if (auto it = obj.find("restart"); it != obj.end()) {
+    std::string v = it->is_string() ? it->get<std::string>() : "";
+    if (v != "auto" && v != "manual") return bad(where, "restart", "expected auto or manual");
+    s.restartAuto = v == "auto";
+  }
+  if (auto it = obj.find("agent"); it != obj.end()) {
+    auto b = asBool(*it);
+    if (!b) return bad(where, "agent", "expected true or false");
+    s.agent = *b;
+  }
+  for (const char* key : {"agent_timeout_s", "agent_timeout"}) {
+    auto it = obj.find(key);
+    if (it == obj.end()) continue;
+    auto n = asInt(*it);
+    if (!n && it->is_string()) {
+      // "90s", "5m" (the spec loader stores durations as agent_timeout_s already)
+      std::string t = it->get<std::string>();
+      static const std::regex d(R"(^(\d+)([smh]?)$)");
+      std::smatch dm;
+      if (std::regex_match(t, dm, d))
+        n = std::stoll(dm[1]) * (dm[2] == "m" ? 60 : dm[2] == "h" ? 3600 : 1);
+    }
+    if (!n || *n < 1 || *n > 86400) return bad(where, "agent_timeout", "expected a duration (1s to 24h)");
+    s.agentTimeoutSeconds = static_cast<int>(*n);
+  }
   if (auto r = str("token_id", true, s.client.tokenId); !r) return r.error();
   static const std::regex tid(R"(^[^\s:!@]+@[A-Za-z][A-Za-z0-9.\-_]*![A-Za-z][A-Za-z0-9.\-_]*$)");
   if (!std::regex_match(s.client.tokenId, tid))

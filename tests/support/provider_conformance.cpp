@@ -58,12 +58,34 @@ ApplyResponse applyAndSettle(Provider& p, const PlannedAction& plan, const Desir
   req.observed = obs ? &*obs : nullptr;
   req.ctx = ctx;
   auto resp = p.apply(req);
+  // As the engine does: re-observe; while the plan still wants a change (a provider following
+  // a task through several steps), apply again with the private data handed back.
+  nlohmann::json priv = resp.privateData;
   if (resp.outcome == Outcome::Progressing && d) {
     for (int i = 0; i < opts.maxPolls; ++i) {
       std::this_thread::sleep_for(opts.pollInterval);
-      auto o = observeOne(p, *d, ctx);
-      if (o && o->ready) break;
+      auto o = observeOne(p, *d, ctx, priv);
+      PlanRequest pr{d, o ? &*o : nullptr};
+      if (!priv.is_null()) pr.privateData = &priv;
+      auto next = p.plan(pr);
+      if (next.action == Action::Noop) {
+        if (o && o->ready) break;
+        continue;
+      }
+      ApplyRequest again{next, d, o ? &*o : nullptr, ctx};
+      again.privateData = priv;
+      auto r = p.apply(again);
+      if (!r.privateData.is_null()) priv = r.privateData;
+      if (r.outcome == Outcome::Failed) {
+        resp = r;
+        break;
+      }
+      if (r.outcome == Outcome::Ok) {
+        resp.outcome = Outcome::Ok;
+        resp.message = r.message;
+      }
     }
+    resp.privateData = priv;
   }
   return resp;
 }
@@ -289,6 +311,12 @@ void runProviderConformance(Provider& p, const std::vector<DesiredResource>& sam
     auto del = p.plan(PlanRequest{nullptr, &*o});
     CHECK(del.action == Action::Delete);
     auto r = applyAndSettle(p, del, nullptr, o, ctx, opts);
+    // A delete that runs as tasks (stop, then destroy) is re-applied until done, as prune does.
+    for (int i = 0; i < opts.maxPolls && r.outcome == Outcome::Progressing; ++i) {
+      std::this_thread::sleep_for(opts.pollInterval);
+      auto cur = observeOne(p, *s, ctx);
+      r = applyAndSettle(p, del, nullptr, cur, ctx, opts);
+    }
     INFO("delete message: " << r.message);
     CHECK(r.outcome == Outcome::Ok);
     CHECK_FALSE(observeOne(p, *s, ctx).has_value());

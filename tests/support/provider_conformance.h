@@ -20,11 +20,14 @@
 // SECTIONs, so expensive setup in the caller's TEST_CASE runs once):
 //   1. plan on an absent object → create, no conflict; plan is pure (same inputs, same plan)
 //   2. apply(create) does not fail; observe → exists, owned, appliedHash == hash, and when the
-//      apply returned Ok, ready == true (the engine waits on ready == false); plan → noop
+//      apply returned Ok, ready == true (the engine waits on ready == false); plan → noop.
+//      A Progressing apply is followed as the engine follows it: observe, plan, and while the
+//      plan still wants a change, apply again with the private data handed back
 //   3. apply(create) again is idempotent: not failed, still one object, plan → noop
 //   4. observe with no desired and includeOwned → the object is reported, owned (prune input)
 //   5. optional `changed`: plan → update/replace; apply; observe → appliedHash == new hash
-//   6. delete (reverse order): plan(desired=null, observed) → delete; apply; observe → absent
+//   6. delete (reverse order): plan(desired=null, observed) → delete; apply (a Progressing
+//      delete is observed and applied again, as prune does, until Ok); observe → absent
 //   7. delete of an absent object succeeds
 //   8. optional `createUnowned`: an unmarked object holding the name → observe owned == false,
 //      plan → conflict; apply of that plan fails (terminal) and leaves the object unowned;
