@@ -206,9 +206,6 @@ struct ProviderConfig {
   // The daemon's connections to machines (SSH sessions), shared by every provider that
   // reaches a machine through them. Null where there are none (tendctl, some tests).
   HostSessions* hostSessions = nullptr;
-  // The spec's reconcile.parallelism.<name> (0 = not set): a provider whose operations outlive
-  // an apply call (Proxmox tasks) limits how many run at once with it.
-  int parallelism = 0;
 };
 
 using ProviderFactory = std::function<Result<std::unique_ptr<Provider>>(const ProviderConfig&)>;

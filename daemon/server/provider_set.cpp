@@ -65,16 +65,18 @@ void ProviderSet::update(const DesiredGraph& g) {
   }
   for (const auto& [name, cfg] : wanted) {
     auto it = entries_.find(name);
-    int par = 0;
-    if (auto pit = g.parallelism.find(name); pit != g.parallelism.end()) par = pit->second;
+    int par = g.parallelism.count(name) ? g.parallelism.at(name) : 0;
     if (it != entries_.end() && it->second.config == cfg && it->second.parallelism == par && !contextChanged)
       continue;
     std::string dir = (std::filesystem::path(stateDir_) / "providers" / name).string();
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    auto made = registry_.create(name, ProviderConfig{cfg, g.specDir, dir, g.environment, hostSessions_, par});
-    Entry e{cfg, nullptr};
-    e.parallelism = par;
+    // The spec's reconcile.parallelism.<name> rides along under a reserved key: a provider whose
+    // operations outlive an apply call (Proxmox tasks) limits how many run at once with it.
+    nlohmann::json withPar = cfg;
+    if (par > 0 && withPar.is_object()) withPar["_reconcile_parallelism"] = par;
+    auto made = registry_.create(name, ProviderConfig{withPar, g.specDir, dir, g.environment, hostSessions_});
+    Entry e{cfg, nullptr, par};
     if (made.ok()) {
       e.provider = std::move(made).value();
       log::info(it == entries_.end() ? "provider ready" : "provider rebuilt (config changed)",

@@ -906,11 +906,17 @@ Result<std::unique_ptr<Provider>> makeProxmoxProvider(const ProviderConfig& cfg)
       if (!p.empty() && p[0] != '/' && !cfg.specDir.empty()) obj[key] = cfg.specDir + "/" + p;
     }
   };
+  // reconcile.parallelism.proxmox, passed by the daemon's provider set under a reserved key.
+  int parallelism = 0;
+  if (auto it = c.find("_reconcile_parallelism"); it != c.end()) {
+    parallelism = static_cast<int>(asInt(*it).value_or(0));
+    c.erase(it);
+  }
   rel(c, "token_secret_file");
   if (c.contains("tls") && c["tls"].is_object()) rel(c["tls"], "ca_file");
   auto s = parseSettings(c);
   if (!s) return s.error();
-  return std::unique_ptr<Provider>(new ProxmoxProvider(std::move(*s), cfg.environment, cfg.parallelism));
+  return std::unique_ptr<Provider>(new ProxmoxProvider(std::move(*s), cfg.environment, parallelism));
 }
 
 }  // namespace tend::proxmox

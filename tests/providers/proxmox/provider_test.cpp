@@ -45,9 +45,9 @@ json providerConfig(const PveEmulator& emu, const std::string& node = "pve") {
 
 std::unique_ptr<Provider> makeProvider(json cfg, int parallelism = 2) {
   ProviderConfig pc;
+  cfg["_reconcile_parallelism"] = parallelism;
   pc.config = std::move(cfg);
   pc.environment = "conformance";
-  pc.parallelism = parallelism;
   auto p = proxmox::makeProxmoxProvider(pc);
   REQUIRE(p.ok());
   return std::move(p).value();
@@ -333,8 +333,8 @@ struct WilRig {
     graph = g;
     ProviderConfig pc;
     pc.config = g->providerConfigs.at("proxmox");
+    pc.config["_reconcile_parallelism"] = g->parallelism.count("proxmox") ? g->parallelism.at("proxmox") : 0;
     pc.environment = g->environment;
-    pc.parallelism = g->parallelism.count("proxmox") ? g->parallelism.at("proxmox") : 0;
     auto p = proxmox::makeProxmoxProvider(pc);
     REQUIRE(p.ok());
     prox = std::move(p).value();
