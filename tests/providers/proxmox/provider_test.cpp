@@ -106,7 +106,10 @@ ApplyResponse converge(Provider& p, const DesiredResource& r, json& priv, int ma
     PlanRequest pr{&r, obs};
     if (!priv.is_null()) pr.privateData = &priv;
     auto pl = p.plan(pr);
-    if (pl.action == Action::Noop && obs && obs->ready) return last;
+    if (pl.action == Action::Noop && obs && obs->ready) {
+      last.outcome = Outcome::Ok;  // settled: ready and nothing to do
+      return last;
+    }
     if (pl.action == Action::Noop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
