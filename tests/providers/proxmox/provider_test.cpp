@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -330,6 +331,15 @@ struct WilRig {
       z.spec = {{"version", "1"}};
       z.hash = "zone-1";
       keep.push_back(z);
+    }
+    // Dependencies on what was left out (hosts, apps of earlier tiers) are dropped.
+    std::set<std::string> ids;
+    for (const auto& r : keep) ids.insert(r.id);
+    for (auto& r : keep) {
+      std::vector<std::string> deps;
+      for (const auto& dep : r.dependsOn)
+        if (ids.count(dep)) deps.push_back(dep);
+      r.dependsOn = std::move(deps);
     }
     g->resources = std::move(keep);
     g->reindex();
