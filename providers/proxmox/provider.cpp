@@ -610,6 +610,9 @@ PlannedAction ProxmoxProvider::plan(const PlanRequest& req) const {
     return a;
   }
   const json& st = req.observed->state;
+  // No observation of the VM itself (tendctl plan --offline: only the recorded state): the
+  // common decision is all there is to say.
+  if (!st.is_object() || !st.contains("status")) return a;
   if (d->isTemplate) {
     if (!st.value("template", false)) {
       a.action = Action::Update;

@@ -244,6 +244,63 @@ TEST_CASE("proxmox vm: a clone failing in its exitstatus fails with the task's e
     INFO(r2.message);
     CHECK(r2.outcome == Outcome::Ok);
   }
+  SECTION("restart: manual leaves a change that needs a reboot pending; auto reboots") {
+    auto cfg = providerConfig(emu);
+    cfg["restart"] = "manual";
+    auto manual = makeProvider(cfg);
+    auto vm = vmRes("web", 1000, "127.0.20.45");
+    json priv;
+    REQUIRE(converge(*manual, vm, priv).outcome == Outcome::Ok);
+    auto bigger = vm;
+    bigger.spec["memory"] = 4096;
+    bigger.hash += "-mem";
+    auto r = converge(*manual, bigger, priv);
+    INFO(r.message);
+    CHECK(r.outcome == Outcome::Ok);
+    CHECK(r.message.find("pending a reboot") != std::string::npos);
+    auto v = emu.admin("GET", "/vms/1000");
+    CHECK(v["pending"]["memory"] == "4096");
+    CHECK(v["config"]["memory"] == "2048");
+    // A pass later: ready, nothing written, the pending change named in the status.
+    emu.admin("POST", "/counters/reset");
+    ObserveRequest oreq;
+    oreq.desired = {&bigger};
+    oreq.ctx = tend::testing::conformanceContext();
+    auto o = manual->observe(oreq);
+    auto& ob = o.observed.at(bigger.id);
+    CHECK(ob.ready);
+    CHECK(ob.message.find("pending a reboot: memory 2048 -> 4096 (restart: manual)") != std::string::npos);
+    CHECK(manual->plan(PlanRequest{&bigger, &ob}).action == Action::Noop);
+    CHECK(emu.admin("GET", "/counters")["writes"] == 0);
+    // restart: auto reboots it into the change.
+    auto r2 = converge(*p, bigger, priv);
+    INFO(r2.message);
+    CHECK(r2.outcome == Outcome::Ok);
+    v = emu.admin("GET", "/vms/1000");
+    CHECK(v["config"]["memory"] == "4096");
+    CHECK(v["pending"].empty());
+  }
+  SECTION("ready waits for the guest agent, then fails with the reason") {
+    emu.admin("POST", "/settings", {{"agent_delay", 3600}});
+    auto cfg = providerConfig(emu);
+    cfg["agent_timeout"] = 1;
+    auto slowAgent = makeProvider(cfg);
+    auto vm = vmRes("web", 1000, "127.0.20.45");
+    json priv;
+    auto r = converge(*slowAgent, vm, priv, 12);
+    CHECK(r.outcome == Outcome::Progressing);
+    CHECK(r.message.find("waiting for the guest agent to report 127.0.20.45") != std::string::npos);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    ObserveRequest oreq;
+    oreq.desired = {&vm};
+    oreq.ctx = tend::testing::conformanceContext();
+    auto o = slowAgent->observe(oreq);
+    auto& ob = o.observed.at(vm.id);
+    CHECK_FALSE(ob.ready);
+    CHECK(ob.failed);
+    CHECK(ob.message.find("the guest agent did not report 127.0.20.45 within 1s") != std::string::npos);
+    CHECK(ob.message.find("QEMU guest agent is not running") != std::string::npos);
+  }
   SECTION("a bad token is a clear auth error without the secret") {
     emu.admin("POST", "/settings", {{"auth_delay", 0}});
     auto cfg = providerConfig(emu);
