@@ -22,7 +22,7 @@
 
 using namespace tend;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
@@ -136,9 +136,9 @@ int main(int argc, char** argv) {
     EngineRun er(emu, 8);
     auto g = graph(n, 8);
     er.engine->setDesired(g);
-    auto t0 = Clock::now();
+    auto t0 = SteadyClock::now();
     auto r = er.engine->run(RunRequest{});
-    double conv = std::chrono::duration<double>(Clock::now() - t0).count();
+    double conv = std::chrono::duration<double>(SteadyClock::now() - t0).count();
     std::printf("converge %d VMs (tasks 0 s): %s in %.1f s (ready %d, failed %d)\n", n, r.result.c_str(), conv,
                 r.ready, r.failed);
     // The provider alone: observe + plan of every VM, as a no-op engine pass does.
@@ -148,11 +148,11 @@ int main(int argc, char** argv) {
     int64_t reqs = 0, writes = 0;
     for (int pass = 0; pass < 21; ++pass) {
       emu.admin("POST", "/counters/reset");
-      auto a = Clock::now();
+      auto a = SteadyClock::now();
       ObserveRequest oreq;
       oreq.desired = desired;
       oreq.includeOwned = true;
-      oreq.ctx.deadline = Clock::now() + std::chrono::seconds(30);
+      oreq.ctx.deadline = SteadyClock::now() + std::chrono::seconds(30);
       auto obs = er.provider->observe(oreq);
       int noops = 0;
       for (const auto* d : desired) {
@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
         PlanRequest pr{d, it == obs.observed.end() ? nullptr : &it->second};
         noops += er.provider->plan(pr).action == Action::Noop && it != obs.observed.end() && it->second.ready;
       }
-      double t = std::chrono::duration<double, std::milli>(Clock::now() - a).count();
+      double t = std::chrono::duration<double, std::milli>(SteadyClock::now() - a).count();
       if (pass == 0) continue;  // warm-up
       ms.push_back(t);
       reqs = counterOf(emu, "total");
@@ -175,10 +175,10 @@ int main(int argc, char** argv) {
                 static_cast<long long>(writes));
     // The engine's no-op run over the same site (state records, scheduling included).
     emu.admin("POST", "/counters/reset");
-    auto e0 = Clock::now();
+    auto e0 = SteadyClock::now();
     auto r2 = er.engine->run(RunRequest{});
     std::printf("no-op engine run: %s in %.1f ms; %lld request(s), %lld write(s)\n", r2.result.c_str(),
-                std::chrono::duration<double, std::milli>(Clock::now() - e0).count(),
+                std::chrono::duration<double, std::milli>(SteadyClock::now() - e0).count(),
                 static_cast<long long>(counterOf(emu, "total")), static_cast<long long>(counterOf(emu, "writes")));
   }
 
@@ -199,9 +199,9 @@ int main(int argc, char** argv) {
     er.engine->run(RunRequest{});
     emu.admin("POST", "/counters/reset");
     er.engine->setDesired(g);
-    auto t0 = Clock::now();
+    auto t0 = SteadyClock::now();
     auto r = er.engine->run(RunRequest{});
-    double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    double wall = std::chrono::duration<double>(SteadyClock::now() - t0).count();
     auto c = emu.admin("GET", "/counters");
     int most = c["max_running"].value("qmclone", 0);
     double ideal = std::ceil(static_cast<double>(m) / par) * taskSeconds;

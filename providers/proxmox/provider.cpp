@@ -232,8 +232,10 @@ class ProxmoxProvider final : public Provider {
     cache_.erase(vmid);
   }
 
-  // Long tasks per node: at most taskLimit_ at once.
-  bool inflightFull(const std::string& node, std::string& why) {
+  // Long tasks per node: at most taskLimit_ at once. A slot is reserved (atomically with the
+  // check) before the task is started; the caller drops the reservation once the task's UPID
+  // holds the slot (startTask adds it) or the start failed.
+  std::optional<std::string> reserveSlot(const std::string& node, std::string& why) {
     std::lock_guard lk(mu_);
     auto& m = inflight_[node];
     auto now = Clock::now();
@@ -241,10 +243,14 @@ class ProxmoxProvider final : public Provider {
       if (now - it->second > kInflightExpiry) it = m.erase(it);
       else ++it;
     }
-    if (static_cast<int>(m.size()) < taskLimit_) return false;
-    why = std::to_string(m.size()) + " clone/create tasks are running on node " + node +
-          " (reconcile.parallelism.proxmox = " + std::to_string(taskLimit_) + "); waiting for one to end";
-    return true;
+    if (static_cast<int>(m.size()) >= taskLimit_) {
+      why = std::to_string(m.size()) + " clone/create tasks are running on node " + node +
+            " (reconcile.parallelism.proxmox = " + std::to_string(taskLimit_) + "); waiting for one to end";
+      return std::nullopt;
+    }
+    std::string token = "reserved:" + std::to_string(++reservations_);
+    m.emplace(token, now);
+    return token;
   }
   void inflightAdd(const std::string& node, const std::string& upid) {
     std::lock_guard lk(mu_);
@@ -362,6 +368,7 @@ class ProxmoxProvider final : public Provider {
   std::map<int64_t, Clock::time_point> agentWaitSince_;
   std::map<std::string, std::map<std::string, Clock::time_point>> inflight_;  // node -> upid -> since
   std::map<int64_t, std::pair<std::string, std::string>> deleteTasks_;        // vmid -> (upid, op)
+  uint64_t reservations_ = 0;
 };
 
 // ---- observe ---------------------------------------------------------------------------------
@@ -673,15 +680,17 @@ ApplyResponse ProxmoxProvider::applyVm(const ApplyRequest& req, const DesiredVm&
   if (!cfg->has_value()) {
     if (d.templateVmid == 0) return failedWith(d.id + ": no template to clone from", true, priv);
     std::string why;
-    if (inflightFull(d.node, why)) return busy(why, priv, seconds(1));
+    auto slot = reserveSlot(d.node, why);
+    if (!slot) return busy(why, priv, seconds(1));
     Params p = {{"newid", std::to_string(d.vmid)},
                 {"name", d.name},
                 {"full", "1"},
                 {"storage", d.storage},
                 {"description", markedDescription(d.description, {d.id, d.environment, ""})}};
-    return startTask(c, write("POST", qemuPath(d.node, d.templateVmid) + "/clone", std::move(p)), ctx, "clone",
-                     d.node, d.vmid, priv,
-                     "cloning " + vm + " from template " + std::to_string(d.templateVmid));
+    auto r = startTask(c, write("POST", qemuPath(d.node, d.templateVmid) + "/clone", std::move(p)), ctx, "clone",
+                       d.node, d.vmid, priv, "cloning " + vm + " from template " + std::to_string(d.templateVmid));
+    inflightRemove(d.node, *slot);
+    return r;
   }
   json st = stateFromConfig(**cfg);
   Mark m;
@@ -807,7 +816,13 @@ ApplyResponse ProxmoxProvider::applyTemplate(const ApplyRequest& req, const Desi
   }
   if (d.imageUrl.empty()) return failedWith(d.id + ": image_url is required to build the template", true, priv);
   std::string why;
-  if (inflightFull(d.node, why)) return busy(why, priv, seconds(1));
+  auto slot = reserveSlot(d.node, why);
+  if (!slot) return busy(why, priv, seconds(1));
+  struct Release {
+    ProxmoxProvider* self;
+    std::string node, token;
+    ~Release() { self->inflightRemove(node, token); }
+  } release{this, d.node, *slot};
   std::string file = imageFileName(d);
   if (!priv.contains("downloaded")) {
     Params p = {{"content", "import"}, {"filename", file}, {"url", d.imageUrl}};

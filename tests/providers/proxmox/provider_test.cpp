@@ -222,7 +222,7 @@ TEST_CASE("proxmox template: image downloaded with its checksum, VM with cloud-i
   CHECK(rb.message.find("checksum mismatch") != std::string::npos);
 }
 
-TEST_CASE("proxmox vm: a clone failing in its exitstatus fails with the task's error; bad token; wrong pin",
+TEST_CASE("proxmox vm: failing clone task, restart manual or auto, agent wait, bad token, wrong pin",
           "[proxmox][provider]") {
   START_EMULATOR(emu);
   registerImage(emu);
@@ -287,14 +287,15 @@ TEST_CASE("proxmox vm: a clone failing in its exitstatus fails with the task's e
     auto slowAgent = makeProvider(cfg);
     auto vm = vmRes("web", 1000, "127.0.20.45");
     json priv;
-    auto r = converge(*slowAgent, vm, priv, 12);
+    auto r = converge(*slowAgent, vm, priv, 6);
     CHECK(r.outcome == Outcome::Progressing);
-    CHECK(r.message.find("waiting for the guest agent to report 127.0.20.45") != std::string::npos);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
     ObserveRequest oreq;
     oreq.desired = {&vm};
     oreq.ctx = tend::testing::conformanceContext();
     auto o = slowAgent->observe(oreq);
+    CHECK(o.observed.at(vm.id).message.find("waiting for the guest agent to report 127.0.20.45") != std::string::npos);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    o = slowAgent->observe(oreq);
     auto& ob = o.observed.at(vm.id);
     CHECK_FALSE(ob.ready);
     CHECK(ob.failed);
