@@ -16,6 +16,7 @@
 
 #include "core/engine.h"
 #include "core/log.h"
+#include "providers/proxmox/client.h"
 #include "providers/proxmox/proxmox_registration.h"
 #include "state/sqlite_state_store.h"
 #include "tests/providers/proxmox/emulator_fixture.h"
@@ -168,11 +169,29 @@ int main(int argc, char** argv) {
       if (noops != static_cast<int>(desired.size()))
         std::printf("  pass %d: only %d of %zu settled as noop\n", pass, noops, desired.size());
     }
+    // The same single request alone (raw client, keep-alive): what the emulator itself costs.
+    std::vector<double> raw;
+    {
+      proxmox::Client c(emu.config());
+      for (int i = 0; i < 21; ++i) {
+        proxmox::Request rq;
+        rq.path = "/cluster/resources";
+        rq.params = {{"type", "vm"}};
+        auto a = SteadyClock::now();
+        auto resp = c.call(rq);
+        double t = std::chrono::duration<double, std::milli>(SteadyClock::now() - a).count();
+        if (i && resp.ok()) raw.push_back(t);
+      }
+      std::sort(raw.begin(), raw.end());
+    }
     std::sort(ms.begin(), ms.end());
     std::printf("no-op pass, %d VMs + 1 template (provider observe + plan, 20 passes): median %.2f ms, "
                 "min %.2f ms, max %.2f ms; per pass %lld request(s), %lld write(s)\n",
                 n, ms[ms.size() / 2], ms.front(), ms.back(), static_cast<long long>(reqs),
                 static_cast<long long>(writes));
+    if (!raw.empty())
+      std::printf("  the one request alone (raw client, same emulator): median %.2f ms, min %.2f ms\n",
+                  raw[raw.size() / 2], raw.front());
     // The engine's no-op run over the same site (state records, scheduling included).
     emu.admin("POST", "/counters/reset");
     auto e0 = SteadyClock::now();
