@@ -441,8 +441,8 @@ const std::vector<std::pair<std::string, int>> kWilVms = {
 
 }  // namespace
 
-TEST_CASE("proxmox: the 8 VMs of specs/wil converge with parallelism 2; a no-op pass writes nothing; "
-          "drift corrected; a deleted VM recreated; a disk shrink refused",
+TEST_CASE("proxmox: the 8 VMs of specs/wil converge with parallelism 2, a no-op pass writes nothing, "
+          "drift corrected, a deleted VM recreated, a disk shrink refused",
           "[proxmox][provider][wil]") {
   START_EMULATOR(emu, {"--nodes", "proxmox", "--task-seconds", "0.3"});
   emu.admin("POST", "/images",
@@ -522,7 +522,7 @@ TEST_CASE("proxmox: the 8 VMs of specs/wil converge with parallelism 2; a no-op 
   CHECK(emu.admin("GET", "/vms/1112")["config"]["scsi0"].get<std::string>().find("size=256G") != std::string::npos);
 }
 
-TEST_CASE("proxmox: the API hanging holds up only the VMs; the rest of the site converges",
+TEST_CASE("proxmox: the API hanging holds up only the VMs while the rest of the site converges",
           "[proxmox][provider][wil]") {
   START_EMULATOR(emu, {"--nodes", "proxmox"});
   WilRig rig(emu);
