@@ -412,18 +412,21 @@ struct Expander {
       return items.back();
     };
     auto obj = [&](const char* k) { return host.contains(k) && host[k].is_object() ? host[k] : json::object(); };
+    std::map<std::string, json> maps;  // held here: items() of a temporary dangles in a range-for
+    for (const char* k : {"unix_groups", "users", "directories", "files", "sysctl", "mounts", "timers", "commands"})
+      maps[k] = obj(k);
     std::vector<std::string> pkgIds, fileIds, dirIds, userIds;
     std::map<std::string, std::string> groupIds, userIdOf;
     for (const auto& p : host.value("packages", json::array())) {
       json e = p.is_string() ? json{{"name", p}, {"state", "present"}} : p;
       pkgIds.push_back(item("package", e.value("name", ""), e).id);
     }
-    for (auto& [n, e] : obj("unix_groups").items()) {
+    for (auto& [n, e] : maps["unix_groups"].items()) {
       json x = e;
       x["name"] = n;
       groupIds[n] = item("group", n, x).id;
     }
-    for (auto& [n, e] : obj("users").items()) {
+    for (auto& [n, e] : maps["users"].items()) {
       json x = e;
       x["name"] = n;
       Item& it = item("user", n, x);
@@ -442,7 +445,7 @@ struct Expander {
       if (auto gi = groupIds.find(it.spec.value("group", "")); gi != groupIds.end()) it.deps.push_back(gi->second);
     };
     std::map<std::string, std::string> dirOf;
-    for (auto& [path, e] : obj("directories").items()) {
+    for (auto& [path, e] : maps["directories"].items()) {
       json x = {{"owner", "root"}, {"group", "root"}, {"mode", "0755"}};
       for (auto& [k, v] : e.items()) x[k] = v;
       x["path"] = path;
@@ -462,7 +465,7 @@ struct Expander {
         if (it.id == id) parentDirs(it, it.spec.value("path", ""));
     }
     std::map<std::string, std::vector<std::string>> filesNaming;  // service -> file ids
-    for (auto& [path, e] : obj("files").items()) {
+    for (auto& [path, e] : maps["files"].items()) {
       json x = e;
       x["path"] = path;
       Item& it = item("file", path, x);
@@ -476,10 +479,10 @@ struct Expander {
       if (path.rfind("/etc/systemd/system/", 0) == 0 && slash != std::string::npos)
         filesNaming[path.substr(slash + 1)].push_back(it.id);
     }
-    for (auto& [k, v] : obj("sysctl").items()) item("sysctl", k, {{"key", k}, {"value", v}});
+    for (auto& [k, v] : maps["sysctl"].items()) item("sysctl", k, {{"key", k}, {"value", v}});
     if (host.contains("timezone") && host["timezone"].is_string())
       item("timezone", "", {{"timezone", host["timezone"]}});
-    for (auto& [path, e] : obj("mounts").items()) {
+    for (auto& [path, e] : maps["mounts"].items()) {
       json x = {{"opts", "defaults"}, {"state", "mounted"}};
       for (auto& [k, v] : e.items()) x[k] = v;
       x["path"] = path;
@@ -493,7 +496,7 @@ struct Expander {
       if (!services.contains(svc) && files.size() > 0) {
         // Named only by on_change (or its unit file): an item that restarts it, nothing more.
         bool named = false;
-        for (auto& [path, e] : obj("files").items())
+        for (auto& [path, e] : maps["files"].items())
           if (e.contains("on_change") && e["on_change"].is_object())
             for (const char* a : {"restart", "reload"})
               if (e["on_change"].value(a, "") == svc) named = true;
@@ -507,7 +510,7 @@ struct Expander {
       it.deps.insert(it.deps.end(), pkgIds.begin(), pkgIds.end());
       if (auto f = filesNaming.find(n); f != filesNaming.end()) it.deps.insert(it.deps.end(), f->second.begin(), f->second.end());
     }
-    for (auto& [n, e] : obj("timers").items()) {
+    for (auto& [n, e] : maps["timers"].items()) {
       json x = e;
       x["name"] = n;
       Item& it = item("timer", n, x);
@@ -516,7 +519,7 @@ struct Expander {
     std::vector<std::string> before;  // commands run once everything else of the host is there
     for (const auto& it : items)
       if (it.kind != "command") before.push_back(it.id);
-    for (auto& [n, e] : obj("commands").items()) {
+    for (auto& [n, e] : maps["commands"].items()) {
       json x = e;
       x["name"] = n;
       Item& it = item("command", n, x);

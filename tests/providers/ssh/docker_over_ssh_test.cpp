@@ -56,7 +56,7 @@ TEST_CASE("docker over ssh: the docker provider manages a network through a test
   INFO(a.message);
   REQUIRE(a.outcome == Outcome::Ok);
   // The local dockerd has it, with tend's mark.
-  CHECK(sh("docker network inspect -f '{{index .Labels \"io.tend.resource\"}}' " + name + " 2>&1") == d.id + "\n");
+  CHECK(sh("docker network inspect -f '{{index .Labels \"io.tend.resource\"}}' " + name + " 2>&1") == d.id);
   CHECK(reg.streamsOpened() >= 2);
   auto o2 = (*p)->observe(oreq);
   CHECK(o2.observed[d.id].exists);

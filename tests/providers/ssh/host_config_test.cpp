@@ -4,6 +4,7 @@
 // down, apt failing, the dpkg lock, a write cut off) stay with the host or items they concern.
 #include <catch2/catch.hpp>
 
+#include "core/hash.h"
 #include "host_lab.h"
 
 using namespace tend;
@@ -78,7 +79,7 @@ int count(const std::string& text, const std::string& line) {
 
 }  // namespace
 
-TEST_CASE("ssh provider converges every host item kind, then a no-op pass sends each host only its probe",
+TEST_CASE("ssh provider converges every host item kind and then a no-op pass sends each host only its probe",
           "[ssh][host][provider]") {
   HostLab lab(2, {{"tend-test-a", "", ""}, {"tend-test-b", "", ""}, {"tend-test-gone", "", ""}});
   // tend-test-gone is there before tend (state: absent removes it); extra.conf too (backed up).
@@ -103,7 +104,7 @@ TEST_CASE("ssh provider converges every host item kind, then a no-op pass sends 
   INFO(lab.statusDump());
   REQUIRE(r1.result == "success");
   for (int i = 0; i < 2; ++i) {
-    CHECK(lab.on(i, "dpkg-query -W -f='${db:Status-Abbrev}' tend-test-a tend-test-b") == "ii ii ");
+    CHECK(lab.on(i, "dpkg-query -W -f='${db:Status-Abbrev}' tend-test-a tend-test-b") == "ii ii \n");
     CHECK(lab.on(i, "dpkg-query -W -f='${db:Status-Abbrev}' tend-test-gone").rfind("ii", 0) != 0);
     CHECK(lab.on(i, "cat /srv/app/app.conf") ==
           "# managed by tend (host/h" + std::to_string(i + 1) + "/file:/srv/app/app.conf): changes made here are "
@@ -152,8 +153,8 @@ TEST_CASE("ssh provider converges every host item kind, then a no-op pass sends 
   CHECK(lab.engine().status().size() > 0);
 }
 
-TEST_CASE("ssh faults stay with their host: a wrong host key is refused naming both fingerprints, a host down "
-          "fails alone",
+TEST_CASE("ssh faults stay with their host: a wrong host key is refused naming both fingerprints and a host "
+          "down fails alone",
           "[ssh][host][faults]") {
   HostLab lab(2, {{"tend-test-a", "", ""}});
   const char* group = R"(  web:
@@ -201,8 +202,8 @@ TEST_CASE("ssh faults stay with their host: a wrong host key is refused naming b
   CHECK(down.message.find(lab.address(1)) != std::string::npos);
 }
 
-TEST_CASE("ssh apt failure fails those packages with apt's message while the host's files converge; the dpkg "
-          "lock is busy, not a failure",
+TEST_CASE("ssh apt failure fails those packages with apt's message while the host's files converge and the "
+          "dpkg lock is busy and not a failure",
           "[ssh][host][apt]") {
   HostLab lab(1, {{"tend-test-a", "", ""},
                   {"tend-test-broken", "tend-test-missing-dependency", ""},

@@ -1,6 +1,6 @@
 #pragma once
-// A lab for the SSH provider's tests: Debian test hosts (test-hosts.sh, --privileged so mounts
-// and sysctl work), each given a local apt repository of tiny packages built here (no mirror
+// A lab for the SSH provider's tests: Debian test hosts (test-hosts.sh, with CAP_SYS_ADMIN and
+// CAP_NET_ADMIN and /proc/sys remounted writable, so mounts and namespaced sysctls work), each given a local apt repository of tiny packages built here (no mirror
 // is contacted: `deb [trusted=yes] file:/srv/tend-repo ./`), a systemctl test double (the
 // hosts run sshd as PID 1, no systemd: the double keeps unit state in files and logs every call
 // to /var/log/systemctl.log), a spec directory written from YAML, and the real engine driving
@@ -48,7 +48,7 @@ struct DebPackage {
 
 class HostLab {
  public:
-  HostLab(int count, const std::vector<DebPackage>& packages, const std::string& dockerArgs = "--privileged")
+  HostLab(int count, const std::vector<DebPackage>& packages, const std::string& dockerArgs = "--cap-add SYS_ADMIN --cap-add NET_ADMIN")
       : hosts_(count, dockerArgs) {
     dir_ = tempDir("tend-hostlab-");
     REQUIRE(!dir_.empty());
@@ -67,7 +67,9 @@ class HostLab {
 
   // Runs a shell command in host i (as root, outside tend: the test's own view of the host).
   std::string on(size_t i, const std::string& cmd, int* rc = nullptr) {
-    return sh("docker exec " + container(i) + " sh -c " + tend::ssh::shellQuote(cmd) + " 2>&1", rc);
+    // sh() drops the trailing newline; put one back so expectations read like the file.
+    std::string out = sh("docker exec " + container(i) + " sh -c " + tend::ssh::shellQuote(cmd) + " 2>&1", rc);
+    return out.empty() ? out : out + "\n";
   }
 
   // environment.yml (providers.ssh with the run's key and known_hosts) + hosts.yml `hostsYaml`.
@@ -162,7 +164,7 @@ class HostLab {
     writeText(dir_ + "/systemctl", kFakeSystemctl, 0755);
     std::string out = sh("docker cp " + dir_ + "/repo " + c + ":/srv/tend-repo 2>&1 && docker cp " + dir_ +
                              "/systemctl " + c + ":/usr/local/bin/systemctl 2>&1 && docker exec " + c +
-                             " sh -c 'rm -f /etc/apt/sources.list.d/*; echo \"deb [trusted=yes] file:/srv/tend-repo ./\" "
+                             " sh -c 'mount -o remount,rw /proc/sys; rm -f /etc/apt/sources.list.d/*; echo \"deb [trusted=yes] file:/srv/tend-repo ./\" "
                              ">/etc/apt/sources.list; chmod 755 /usr/local/bin/systemctl' 2>&1",
                          &rc);
     INFO(out);
