@@ -623,13 +623,13 @@ std::string aptScript(const std::vector<std::string>& install, const std::vector
   if (!install.empty() || !latest.empty()) {
     int minutes = std::max(1, cacheValidSeconds / 60);
     s += "if [ -z \"$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -" + std::to_string(minutes) +
-         " 2>/dev/null | head -n1)\" ]; then apt-get $o update >/dev/null; fi\n";
+         " 2>/dev/null | head -n1)\" ]; then apt-get $o update >&2; fi\n";
   }
   std::string args;
   for (const auto& p : install) args += " " + q(p);
   for (const auto& p : latest) args += " " + q(p);
   for (const auto& p : remove) args += " " + q(p + "-");
-  if (!args.empty()) s += "apt-get $o --no-install-recommends install" + args + " >/dev/null\n";
+  if (!args.empty()) s += "apt-get $o --no-install-recommends install" + args + " >&2\n";
   for (const auto& [id, hash] : records) s += recordScript(id, hash, "");
   return s;
 }

@@ -24,8 +24,13 @@ std::string failureText(const ExecResult& r) {
   std::istringstream is(err);
   std::string line, eLines;
   std::vector<std::string> lines;
+  bool unmet = false;
   while (std::getline(is, line)) {
     if (line.rfind("E: ", 0) == 0) eLines += (eLines.empty() ? "" : "; ") + line.substr(3);
+    // apt names the broken dependency in the lines after this one.
+    if (line.find("have unmet dependencies") != std::string::npos) unmet = true;
+    else if (unmet && line.rfind(" ", 0) == 0) eLines += (eLines.empty() ? "" : "; ") + trimmed(line);
+    else unmet = false;
     if (line.rfind("W: ", 0) != 0 && !line.empty()) lines.push_back(line);
   }
   if (!eLines.empty()) return eLines;
