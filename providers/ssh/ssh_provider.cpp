@@ -131,7 +131,16 @@ ObserveResponse SshProvider::observe(const ObserveRequest& req) {
   ObserveResponse resp;
   std::map<std::string, std::vector<const DesiredResource*>> byHost;
   for (const DesiredResource* r : req.desired) byHost[r->host].push_back(r);
-  if (byHost.empty() && req.includeOwned && !req.scope.empty()) byHost[req.scope];
+  if (byHost.empty() && req.includeOwned) {
+    // Owned items without desired ones (prune, adoption): the scope's host, or every host
+    // this provider has reached.
+    if (!req.scope.empty()) byHost[req.scope];
+    else {
+      std::lock_guard lk(mu_);
+      for (const auto& [h, hs] : hosts_)
+        if (!hs.address.empty()) byHost[h];
+    }
+  }
   for (auto& [host, rs] : byHost) {
     const json* spec = nullptr;
     for (const DesiredResource* r : rs)
@@ -146,7 +155,11 @@ ObserveResponse SshProvider::observe(const ObserveRequest& req) {
       for (const DesiredResource* r : rs)
         if (r->kind != "host") items.push_back(r);
       probes_++;
-      auto res = run(**pool, probeScript(items), "", req.ctx);
+      // A probe reads and answers in well under a second; a host that does not answer within
+      // this is down for this pass (a stopped VM keeps its TCP connection half open).
+      CallContext pctx = req.ctx;
+      pctx.deadline = std::min(req.ctx.deadline, std::chrono::steady_clock::now() + std::chrono::seconds(20));
+      auto res = run(**pool, probeScript(items), "", pctx);
       if (!res) fail = res.error();
       else if (res->exitStatus != 0)
         fail = makeError("host " + host + ": probe failed: " + failureText(*res));
