@@ -323,11 +323,16 @@ struct Expander {
       if (gname.v != "all") order.push_back(gname.v);
     }
     std::set<std::string> pk;
+    json items = json::object();
     for (const auto& gname : order) {
       const GroupSpec* g = s.group(gname);
       if (!g) continue;
-      for (const auto& p : g->packages)
-        if (pk.insert(p.v).second) j["packages"].push_back(p.v);
+      for (const auto& p : g->packages) {
+        auto st = g->packageStates.find(p.v);
+        if (pk.insert(p.v).second)
+          j["packages"].push_back(st == g->packageStates.end() ? json(p.v) : json{{"name", p.v}, {"state", st->second}});
+      }
+      mergeHostItems(*g, items);
       for (auto& [k, v] : g->services.items()) j["services"][k] = v;
       for (auto& [path, f] : g->files.items()) {
         json ff = f;
@@ -339,13 +344,195 @@ struct Expander {
         j["files"][path] = ff;
       }
     }
+    for (auto& [k, v] : items.items()) j[k] = v;
     int tier = tierOf(tierName, 0);
     auto* r = add("host/" + name, "host", providerCfg("ssh") ? "ssh" : "none", name, j, loc, tier);
+    if (r && providerCfg("ssh")) hostPositions.push_back({ixOf(r), tier, isVm, tierName.set, loc});
     if (isVm) dep(r, "vm/" + name);
     if (tierName.set) {
       uint32_t ix = r ? ixOf(r) : ixOf("host/" + name);
       tierMember(tier, ix);
       bindTier(ix, tier);
+    }
+  }
+
+  // ---- host items (providers/ssh/host_items.h) -----------------------------------------
+  struct HostPosition {
+    uint32_t ix;
+    int tier;
+    bool isVm, tierBound;
+    SpecLoc loc;
+  };
+  std::vector<HostPosition> hostPositions;  // hosts configured over SSH
+
+  // A group's directories, users, ... into the host's merged items (later groups override).
+  void mergeHostItems(const GroupSpec& g, json& items) {
+    json gi = g.items;
+    for (const auto& [ptr, str] : g.itemStrings) {
+      json::json_pointer jp(ptr);
+      if (gi.contains(jp)) gi[jp] = interpolate(s, str.v, str.loc, "", &d, &secrets);
+    }
+    for (auto& [k, v] : gi.items()) {
+      if (v.is_object())
+        for (auto& [n, e] : v.items()) items[k][n] = e;
+      else
+        items[k] = v;
+    }
+  }
+
+  // Every item of a host's payload becomes a resource `host/NAME/KIND:KEY` (docs/resources.md);
+  // run once every payload is complete (derived files included), before tier edges.
+  void hostItems() {
+    noHashThread = true;  // positions move while items are added: hash inline from here on
+    if (hashes) {
+      auto done = hashes->finish();
+      hashes.reset();
+      for (const auto& h : done) g->resources[h.ix].hash = hexOf(h.digest);
+    }
+    auto positions = std::move(hostPositions);
+    for (const auto& hp : positions) hostItemsOf(hp);
+  }
+
+  void hostItemsOf(const HostPosition& hp) {
+    const json host = g->resources[hp.ix].spec;  // a copy: adding resources moves the vector
+    const std::string name = host.value("name", "");
+    const std::string hostId = "host/" + name;
+    const SpecLoc& loc = hp.loc;
+    json common = {{"host", name}, {"address", host.value("address", "")}, {"ssh_port", host.value("ssh_port", 22)}};
+    struct Item {
+      std::string id, kind;
+      json spec;
+      std::vector<std::string> deps;
+    };
+    std::vector<Item> items;
+    auto item = [&](const std::string& kind, const std::string& key, json spec) -> Item& {
+      json j = common;
+      for (auto& [k, v] : spec.items()) j[k] = v;
+      items.push_back({hostId + "/" + kind + (key.empty() ? "" : ":" + key), kind, std::move(j), {}});
+      return items.back();
+    };
+    auto obj = [&](const char* k) { return host.contains(k) && host[k].is_object() ? host[k] : json::object(); };
+    std::map<std::string, json> maps;  // held here: items() of a temporary dangles in a range-for
+    for (const char* k : {"unix_groups", "users", "directories", "files", "sysctl", "mounts", "timers", "commands"})
+      maps[k] = obj(k);
+    std::vector<std::string> pkgIds, fileIds, dirIds, userIds;
+    std::map<std::string, std::string> groupIds, userIdOf;
+    for (const auto& p : host.value("packages", json::array())) {
+      json e = p.is_string() ? json{{"name", p}, {"state", "present"}} : p;
+      pkgIds.push_back(item("package", e.value("name", ""), e).id);
+    }
+    for (auto& [n, e] : maps["unix_groups"].items()) {
+      json x = e;
+      x["name"] = n;
+      groupIds[n] = item("group", n, x).id;
+    }
+    for (auto& [n, e] : maps["users"].items()) {
+      json x = e;
+      x["name"] = n;
+      Item& it = item("user", n, x);
+      bool needPackages = false;
+      for (const auto& gname : x.value("groups", json::array())) {
+        auto gi = groupIds.find(gname.get<std::string>());
+        if (gi != groupIds.end()) it.deps.push_back(gi->second);
+        else needPackages = true;  // a group a package makes (docker)
+      }
+      if (needPackages) it.deps.insert(it.deps.end(), pkgIds.begin(), pkgIds.end());
+      userIdOf[n] = it.id;
+      userIds.push_back(it.id);
+    }
+    auto ownerDeps = [&](Item& it) {
+      if (auto u = userIdOf.find(it.spec.value("owner", "")); u != userIdOf.end()) it.deps.push_back(u->second);
+      if (auto gi = groupIds.find(it.spec.value("group", "")); gi != groupIds.end()) it.deps.push_back(gi->second);
+    };
+    std::map<std::string, std::string> dirOf;
+    for (auto& [path, e] : maps["directories"].items()) {
+      json x = {{"owner", "root"}, {"group", "root"}, {"mode", "0755"}};
+      for (auto& [k, v] : e.items()) x[k] = v;
+      x["path"] = path;
+      Item& it = item("directory", path, x);
+      ownerDeps(it);
+      dirOf[path] = it.id;
+      dirIds.push_back(it.id);
+    }
+    auto parentDirs = [&](Item& it, const std::string& path) {
+      for (const auto& [dp, did] : dirOf)
+        if (did != it.id && path.size() > dp.size() && path.compare(0, dp.size(), dp) == 0 &&
+            (dp.back() == '/' || path[dp.size()] == '/'))
+          it.deps.push_back(did);
+    };
+    for (auto& id : dirIds) {
+      for (auto& it : items)
+        if (it.id == id) parentDirs(it, it.spec.value("path", ""));
+    }
+    std::map<std::string, std::vector<std::string>> filesNaming;  // service -> file ids
+    for (auto& [path, e] : maps["files"].items()) {
+      json x = e;
+      x["path"] = path;
+      Item& it = item("file", path, x);
+      ownerDeps(it);
+      parentDirs(it, path);
+      fileIds.push_back(it.id);
+      if (x.contains("on_change") && x["on_change"].is_object())
+        for (const char* a : {"restart", "reload"})
+          if (x["on_change"].contains(a)) filesNaming[x["on_change"][a].get<std::string>()].push_back(it.id);
+      auto slash = path.rfind('/');
+      if (path.rfind("/etc/systemd/system/", 0) == 0 && slash != std::string::npos)
+        filesNaming[path.substr(slash + 1)].push_back(it.id);
+    }
+    for (auto& [k, v] : maps["sysctl"].items()) item("sysctl", k, {{"key", k}, {"value", v}});
+    if (host.contains("timezone") && host["timezone"].is_string())
+      item("timezone", "", {{"timezone", host["timezone"]}});
+    for (auto& [path, e] : maps["mounts"].items()) {
+      json x = {{"opts", "defaults"}, {"state", "mounted"}};
+      for (auto& [k, v] : e.items()) x[k] = v;
+      x["path"] = path;
+      Item& it = item("mount", path, x);
+      it.deps.insert(it.deps.end(), pkgIds.begin(), pkgIds.end());
+      parentDirs(it, path);
+      if (auto di = dirOf.find(path); di != dirOf.end()) it.deps.push_back(di->second);
+    }
+    json services = obj("services");
+    for (const auto& [svc, files] : filesNaming)
+      if (!services.contains(svc) && files.size() > 0) {
+        // Named only by on_change (or its unit file): an item that restarts it, nothing more.
+        bool named = false;
+        for (auto& [path, e] : maps["files"].items())
+          if (e.contains("on_change") && e["on_change"].is_object())
+            for (const char* a : {"restart", "reload"})
+              if (e["on_change"].value(a, "") == svc) named = true;
+        if (named) services[svc] = json::object();
+      }
+    for (auto& [n, e] : services.items()) {
+      json x = {{"name", n}};
+      if (e.contains("enabled")) x["enabled"] = e["enabled"];
+      if (e.contains("state")) x["state"] = e["state"] == "restarted" ? json("started") : e["state"];
+      Item& it = item("service", n, x);
+      it.deps.insert(it.deps.end(), pkgIds.begin(), pkgIds.end());
+      if (auto f = filesNaming.find(n); f != filesNaming.end()) it.deps.insert(it.deps.end(), f->second.begin(), f->second.end());
+    }
+    for (auto& [n, e] : maps["timers"].items()) {
+      json x = e;
+      x["name"] = n;
+      Item& it = item("timer", n, x);
+      if (auto u = userIdOf.find(x.value("user", "")); u != userIdOf.end()) it.deps.push_back(u->second);
+    }
+    std::vector<std::string> before;  // commands run once everything else of the host is there
+    for (const auto& it : items)
+      if (it.kind != "command") before.push_back(it.id);
+    for (auto& [n, e] : maps["commands"].items()) {
+      json x = e;
+      x["name"] = n;
+      Item& it = item("command", n, x);
+      it.deps = before;
+    }
+    for (auto& it : items) {
+      auto* r = add(it.id, it.kind, "ssh", name, std::move(it.spec), loc, hp.tier);
+      if (!r) continue;
+      uint32_t ix = ixOf(r);
+      if (hp.isVm) dep(r, "vm/" + name);
+      for (auto& dd : it.deps) dep(r, dd);
+      if (hp.tierBound) bindTier(ix, hp.tier);
+      dep(&g->resources[hp.ix], it.id, ix);
     }
   }
 
@@ -1022,6 +1209,7 @@ struct Expander {
   std::shared_ptr<DesiredGraph> finish() {
     appDeps();
     dns();
+    hostItems();
     tierEdges();
     providerConfigs();
     if (hashes) {

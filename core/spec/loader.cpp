@@ -4,9 +4,12 @@
 
 #include <arpa/inet.h>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "core/spec/compose.h"
+#include "core/spec/host_items_spec.h"
 #include "core/spec/walker.h"
 
 namespace tend::spec {
@@ -401,7 +404,15 @@ void readHosts(const YDoc& doc, Spec& s, Diagnostics& diags) {
             std::string ctx = "group '" + g.name + "'";
             w.fields(
                 gv, ctx,
-                {{"packages", [&](const YNode* y) { g.packages = w.strList(y, "packages"); }},
+                {{"packages", [&](const YNode* y) { readGroupPackages(w, y, g); }},
+                 {"directories", [&](const YNode* y) { readGroupHostItem(w, "directories", y, g, ctx); }},
+                 {"users", [&](const YNode* y) { readGroupHostItem(w, "users", y, g, ctx); }},
+                 {"unix_groups", [&](const YNode* y) { readGroupHostItem(w, "unix_groups", y, g, ctx); }},
+                 {"mounts", [&](const YNode* y) { readGroupHostItem(w, "mounts", y, g, ctx); }},
+                 {"sysctl", [&](const YNode* y) { readGroupHostItem(w, "sysctl", y, g, ctx); }},
+                 {"timezone", [&](const YNode* y) { readGroupHostItem(w, "timezone", y, g, ctx); }},
+                 {"commands", [&](const YNode* y) { readGroupHostItem(w, "commands", y, g, ctx); }},
+                 {"timers", [&](const YNode* y) { readGroupHostItem(w, "timers", y, g, ctx); }},
                  {"services", [&](const YNode* y) {
                     w.entries(y, "services", [&](const YNode* sk, const YNode* sv) {
                       nlohmann::json svc = {{"enabled", true}, {"state", "started"}};
@@ -427,14 +438,19 @@ void readHosts(const YDoc& doc, Spec& s, Diagnostics& diags) {
                       if (!w.needMap(fv, fk->value)) return;
                       nlohmann::json f = {{"mode", "0644"}, {"owner", "root"}, {"group", "root"}};
                       bool hasContent = false;
+                      FileTemplateCtx tf{w, s.absDir, fk->value, fctx, f, g, hasContent};
                       w.fields(fv, fctx,
                                {{"content", [&](const YNode* z) {
                                   Str c = w.str(z, "content");
+                                  if (hasContent) w.err(z, fctx + ": use one of 'content', 'source' or 'template'");
                                   hasContent = true;
                                   f["content"] = c.v;
                                   g.fileContents.emplace_back(fk->value, c);
                                 }},
+                                {"template", [&tf](const YNode* z) { readFileTemplate(tf, z); }},
+                                {"mark", [&](const YNode* z) { f["mark"] = w.boolean(z, "mark").v; }},
                                 {"source", [&](const YNode* z) {
+                                   if (hasContent) w.err(z, fctx + ": use one of 'content', 'source' or 'template'");
                                    hasContent = true;
                                    Str src = w.str(z, "source");
                                    f["source"] = src.v;
@@ -459,7 +475,7 @@ void readHosts(const YDoc& doc, Spec& s, Diagnostics& diags) {
                                              {"reload", [&](const YNode* q) { oc["reload"] = w.str(q, "reload").v; }}});
                                    f["on_change"] = oc;
                                  }}});
-                      if (!hasContent) w.err(fk, fctx + " needs 'content' or 'source'");
+                      if (!hasContent) w.err(fk, fctx + " needs 'content', 'source' or 'template'");
                       g.files[fk->value] = f;
                     });
                   }}});

@@ -188,6 +188,12 @@ struct GroupSpec {
   nlohmann::json services = nlohmann::json::object();
   nlohmann::json files = nlohmann::json::object();
   std::vector<std::pair<std::string, Str>> fileContents;  // path -> content, for ${} checks
+  // packages with a state other than present: name -> absent|latest
+  std::map<std::string, std::string> packageStates;
+  // directories, users, unix_groups, mounts, sysctl, timezone, commands, timers (payload shape)
+  nlohmann::json items = nlohmann::json::object();
+  // Strings of `items` that may hold ${…}: JSON pointer -> located text (interpolated on expansion)
+  std::vector<std::pair<std::string, Str>> itemStrings;
 };
 
 struct TemplateSpec {

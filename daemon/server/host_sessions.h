@@ -1,8 +1,8 @@
 #pragma once
 // The daemon's registry of host sessions (core/host_sessions.h), owned by the daemon and handed
-// to every provider. No SSH client is built into tend yet: every call answers that clearly,
-// per host, so Docker's ssh:// endpoints and anything else that needs a remote machine fail
-// with a message that names the host instead of a hook that was never installed.
+// to every provider: the SSH provider's session registry (providers/ssh/session_registry.h), so
+// the SSH provider, Docker's ssh:// transport and BIND9 on a remote server share one pool of
+// sessions per host.
 #include <memory>
 
 #include "core/host_sessions.h"

@@ -1,7 +1,6 @@
 #pragma once
-// The "ssh" provider (host configuration: packages, services, files). Not built yet: its
-// registration describes the `providers.ssh` section, its rules and kinds, so specs that use
-// it validate and plan; its resources fail with "not built into this tend".
+// The "ssh" provider (host configuration: packages, files, services, users, ... see
+// ssh_provider.h): the `providers.ssh` section, its rules, kinds and factory.
 #include "core/provider.h"
 
 namespace tend::ssh {

@@ -1,5 +1,5 @@
 // The daemon owns one registry of host sessions and hands it to every provider it builds
-// (ProviderConfig::hostSessions); with no SSH client built in, it answers per host, clearly.
+// (ProviderConfig::hostSessions); before providers.ssh configures it, it answers per host, clearly.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -37,12 +37,12 @@ TEST_CASE("every provider the daemon builds gets the daemon's host sessions", "[
   std::filesystem::remove_all(dir, ec);
 }
 
-TEST_CASE("without an SSH client the daemon's sessions fail naming the host", "[daemon][sessions]") {
+TEST_CASE("without providers.ssh the daemon's sessions fail naming the host", "[daemon][sessions]") {
   auto sessions = makeDaemonHostSessions();
   HostAddress h{"admin", "10.2.20.60", 2222};
   auto s = sessions->openStream(h, "/var/run/docker.sock", std::chrono::steady_clock::now());
   REQUIRE_FALSE(s.ok());
-  CHECK(s.error().message == "no SSH session to ssh://admin@10.2.20.60:2222: SSH sessions are not built into this tend");
+  CHECK(s.error().message == "no SSH session to ssh://admin@10.2.20.60:2222: providers.ssh is not configured");
   CHECK(s.error().terminal);
   CHECK_FALSE(sessions->exec(h, {"true"}, "", std::chrono::seconds(1)).ok());
   CHECK_FALSE(sessions->readFile(h, "/etc/hostname").ok());

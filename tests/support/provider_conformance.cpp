@@ -21,6 +21,7 @@ std::optional<ObservedResource> observeOne(Provider& p, const DesiredResource& r
   INFO("observe " << r.id);
   auto e = resp.errors.find(r.id);
   CHECK(e == resp.errors.end());
+  INFO("scope error: " << (resp.scopeError ? resp.scopeError->message : std::string()));
   CHECK_FALSE(resp.scopeError.has_value());
   if (resp.scopeError) return std::nullopt;
   if (e != resp.errors.end()) {

@@ -226,11 +226,13 @@ class TestHosts {
   struct Host {
     std::string name, address, container;
   };
-  explicit TestHosts(int count) {
+  // `dockerArgs`: more `docker run` arguments for every host (TEND_TEST_HOST_DOCKER_ARGS).
+  explicit TestHosts(int count, const std::string& dockerArgs = "") {
     dir_ = tempDir("tend-testhosts-");
     REQUIRE(!dir_.empty());
     int rc = 0;
-    std::string out = sh("bash " TEND_SOURCE_DIR "/tests/fixtures/ssh/test-hosts.sh start " +
+    std::string env = dockerArgs.empty() ? "" : "TEND_TEST_HOST_DOCKER_ARGS=" + tend::ssh::shellQuote(dockerArgs) + " ";
+    std::string out = sh(env + "bash " TEND_SOURCE_DIR "/tests/fixtures/ssh/test-hosts.sh start " +
                              dir_ + " " + std::to_string(count) + " 2>" + dir_ + "/start.err",
                          &rc);
     if (rc == kSkip) {
@@ -257,6 +259,7 @@ class TestHosts {
   TestHosts& operator=(const TestHosts&) = delete;
 
   const std::vector<Host>& hosts() const { return hosts_; }
+  const std::string& dir() const { return dir_; }
   tend::ssh::HostConfig config(size_t i, const std::string& user = "root") const {
     tend::ssh::HostConfig c;
     c.name = hosts_[i].name;
