@@ -185,7 +185,8 @@ awaitable<Result<json>> Api::sharedPlan(bool reuse) {
   planFlight_ = f;
   Result<json> r = makeError("internal error");
   try {
-    r = co_await offload<Result<json>>(blocking_, [this] { return backend_.planJson(); });
+    const auto call1 = [this] { return backend_.planJson(); };
+    r = co_await offload<Result<json>>(blocking_, call1);
   } catch (const std::exception& e) {
     log::error("http: plan failed", {{"error", e.what()}});
   }
@@ -236,7 +237,8 @@ awaitable<Response> Api::handle(Request req, Transport t) {
       // request, /healthz included, if it ran here on the io thread.
       auto body = backend_.currentStatusBody();
       if (!body)
-        body = co_await offload<std::shared_ptr<const StatusBody>>(blocking_, [this] { return backend_.statusBody(); });
+        const auto call2 = [this] { return backend_.statusBody(); };
+        body = co_await offload<std::shared_ptr<const StatusBody>>(blocking_, call2);
       res = Response{http::status::ok, 11};
       res.set(http::field::content_type, "application/json");
       // Clients may keep the body but must revalidate it: If-None-Match with the ETag gets a
@@ -260,7 +262,8 @@ awaitable<Response> Api::handle(Request req, Transport t) {
       int64_t limit = 20;
       if (query.count("limit") && (!parseInt(query["limit"], limit) || limit < 1 || limit > 1000))
         co_return errorResponse(http::status::bad_request, "limit must be between 1 and 1000");
-      auto runs = co_await offload<Result<json>>(blocking_, [this, limit] { return backend_.runsJson(static_cast<int>(limit)); });
+      const auto call3 = [this, limit] { return backend_.runsJson(static_cast<int>(limit)); };
+      auto runs = co_await offload<Result<json>>(blocking_, call3);
       res = runs.ok() ? jsonResponse(http::status::ok, *runs)
                       : errorResponse(http::status::internal_server_error, runs.error().message);
     } else if (path.rfind("/v1/resources/", 0) == 0) {
@@ -268,7 +271,8 @@ awaitable<Response> Api::handle(Request req, Transport t) {
       if (!percentDecode(std::string_view(path).substr(14), id, false))
         co_return errorResponse(http::status::bad_request, "malformed resource id in the path");
       const bool withPlan = query.count("plan") && query["plan"] != "0";
-      auto d = co_await offload<Result<json>>(blocking_, [this, id, withPlan] { return backend_.resourceDetail(id, withPlan); });
+      const auto call4 = [this, id, withPlan] { return backend_.resourceDetail(id, withPlan); };
+      auto d = co_await offload<Result<json>>(blocking_, call4);
       if (d.ok()) res = jsonResponse(http::status::ok, *d);
       else if (d.error().message.rfind("unknown resource", 0) == 0) res = errorResponse(http::status::not_found, d.error().message);
       else res = errorResponse(http::status::internal_server_error, d.error().message);
@@ -318,12 +322,13 @@ awaitable<Response> Api::events(const Request& req, std::map<std::string, std::s
     // The newest events (of one resource): the page's and the TUI's history views.
     std::string resource = query.count("resource") ? query["resource"] : "";
     const int n = static_cast<int>(tail > 0 ? tail : 100);
-    auto ev = co_await offload<Result<json>>(blocking_, [this, resource, n] { return backend_.recentEventsJson(resource, n); });
+    const auto call5 = [this, resource, n] { return backend_.recentEventsJson(resource, n); };
+    auto ev = co_await offload<Result<json>>(blocking_, call5);
     co_return ev.ok() ? jsonResponse(http::status::ok, *ev)
                       : errorResponse(http::status::internal_server_error, ev.error().message);
   }
-  auto ev = co_await offload<Result<json>>(
-      blocking_, [this, since, limit] { return backend_.eventsJson(since, static_cast<int>(limit)); });
+  const auto call6 = [this, since, limit] { return backend_.eventsJson(since, static_cast<int>(limit)); };
+  auto ev = co_await offload<Result<json>>(blocking_, call6);
   co_return ev.ok() ? jsonResponse(http::status::ok, *ev)
                     : errorResponse(http::status::internal_server_error, ev.error().message);
 }
@@ -333,9 +338,10 @@ awaitable<Response> Api::web(const Request& req, const std::string& path,
   (void)req;
   Response res{http::status::ok, 11};
   if (path == "/") {
-    auto page = co_await offload<std::string>(blocking_, [this, query] {
+    const auto call7 = [this, query] {
       return renderIndexPage(backend_.statusView(), query);
-    });
+    };
+    auto page = co_await offload<std::string>(blocking_, call7);
     res.set(http::field::content_type, "text/html; charset=utf-8");
     res.set(http::field::cache_control, "no-store");
     res.body() = std::move(page);

@@ -133,8 +133,9 @@ awaitable<void> EventHub::ticker() {
     if (!anyStatus || (!anyFull && now - lastStatus_ < opts_.statusEvery)) continue;
     lastStatus_ = now;
     Round r;
+    const auto compute = [this, prev = prev_] { return computeRound(backend_, prev); };
     try {
-      r = co_await offload<Round>(pool_, [this, prev = prev_] { return computeRound(backend_, prev); });
+      r = co_await offload<Round>(pool_, compute);
     } catch (const std::exception& e) {
       log::warn("event stream: cannot read the status", {{"error", e.what()}});
       continue;
@@ -200,18 +201,23 @@ awaitable<void> EventHub::serve(StreamSink& sink, int64_t since, bool status) {
 
   int64_t lastId = since;
   uint64_t seenGen = 0;  // 0: fetch once at start
-  bool ok = co_await sink.write("retry: 2000\n: tendd event stream\n\n");
+  // Messages are named locals: see StreamSink::write.
+  const std::string preamble = "retry: 2000\n: tendd event stream\n\n";
+  const std::string dropped = ": dropped: too far behind, reconnect with Last-Event-ID\n\n";
+  const std::string keepAlive = ": keep-alive\n\n";
+  std::string m;
+  bool ok = co_await sink.write(preamble);
   boost::system::error_code ec;
   while (ok) {
     if (c->dropped) {
       log::info("event stream: client too far behind, dropped");
-      co_await sink.write(": dropped: too far behind, reconnect with Last-Event-ID\n\n");
+      co_await sink.write(dropped);
       break;
     }
     if (!c->full.empty()) {
-      std::string m = std::move(c->full);
+      m = std::move(c->full);
       c->full.clear();
-      ok = co_await sink.write(std::move(m));
+      ok = co_await sink.write(m);
       continue;
     }
     if (c->statusPending()) {
@@ -229,15 +235,17 @@ awaitable<void> EventHub::serve(StreamSink& sink, int64_t since, bool status) {
       c->removed.clear();
       c->head.clear();
       c->pendingBytes = 0;
-      ok = co_await sink.write(sseMessage(0, "status", d));
+      m = sseMessage(0, "status", d);
+      ok = co_await sink.write(m);
       continue;
     }
     const uint64_t gen = backend_.changeGeneration();
     if (gen != seenGen) {
       const int batch = opts_.eventBatch;
       Result<json> evs = makeError("");
+      const auto fetch = [this, lastId, batch] { return backend_.eventsJson(lastId, batch); };
       try {
-        evs = co_await offload<Result<json>>(pool_, [this, lastId, batch] { return backend_.eventsJson(lastId, batch); });
+        evs = co_await offload<Result<json>>(pool_, fetch);
       } catch (const std::exception& e) {
         evs = makeError(e.what());
       }
@@ -245,19 +253,19 @@ awaitable<void> EventHub::serve(StreamSink& sink, int64_t since, bool status) {
         log::warn("event stream: cannot read events", {{"error", evs.error().message}});
         break;
       }
-      std::string out;
+      m.clear();
       for (const auto& e : *evs) {
         const int64_t id = e.value("id", int64_t{0});
-        out += sseMessage(id, "", dump(e));
+        m += sseMessage(id, "", dump(e));
         lastId = std::max(lastId, id);
       }
       if (static_cast<int>(evs->size()) < batch) seenGen = gen;
-      if (!out.empty()) ok = co_await sink.write(std::move(out));
+      if (!m.empty()) ok = co_await sink.write(m);
       continue;
     }
     c->wake.expires_after(opts_.keepAlive);
     co_await c->wake.async_wait(asio::redirect_error(use_awaitable, ec));
-    if (!ec) ok = co_await sink.write(": keep-alive\n\n");
+    if (!ec) ok = co_await sink.write(keepAlive);
   }
 }
 

@@ -251,7 +251,7 @@ template <class Stream>
 class ConnectionSink final : public StreamSink {
  public:
   ConnectionSink(Stream& s, std::chrono::milliseconds timeout) : s_(s), timeout_(timeout) {}
-  awaitable<bool> write(std::string data) override {
+  awaitable<bool> write(const std::string& data) override {
     if (failed_) co_return false;
     beast::error_code ec;
     beast::get_lowest_layer(s_).expires_after(timeout_);

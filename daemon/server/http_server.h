@@ -36,8 +36,10 @@ using Request = http::request<http::string_body>;
 class StreamSink {
  public:
   virtual ~StreamSink() = default;
-  // False once the peer is gone or did not take the bytes within the write timeout.
-  virtual boost::asio::awaitable<bool> write(std::string data) = 0;
+  // False once the peer is gone or did not take the bytes within the write timeout. `data`
+  // must stay alive until the write returns (a reference, not a by-value parameter: GCC 12
+  // destroys by-value class parameters of coroutines twice in some co_await expressions).
+  virtual boost::asio::awaitable<bool> write(const std::string& data) = 0;
 };
 // Produces a streamed body until it returns; the connection is closed then (the body is
 // delimited by the close: no Content-Length, no keep-alive).

@@ -15,8 +15,11 @@
 
 namespace tend::daemon {
 
+// `f` is taken by reference and copied before the first suspension: pass a named callable
+// (GCC 12 mishandles class-type by-value parameters and argument temporaries of coroutines
+// that have non-trivial destructors).
 template <class T, class F>
-boost::asio::awaitable<T> offload(boost::asio::thread_pool& pool, F f) {
+boost::asio::awaitable<T> offload(boost::asio::thread_pool& pool, const F& f) {
   namespace asio = boost::asio;
   auto ex = co_await asio::this_coro::executor;
   struct Slot {
@@ -26,7 +29,7 @@ boost::asio::awaitable<T> offload(boost::asio::thread_pool& pool, F f) {
     bool done = false;
   };
   auto s = std::make_shared<Slot>(Slot{asio::steady_timer(ex), {}, {}, false});
-  asio::post(pool, [s, ex, f = std::move(f)]() mutable {
+  asio::post(pool, [s, ex, f]() mutable {
     std::optional<T> v;
     std::exception_ptr e;
     try {

@@ -111,6 +111,7 @@ class Ui {
     cbreak();
     noecho();
     keypad(stdscr, TRUE);
+    set_escdelay(25);  // Esc answers at once (over SSH too: sequences arrive in one packet)
     curs_set(0);
     timeout(200);
     if (has_colors()) {

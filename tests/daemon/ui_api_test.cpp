@@ -94,11 +94,11 @@ TEST_CASE("event stream: events with ids, resume after an id, status snapshot th
 TEST_CASE("event stream: a client that does not read is dropped, the daemon keeps answering", "[daemon][ui]") {
   test::RunningDaemon::Setup s;
   std::string spec;
-  for (int i = 0; i < 30000; ++i) spec += "container/app" + std::to_string(i) + "/web-with-a-long-name\n";
+  for (int i = 0; i < 60000; ++i) spec += "container/app" + std::to_string(i) + "/web-with-a-long-name\n";
   s.spec = spec;
   s.writeTimeout = std::chrono::milliseconds(500);
   test::RunningDaemon d(s);
-  // A raw client asks for the status stream (a ~3 MB snapshot) and reads nothing.
+  // A raw client asks for the status stream (a ~9 MB snapshot) and reads nothing.
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   int small = 4096;
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);

@@ -40,22 +40,22 @@ keys Enter
 wait_screen "exited with code 3" "detail"
 wait_screen "needed by:" "detail dependents"
 wait_screen "create: absent" "detail plan"
-keys Escape
+keys Escape; sleep 0.3
 keys / C-u "app2/web" Enter
 wait_screen "filter: app2/web \(1\)" "text filter"
 keys Enter
 wait_screen "blocked by: +-> container/app1/web \(blocked\) -> container/app1/db \(failed\)" "blocked chain"
-n0=$(curl -fsS "$BASE/v1/runs?limit=100" | json 'len(d)')
+n0=$(curl -fsS "$BASE/v1/runs?limit=1" | json 'd[0]["id"] if d else 0')
 keys r; sleep 0.3; keys r
 wait_screen "run [0-9]+ (started|finished|queued)|pass queued" "reconcile one resource"
-n1=$(curl -fsS "$BASE/v1/runs?limit=100" | json 'len(d)')
+n1=$(curl -fsS "$BASE/v1/runs?limit=1" | json 'd[0]["id"] if d else 0')
 [ "$n1" -gt "$n0" ] || fail "reconcile from the UI started no run ($n0 -> $n1)"
-keys Escape
+keys Escape; sleep 0.3
 keys p
 wait_screen "1 to replace" "plan"
 wait_screen "replace +container/app3/web" "plan row"
 wait_screen "image: \"local/busybox:1.35\" -> \"local/busybox:1.36\"" "plan diff"
-keys Escape
+keys Escape; sleep 0.3
 keys / C-u Enter
 # Still live after all that churn: the counts line keeps changing.
 a=$(screen | sed -n 2p); sleep 2.5; b=$(screen | sed -n 2p)

@@ -34,8 +34,8 @@ wait_screen "container/hello/content" "dependency of hello/web"
 wait_screen "declared at: .*apps.yml:[0-9]+" "declared at"
 keys r; sleep 0.3; keys r
 wait_screen "run [0-9]+ (started|finished|queued)|pass queued" "reconcile over the socket"
-keys Escape p
+keys Escape; sleep 0.3; keys p
 wait_screen "to create, .* unchanged" "plan"
-keys Escape q
+keys Escape; sleep 0.3; keys q
 wait_screen "UI-EXIT=0" "quit"
 pass "tendctl ui on specs/local (dry run): apps, filter, detail, reconcile, plan, quit"
