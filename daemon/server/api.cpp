@@ -236,9 +236,10 @@ awaitable<Response> Api::handle(Request req, Transport t) {
       // blocking pool: tens of thousands of resources take long enough to stall every other
       // request, /healthz included, if it ran here on the io thread.
       auto body = backend_.currentStatusBody();
-      if (!body)
+      if (!body) {
         const auto call2 = [this] { return backend_.statusBody(); };
         body = co_await offload<std::shared_ptr<const StatusBody>>(blocking_, call2);
+      }
       res = Response{http::status::ok, 11};
       res.set(http::field::content_type, "application/json");
       // Clients may keep the body but must revalidate it: If-None-Match with the ETag gets a
