@@ -54,6 +54,9 @@ struct DesiredGraph {
   std::map<std::string, nlohmann::json> providerConfigs;  // providers.<name> (secrets symbolic)
   std::string specDir;                     // absolute path of the spec directory
   std::string secretsFile;                 // absolute path of secrets.file, "" when none
+  // Names of the tiers by index (DesiredResource::tier): "networking", "ca+ntp", ...; empty
+  // when the spec declares none.
+  std::vector<std::string> tierNames;
 
   const DesiredResource* find(std::string_view id) const {
     auto it = std::lower_bound(byId.begin(), byId.end(), id,

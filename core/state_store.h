@@ -87,6 +87,33 @@ class StateStore {
 
   virtual Result<int64_t> appendEvent(const EventRecord& ev) = 0;
   virtual Result<std::vector<EventRecord>> eventsSince(int64_t sinceId, int limit) = 0;
+  // The newest `limit` events (of one resource when `resource` is not ""), oldest first. The
+  // default pages through eventsSince; stores with an index override it.
+  virtual Result<std::vector<EventRecord>> recentEvents(const std::string& resource, int limit) {
+    std::vector<EventRecord> out;
+    int64_t since = 0;
+    for (;;) {
+      auto page = eventsSince(since, 1000);
+      if (!page) return page.error();
+      for (auto& e : *page) {
+        since = e.id;
+        if (resource.empty() || e.resource == resource) out.push_back(std::move(e));
+      }
+      if (limit > 0 && out.size() > static_cast<size_t>(limit))
+        out.erase(out.begin(), out.end() - limit);
+      if (page->size() < 1000) break;
+    }
+    return out;
+  }
+  // The newest `limit` runs, newest first. The default knows only the last one.
+  virtual Result<std::vector<RunRecord>> recentRuns(int limit) {
+    (void)limit;
+    auto r = lastRun();
+    if (!r) return r.error();
+    std::vector<RunRecord> out;
+    if (*r) out.push_back(**r);
+    return out;
+  }
 
   // Key/value for small facts: "last_good_revision", "zone_serial/<zone@view>", ...
   virtual Result<std::optional<std::string>> getMeta(const std::string& key) = 0;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -155,6 +156,12 @@ constexpr const char* kInsertEvent =
     "INSERT INTO events (run_id, ts, level, resource, reason, message) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 constexpr const char* kPruneEvents = "DELETE FROM events WHERE id <= ?1";
+constexpr const char* kRecentEvents =
+    "SELECT id, ts, level, resource, reason, message, COALESCE(run_id, 0) FROM events "
+    "ORDER BY id DESC LIMIT ?1";
+constexpr const char* kRecentEventsOf =
+    "SELECT id, ts, level, resource, reason, message, COALESCE(run_id, 0) FROM events "
+    "WHERE resource = ?2 ORDER BY id DESC LIMIT ?1";
 constexpr const char* kSelectEvents =
     "SELECT id, ts, level, resource, reason, message, COALESCE(run_id, 0) FROM events "
     "WHERE id > ?1 ORDER BY id LIMIT ?2";
@@ -697,6 +704,32 @@ Result<std::vector<EventRecord>> SqliteStateStore::eventsSince(int64_t sinceId, 
     out.push_back(std::move(e));
   }
   if (rc != SQLITE_DONE) return impl_->dbError("read events", rc);
+  return out;
+}
+
+Result<std::vector<EventRecord>> SqliteStateStore::recentEvents(const std::string& resource, int limit) {
+  std::lock_guard lk(impl_->mu);
+  // events_by_resource (resource, id) serves the per-resource form.
+  auto s = impl_->prepare(resource.empty() ? kRecentEvents : kRecentEventsOf);
+  if (!s) return s.error();
+  Stmt st(*s);
+  st.bind(1, int64_t{limit > 0 ? limit : -1});
+  if (!resource.empty()) st.bind(2, resource);
+  std::vector<EventRecord> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    EventRecord e;
+    e.id = st.i64(0);
+    e.unixMs = st.i64(1);
+    e.level = st.text(2);
+    e.resource = st.text(3);
+    e.reason = st.text(4);
+    e.message = st.text(5);
+    e.runId = st.i64(6);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return impl_->dbError("read events", rc);
+  std::reverse(out.begin(), out.end());
   return out;
 }
 

@@ -65,7 +65,8 @@ class SqliteStateStore final : public StateStore {
   Result<void> setMeta(const std::string& key, const std::string& value) override;
 
   // Beyond the interface: for status pages, diagnostics and tests.
-  Result<std::vector<RunRecord>> recentRuns(int limit);  // newest first
+  Result<std::vector<RunRecord>> recentRuns(int limit) override;  // newest first
+  Result<std::vector<EventRecord>> recentEvents(const std::string& resource, int limit) override;
   Result<std::string> integrityCheck();                  // "ok" when healthy
   Result<std::string> journalMode();                     // "wal" for a file database
   Result<int> schemaVersion();

@@ -1238,6 +1238,11 @@ struct Expander {
     g->secretNames = secrets;
     g->specDir = s.absDir;
     g->secretsFile = s.secretsFile.set ? absPath(s, s.secretsFile.v) : "";
+    for (const auto& t : s.tiers) {
+      std::string name;
+      for (const auto& n : t.names) name += (name.empty() ? "" : "+") + n.v;
+      g->tierNames.push_back(name);
+    }
     return g;
   }
 };

@@ -73,7 +73,187 @@ awaitable<void> exchange(Stream& s, http::request<http::string_body>& req, HttpR
   out.contentType = std::string(res[http::field::content_type]);
 }
 
+// After the request: the header, then the body as it comes, parsed as SSE.
+template <class Stream>
+awaitable<void> streamExchange(Stream& s, http::request<http::string_body>& req,
+                               const std::function<bool(const SseMessage&)>& onMessage,
+                               std::chrono::milliseconds idle, StreamEnd& out, beast::error_code& ec) {
+  co_await http::async_write(s, req, asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+  beast::flat_buffer buf;
+  http::response_parser<http::empty_body> parser;
+  co_await http::async_read_header(s, buf, parser, asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+  out.status = static_cast<int>(parser.get().result_int());
+  std::string text(static_cast<const char*>(buf.data().data()), buf.data().size());
+  buf.consume(buf.size());
+  char chunk[16384];
+  if (out.status != 200) {
+    // A short JSON error, delimited by its Content-Length or the close.
+    for (int i = 0; i < 64 && text.size() < 65536; ++i) {
+      beast::get_lowest_layer(s).expires_after(std::chrono::seconds(10));
+      auto n = co_await s.async_read_some(asio::buffer(chunk), asio::redirect_error(use_awaitable, ec));
+      text.append(chunk, n);
+      if (ec) break;
+    }
+    ec = {};
+    out.error = text;
+    auto at = text.find("\"error\":\"");
+    if (at != std::string::npos) {
+      auto end = text.find('"', at + 9);
+      out.error = text.substr(at + 9, end == std::string::npos ? std::string::npos : end - at - 9);
+    }
+    co_return;
+  }
+  for (;;) {
+    if (!parseSse(text, onMessage)) {
+      out.stopped = true;
+      co_return;
+    }
+    beast::get_lowest_layer(s).expires_after(idle);
+    auto n = co_await s.async_read_some(asio::buffer(chunk), asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    text.append(chunk, n);
+  }
+}
+
 }  // namespace
+
+bool parseSse(std::string& buf, const std::function<bool(const SseMessage&)>& onMessage) {
+  for (;;) {
+    // A message ends at a blank line (\n\n; \r\n\r\n from other servers).
+    std::size_t end = buf.find("\n\n");
+    std::size_t sep = 2;
+    auto crlf = buf.find("\r\n\r\n");
+    if (crlf != std::string::npos && (end == std::string::npos || crlf < end)) {
+      end = crlf;
+      sep = 4;
+    }
+    if (end == std::string::npos) return true;
+    std::string block = buf.substr(0, end);
+    buf.erase(0, end + sep);
+    SseMessage m;
+    bool any = false;
+    std::size_t pos = 0;
+    while (pos <= block.size()) {
+      auto nl = block.find('\n', pos);
+      std::string line = block.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      pos = nl == std::string::npos ? block.size() + 1 : nl + 1;
+      if (line.empty() || line[0] == ':') continue;
+      auto colon = line.find(':');
+      std::string field = line.substr(0, colon);
+      std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+      if (!value.empty() && value[0] == ' ') value.erase(0, 1);
+      if (field == "data") {
+        m.data += (any ? "\n" : "") + value;
+        any = true;
+      } else if (field == "event") {
+        m.event = value;
+      } else if (field == "id") {
+        try {
+          m.id = std::stoll(value);
+        } catch (const std::exception&) {
+        }
+      }
+    }
+    if (any && !onMessage(m)) return false;
+  }
+}
+
+Result<StreamEnd> httpStream(const ClientTarget& t, const std::string& target,
+                             const std::function<bool(const SseMessage&)>& onMessage,
+                             std::chrono::milliseconds connectTimeout, std::chrono::milliseconds idleTimeout) {
+  asio::io_context io;
+  http::request<http::string_body> req;
+  req.method(http::verb::get);
+  req.version(11);
+  req.set(http::field::user_agent, "tendctl");
+  req.set(http::field::accept, "text/event-stream");
+  req.keep_alive(false);
+  if (!t.token.empty()) req.set(http::field::authorization, "Bearer " + t.token);
+  StreamEnd out;
+  beast::error_code ec;
+  std::string stage = "connect to";
+  std::string failure;
+  auto onDone = [&failure](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      failure = x.what();
+    }
+  };
+  if (t.url.empty()) {
+    req.target(target);
+    req.set(http::field::host, "localhost");
+    req.prepare_payload();
+    beast::basic_stream<asio::local::stream_protocol> s(io);
+    s.expires_after(connectTimeout);
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+          co_await s.async_connect(asio::local::stream_protocol::endpoint(t.socket),
+                                   asio::redirect_error(use_awaitable, ec));
+          if (ec) co_return;
+          stage = "read events from";
+          co_await streamExchange(s, req, onMessage, idleTimeout, out, ec);
+        },
+        onDone);
+    io.run();
+  } else {
+    Url u;
+    if (!parseUrl(t.url, u)) return makeError("bad URL '" + t.url + "' (want http://HOST:PORT)");
+    req.target(u.prefix + target);
+    req.set(http::field::host, u.host + ":" + u.port);
+    req.prepare_payload();
+    asio::ssl::context ssl(asio::ssl::context::tls_client);
+    if (u.tls) {
+      if (t.caFile.empty()) {
+        ssl.set_default_verify_paths(ec);
+      } else {
+        if (::access(t.caFile.c_str(), R_OK) != 0)
+          return makeError("cannot read CA file " + t.caFile + ": " + std::strerror(errno));
+        ssl.load_verify_file(t.caFile, ec);
+        if (ec) return makeError("cannot load CA certificates from " + t.caFile + ": " + ec.message());
+      }
+      ec = {};
+      ssl.set_verify_mode(asio::ssl::verify_peer);
+    }
+    asio::ip::tcp::resolver resolver(io);
+    beast::tcp_stream plain(io);
+    beast::ssl_stream<beast::tcp_stream> secure(io, ssl);
+    auto& lowest = u.tls ? beast::get_lowest_layer(secure) : plain;
+    lowest.expires_after(connectTimeout);
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+          auto eps = co_await resolver.async_resolve(u.host, u.port, asio::redirect_error(use_awaitable, ec));
+          if (ec) co_return;
+          co_await lowest.async_connect(eps, asio::redirect_error(use_awaitable, ec));
+          if (ec) co_return;
+          stage = "read events from";
+          if (u.tls) {
+            SSL_set_tlsext_host_name(secure.native_handle(), u.host.c_str());
+            secure.set_verify_callback(asio::ssl::host_name_verification(u.host));
+            co_await secure.async_handshake(asio::ssl::stream_base::client,
+                                            asio::redirect_error(use_awaitable, ec));
+            if (ec) co_return;
+            co_await streamExchange(secure, req, onMessage, idleTimeout, out, ec);
+          } else {
+            co_await streamExchange(plain, req, onMessage, idleTimeout, out, ec);
+          }
+        },
+        onDone);
+    io.run();
+  }
+  if (!failure.empty()) return makeError("cannot " + stage + " tendd at " + t.describe() + ": " + failure);
+  if (ec && !(ec == asio::error::eof || ec == http::error::end_of_stream) )
+    return makeError("cannot " + stage + " tendd at " + t.describe() + ": " + ec.message());
+  if (ec && stage == "connect to")
+    return makeError("cannot connect to tendd at " + t.describe() + ": " + ec.message());
+  return out;
+}
 
 Result<HttpReply> httpCall(const ClientTarget& t, const std::string& method, const std::string& target,
                            const std::string& body, std::chrono::milliseconds timeout) {

@@ -13,6 +13,9 @@
 
 #include "core/log.h"
 #include "daemon/server/auth.h"
+#include "daemon/server/event_stream.h"
+#include "daemon/server/offload.h"
+#include "daemon/server/web.h"
 
 namespace tend::daemon {
 namespace asio = boost::asio;
@@ -71,12 +74,41 @@ struct Route {
   bool mutating;
 };
 
+// A path ending in '/' (other than "/") is a prefix: /v1/resources/ID, /ui/ASSET.
 const Route kRoutes[] = {
     {"/healthz", http::verb::get, false},       {"/readyz", http::verb::get, false},
     {"/metrics", http::verb::get, false},       {"/v1/status", http::verb::get, false},
     {"/v1/plan", http::verb::get, false},       {"/v1/events", http::verb::get, false},
     {"/v1/reconcile", http::verb::post, true},  {"/v1/hooks/git", http::verb::post, true},
+    {"/v1/runs", http::verb::get, false},       {"/v1/resources/", http::verb::get, false},
+    {"/", http::verb::get, false},              {"/ui/", http::verb::get, false},
 };
+
+// %XX and '+' (in queries) decoded; false on a malformed escape.
+bool percentDecode(std::string_view in, std::string& out, bool plusIsSpace) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+' && plusIsSpace) {
+      out += ' ';
+    } else if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      auto hex = [](char h) -> int {
+        if (h >= '0' && h <= '9') return h - '0';
+        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+        return -1;
+      };
+      int a = hex(in[i + 1]), b = hex(in[i + 2]);
+      if (a < 0 || b < 0) return false;
+      out += static_cast<char>(a * 16 + b);
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return true;
+}
 
 std::map<std::string, std::string> parseQuery(std::string_view q) {
   std::map<std::string, std::string> out;
@@ -84,8 +116,14 @@ std::map<std::string, std::string> parseQuery(std::string_view q) {
     auto amp = q.find('&');
     auto part = q.substr(0, amp);
     auto eq = part.find('=');
-    if (eq == std::string_view::npos) out[std::string(part)] = "";
-    else out[std::string(part.substr(0, eq))] = std::string(part.substr(eq + 1));
+    std::string k, v;
+    if (eq == std::string_view::npos) {
+      if (!percentDecode(part, k, true)) k = std::string(part);
+    } else {
+      if (!percentDecode(part.substr(0, eq), k, true)) k = std::string(part.substr(0, eq));
+      if (!percentDecode(part.substr(eq + 1), v, true)) v = std::string(part.substr(eq + 1));
+    }
+    out[k] = v;
     if (amp == std::string_view::npos) break;
     q.remove_prefix(amp + 1);
   }
@@ -120,45 +158,11 @@ bool parseInt(const std::string& s, int64_t& out) {
   return true;
 }
 
-// Runs a blocking call on the pool and resumes the coroutine on its own executor.
-template <class T, class F>
-awaitable<T> offload(asio::thread_pool& pool, F f) {
-  auto ex = co_await asio::this_coro::executor;
-  struct Slot {
-    asio::steady_timer timer;
-    std::optional<T> value;
-    std::exception_ptr err;
-    bool done = false;
-  };
-  auto s = std::make_shared<Slot>(Slot{asio::steady_timer(ex), {}, {}, false});
-  asio::post(pool, [s, ex, f = std::move(f)]() mutable {
-    std::optional<T> v;
-    std::exception_ptr e;
-    try {
-      v.emplace(f());
-    } catch (...) {  // handed to the awaiting coroutine, which rethrows it
-      e = std::current_exception();
-    }
-    asio::post(ex, [s, v = std::move(v), e]() mutable {
-      s->value = std::move(v);
-      s->err = e;
-      s->done = true;
-      s->timer.cancel();
-    });
-  });
-  boost::system::error_code ec;
-  while (!s->done) {
-    s->timer.expires_at(asio::steady_timer::time_point::max());
-    co_await s->timer.async_wait(asio::redirect_error(use_awaitable, ec));
-  }
-  if (s->err) std::rethrow_exception(s->err);
-  co_return std::move(*s->value);
-}
-
 }  // namespace
 
 Api::Api(ApiBackend& backend, ApiOptions opts, asio::thread_pool& blocking)
-    : backend_(backend), opts_(std::move(opts)), blocking_(blocking) {}
+    : backend_(backend), opts_(std::move(opts)), blocking_(blocking),
+      hub_(std::make_shared<EventHub>(backend, blocking, opts_.stream)) {}
 
 // One plan observation in progress; requests arriving meanwhile wait on its timer (set to
 // never expire; cancelled once the result is in).
@@ -181,7 +185,8 @@ awaitable<Result<json>> Api::sharedPlan(bool reuse) {
   planFlight_ = f;
   Result<json> r = makeError("internal error");
   try {
-    r = co_await offload<Result<json>>(blocking_, [this] { return backend_.planJson(); });
+    const auto call1 = [this] { return backend_.planJson(); };
+    r = co_await offload<Result<json>>(blocking_, call1);
   } catch (const std::exception& e) {
     log::error("http: plan failed", {{"error", e.what()}});
   }
@@ -202,8 +207,11 @@ awaitable<Response> Api::handle(Request req, Transport t) {
   auto query = parseQuery(qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1));
 
   const Route* route = nullptr;
-  for (const auto& r : kRoutes)
-    if (path == r.path) route = &r;
+  for (const auto& r : kRoutes) {
+    std::string_view rp(r.path);
+    if (path == rp || (rp.size() > 1 && rp.back() == '/' && path.size() > rp.size() && path.rfind(rp, 0) == 0))
+      route = &r;
+  }
   if (!route) co_return errorResponse(http::status::not_found, "no route " + path);
   if (req.method() != route->method) {
     auto res = errorResponse(http::status::method_not_allowed,
@@ -228,8 +236,10 @@ awaitable<Response> Api::handle(Request req, Transport t) {
       // blocking pool: tens of thousands of resources take long enough to stall every other
       // request, /healthz included, if it ran here on the io thread.
       auto body = backend_.currentStatusBody();
-      if (!body)
-        body = co_await offload<std::shared_ptr<const StatusBody>>(blocking_, [this] { return backend_.statusBody(); });
+      if (!body) {
+        const auto call2 = [this] { return backend_.statusBody(); };
+        body = co_await offload<std::shared_ptr<const StatusBody>>(blocking_, call2);
+      }
       res = Response{http::status::ok, 11};
       res.set(http::field::content_type, "application/json");
       // Clients may keep the body but must revalidate it: If-None-Match with the ETag gets a
@@ -248,15 +258,27 @@ awaitable<Response> Api::handle(Request req, Transport t) {
       res = plan.ok() ? jsonResponse(http::status::ok, *plan)
                       : errorResponse(http::status::service_unavailable, plan.error().message);
     } else if (path == "/v1/events") {
-      int64_t since = 0, limit = 1000;
-      if (query.count("since") && !parseInt(query["since"], since))
-        co_return errorResponse(http::status::bad_request, "since must be a non-negative integer");
-      if (query.count("limit") && (!parseInt(query["limit"], limit) || limit < 1 || limit > 10000))
-        co_return errorResponse(http::status::bad_request, "limit must be between 1 and 10000");
-      auto ev = co_await offload<Result<json>>(
-          blocking_, [this, since, limit] { return backend_.eventsJson(since, static_cast<int>(limit)); });
-      res = ev.ok() ? jsonResponse(http::status::ok, *ev)
-                    : errorResponse(http::status::internal_server_error, ev.error().message);
+      res = co_await events(req, query);
+    } else if (path == "/v1/runs") {
+      int64_t limit = 20;
+      if (query.count("limit") && (!parseInt(query["limit"], limit) || limit < 1 || limit > 1000))
+        co_return errorResponse(http::status::bad_request, "limit must be between 1 and 1000");
+      const auto call3 = [this, limit] { return backend_.runsJson(static_cast<int>(limit)); };
+      auto runs = co_await offload<Result<json>>(blocking_, call3);
+      res = runs.ok() ? jsonResponse(http::status::ok, *runs)
+                      : errorResponse(http::status::internal_server_error, runs.error().message);
+    } else if (path.rfind("/v1/resources/", 0) == 0) {
+      std::string id;
+      if (!percentDecode(std::string_view(path).substr(14), id, false))
+        co_return errorResponse(http::status::bad_request, "malformed resource id in the path");
+      const bool withPlan = query.count("plan") && query["plan"] != "0";
+      const auto call4 = [this, id, withPlan] { return backend_.resourceDetail(id, withPlan); };
+      auto d = co_await offload<Result<json>>(blocking_, call4);
+      if (d.ok()) res = jsonResponse(http::status::ok, *d);
+      else if (d.error().message.rfind("unknown resource", 0) == 0) res = errorResponse(http::status::not_found, d.error().message);
+      else res = errorResponse(http::status::internal_server_error, d.error().message);
+    } else if (path == "/" || path.rfind("/ui/", 0) == 0) {
+      res = co_await web(req, path, query);
     } else if (path == "/v1/reconcile") {
       res = co_await reconcile(req, t);
     } else if (path == "/v1/hooks/git") {
@@ -267,6 +289,74 @@ awaitable<Response> Api::handle(Request req, Transport t) {
     res = errorResponse(http::status::internal_server_error, "internal error");
   }
   res.keep_alive(req.keep_alive());
+  co_return res;
+}
+
+awaitable<Response> Api::events(const Request& req, std::map<std::string, std::string>& query) {
+  int64_t since = 0, limit = 1000, tail = 0;
+  if (query.count("since") && !parseInt(query["since"], since))
+    co_return errorResponse(http::status::bad_request, "since must be a non-negative integer");
+  if (query.count("limit") && (!parseInt(query["limit"], limit) || limit < 1 || limit > 10000))
+    co_return errorResponse(http::status::bad_request, "limit must be between 1 and 10000");
+  if (query.count("tail") && (!parseInt(query["tail"], tail) || tail < 1 || tail > 10000))
+    co_return errorResponse(http::status::bad_request, "tail must be between 1 and 10000");
+  auto accept = req[http::field::accept];
+  const bool stream = (query.count("stream") && query["stream"] != "0") ||
+                      std::string_view(accept.data(), accept.size()).find("text/event-stream") != std::string_view::npos;
+  if (stream) {
+    // EventSource reconnects with the id of the last event it saw.
+    auto lei = req["Last-Event-ID"];
+    int64_t last = 0;
+    if (!lei.empty() && parseInt(std::string(lei), last)) since = std::max(since, last);
+    if (hub_->full())
+      co_return errorResponse(http::status::service_unavailable, "too many event streams open");
+    const bool status = query.count("status") && query["status"] != "0";
+    Response res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/event-stream");
+    res.set(http::field::cache_control, "no-store");
+    res.set("X-Accel-Buffering", "no");  // nginx and Caddy-style proxies: do not buffer
+    res.set("X-Content-Type-Options", "nosniff");
+    res.body().stream([hub = hub_, since, status](StreamSink& sink) { return hub->serve(sink, since, status); });
+    co_return res;
+  }
+  if (tail > 0 || query.count("resource")) {
+    // The newest events (of one resource): the page's and the TUI's history views.
+    std::string resource = query.count("resource") ? query["resource"] : "";
+    const int n = static_cast<int>(tail > 0 ? tail : 100);
+    const auto call5 = [this, resource, n] { return backend_.recentEventsJson(resource, n); };
+    auto ev = co_await offload<Result<json>>(blocking_, call5);
+    co_return ev.ok() ? jsonResponse(http::status::ok, *ev)
+                      : errorResponse(http::status::internal_server_error, ev.error().message);
+  }
+  const auto call6 = [this, since, limit] { return backend_.eventsJson(since, static_cast<int>(limit)); };
+  auto ev = co_await offload<Result<json>>(blocking_, call6);
+  co_return ev.ok() ? jsonResponse(http::status::ok, *ev)
+                    : errorResponse(http::status::internal_server_error, ev.error().message);
+}
+
+awaitable<Response> Api::web(const Request& req, const std::string& path,
+                             const std::map<std::string, std::string>& query) {
+  (void)req;
+  Response res{http::status::ok, 11};
+  if (path == "/") {
+    const auto call7 = [this, query] {
+      return renderIndexPage(backend_.statusView(), query);
+    };
+    auto page = co_await offload<std::string>(blocking_, call7);
+    res.set(http::field::content_type, "text/html; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = std::move(page);
+  } else {
+    const WebAsset* a = findWebAsset(std::string_view(path).substr(4));
+    if (!a) co_return errorResponse(http::status::not_found, "no asset " + path);
+    res.set(http::field::content_type, a->type);
+    res.set(http::field::cache_control, "no-cache");
+    res.body() = std::string(reinterpret_cast<const char*>(a->data), a->size);
+  }
+  res.set("Content-Security-Policy", kWebCsp);
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  res.set("X-Frame-Options", "DENY");
   co_return res;
 }
 

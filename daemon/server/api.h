@@ -3,6 +3,7 @@
 // the io thread: blocking calls (plan, events from SQLite) are offloaded to a thread pool and
 // long waits (reconcile --wait) are callbacks that resume the coroutine.
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,8 @@
 #include "core/result.h"
 #include "daemon/server/http_server.h"
 #include "daemon/server/run_queue.h"
+#include "daemon/server/status_render.h"
+#include "daemon/server/event_stream_options.h"
 
 namespace tend::daemon {
 
@@ -44,6 +47,18 @@ class ApiBackend {
   virtual std::vector<std::string> unknownResources(const std::vector<std::string>& ids) const = 0;
   virtual bool followsGit() const = 0;
   virtual void submit(Job job) = 0;
+  // Grows whenever something is recorded (event, apply, run): streams look for new events
+  // only when it moved. Cheap, any thread.
+  virtual uint64_t changeGeneration() const { return 0; }
+  // What /v1/status shows, as values (streams, the web page). Blocking.
+  virtual StatusView statusView() = 0;
+  // GET /v1/resources/ID: the resource, its dependencies up and down, the chain blocking it,
+  // its latest events, and with `withPlan` its planned action and diff. Blocking; an error
+  // whose message starts with "unknown resource" is a 404.
+  virtual Result<nlohmann::json> resourceDetail(const std::string& id, bool withPlan) = 0;
+  virtual Result<nlohmann::json> runsJson(int limit) = 0;  // newest first; blocking
+  // The newest events (of one resource, or all for ""), oldest first. Blocking.
+  virtual Result<nlohmann::json> recentEventsJson(const std::string& resource, int limit) = 0;
 };
 
 struct ApiOptions {
@@ -56,7 +71,10 @@ struct ApiOptions {
   // ...) and needs no token: concurrent requests share one observation, and its result
   // answers further TCP requests for this long (a reconcile through the API ends it sooner).
   std::chrono::milliseconds planReuse{2000};
+  StreamOptions stream;  // GET /v1/events as server-sent events
 };
+
+class EventHub;
 
 class Api {
  public:
@@ -67,6 +85,9 @@ class Api {
   boost::asio::awaitable<Response> reconcile(const Request& req, Transport t);
   boost::asio::awaitable<Response> gitHook(const Request& req, Transport t);
   boost::asio::awaitable<Result<nlohmann::json>> sharedPlan(bool reuse);
+  boost::asio::awaitable<Response> events(const Request& req, std::map<std::string, std::string>& query);
+  boost::asio::awaitable<Response> web(const Request& req, const std::string& path,
+                                       const std::map<std::string, std::string>& query);
   ApiBackend& backend_;
   ApiOptions opts_;
   boost::asio::thread_pool& blocking_;
@@ -75,6 +96,7 @@ class Api {
   std::shared_ptr<PlanFlight> planFlight_;
   std::shared_ptr<const Result<nlohmann::json>> planLast_;
   std::chrono::steady_clock::time_point planLastAt_{};
+  std::shared_ptr<EventHub> hub_;
 };
 
 // JSON shape of a run result (also used by tendctl).

@@ -4,8 +4,11 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
+#include <set>
 
 #include "core/log.h"
+#include "core/secrets.h"
 #include "daemon/server/status_render.h"
 
 namespace tend::daemon {
@@ -359,7 +362,9 @@ bool Controller::ready(std::string& why) const {
 
 std::string Controller::metricsText() { return deps_.metrics ? deps_.metrics->render() : ""; }
 
-std::string Controller::renderStatus() {
+std::string Controller::renderStatus() { return renderStatusJson(statusView()); }
+
+StatusView Controller::statusView() {
   StatusView v;
   {
     std::lock_guard lk(mu_);
@@ -372,6 +377,7 @@ std::string Controller::renderStatus() {
     v.ready = g && firstPassDone_;
     v.dryRun = opts_.dryRun;
     v.lastRun = lastRun_;
+    v.graph = g;
   }
   if (auto* e = enginePtr_.load()) {
     v.resources = e->status();
@@ -379,7 +385,87 @@ std::string Controller::renderStatus() {
     std::lock_guard lk(mu_);
     for (const auto& r : recorded_) v.resources.push_back(statusOfRecord(r));
   }
-  return renderStatusJson(v);
+  return v;
+}
+
+Result<json> Controller::resourceDetail(const std::string& id, bool withPlan) {
+  StatusView v = statusView();
+  std::map<std::string, const ResourceStatus*> byId;
+  for (const auto& s : v.resources) byId[s.id] = &s;
+  auto it = byId.find(id);
+  if (it == byId.end()) return makeError("unknown resource " + id);
+  const DesiredGraph* g = v.graph.get();
+  auto brief = [&](const std::string& other) {
+    auto o = byId.find(other);
+    if (o == byId.end()) return json{{"id", other}, {"phase", nullptr}, {"message", "not in the status"}};
+    return json{{"id", other}, {"phase", o->second->phase}, {"message", o->second->message}};
+  };
+  json j;
+  j["resource"] = renderResourceJson(*it->second, g);
+  if (const DesiredResource* d = g ? g->find(id) : nullptr) {
+    j["declared_at"] = d->loc.str();
+    j["provider"] = d->provider;
+    j["host"] = d->host;
+  }
+  json up = json::array(), down = json::array();
+  for (const auto& dep : it->second->dependsOn) up.push_back(brief(dep));
+  for (const auto& s : v.resources)
+    for (const auto& dep : s.dependsOn)
+      if (dep == id) down.push_back(brief(s.id));
+  j["dependencies"] = std::move(up);
+  j["dependents"] = std::move(down);
+  // The chain that blocks it: follow the first dependency that is not ready down to one whose
+  // own dependencies are all ready (the root cause).
+  json chain = json::array();
+  std::set<std::string> seen{id};
+  for (const ResourceStatus* cur = it->second; cur && cur->phase != "ready";) {
+    const ResourceStatus* next = nullptr;
+    for (const auto& dep : cur->dependsOn) {
+      auto o = byId.find(dep);
+      if (o != byId.end() && o->second->phase != "ready" && !seen.count(dep)) {
+        next = o->second;
+        break;
+      }
+    }
+    if (!next) break;
+    seen.insert(next->id);
+    chain.push_back(brief(next->id));
+    cur = next;
+  }
+  j["blocked_by"] = std::move(chain);
+  auto evs = tap_.recentEvents(id, 50);
+  j["events"] = evs.ok() ? renderEventsJson(*evs) : json::array();
+  if (withPlan) {
+    auto* e = enginePtr_.load();
+    if (!e) {
+      j["plan"] = nullptr;
+    } else {
+      auto plan = e->plan({id});
+      if (!plan.ok()) {
+        j["plan"] = json{{"error", plan.error().message}};
+      } else {
+        json p = renderPlanJson(*plan);
+        j["plan"] = nullptr;
+        for (const auto& a : p)
+          if (a.value("id", "") == id) j["plan"] = a;
+      }
+    }
+  }
+  return json::parse(Redactor::instance().redact(j.dump(-1, ' ', false, json::error_handler_t::replace)));
+}
+
+Result<json> Controller::runsJson(int limit) {
+  auto runs = tap_.recentRuns(limit);
+  if (!runs.ok()) return runs.error();
+  json out = json::array();
+  for (const auto& r : *runs) out.push_back(renderRunJson(r));
+  return json::parse(Redactor::instance().redact(out.dump(-1, ' ', false, json::error_handler_t::replace)));
+}
+
+Result<json> Controller::recentEventsJson(const std::string& resource, int limit) {
+  auto evs = tap_.recentEvents(resource, limit);
+  if (!evs.ok()) return evs.error();
+  return renderEventsJson(*evs);
 }
 
 std::shared_ptr<const StatusBody> Controller::currentStatusBody() {

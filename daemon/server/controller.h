@@ -80,6 +80,11 @@ class Controller final : public ApiBackend {
   std::vector<std::string> unknownResources(const std::vector<std::string>& ids) const override;
   bool followsGit() const override;
   void submit(Job job) override;
+  uint64_t changeGeneration() const override { return tap_.generation() * 1000003u + localGen_.load(); }
+  StatusView statusView() override;
+  Result<nlohmann::json> resourceDetail(const std::string& id, bool withPlan) override;
+  Result<nlohmann::json> runsJson(int limit) override;
+  Result<nlohmann::json> recentEventsJson(const std::string& resource, int limit) override;
 
  private:
   void execute(Job& job);

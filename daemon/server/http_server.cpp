@@ -246,6 +246,30 @@ awaitable<void> writeWithSendfile(beast::tcp_stream& stream, const Response& res
   if (deadline) deadline->cancel();
 }
 
+// StreamSink over one connection's stream, each write under the write deadline.
+template <class Stream>
+class ConnectionSink final : public StreamSink {
+ public:
+  ConnectionSink(Stream& s, std::chrono::milliseconds timeout) : s_(s), timeout_(timeout) {}
+  awaitable<bool> write(const std::string& data) override {
+    if (failed_) co_return false;
+    beast::error_code ec;
+    beast::get_lowest_layer(s_).expires_after(timeout_);
+    co_await asio::async_write(s_, asio::buffer(data), asio::redirect_error(use_awaitable, ec));
+    beast::get_lowest_layer(s_).expires_never();
+    if (ec) {
+      if (ec == beast::error::timeout) log::debug("http: stream client too slow, dropped");
+      failed_ = true;
+    }
+    co_return !failed_;
+  }
+
+ private:
+  Stream& s_;
+  std::chrono::milliseconds timeout_;
+  bool failed_ = false;
+};
+
 // The request loop of one connection (keep-alive), until the peer or an error ends it. `buf`
 // holds bytes already read from the stream (none, or what followed a TLS handshake). Returns
 // true when it has already closed the connection (after an error answer).
@@ -331,6 +355,24 @@ awaitable<bool> serveRequests(Stream& stream, Transport transport,
     // The handler may suspend for a long time (reconcile --wait): no deadline meanwhile.
     beast::get_lowest_layer(stream).expires_never();
     Response res = co_await st->handler(std::move(req), transport);
+    if (auto producer = res.body().producer()) {
+      // A stream: the header, then whatever the producer writes, then the close.
+      res.version(version);
+      res.set(http::field::server, "tendd");
+      res.keep_alive(false);
+      res.erase(http::field::content_length);
+      res.erase(http::field::transfer_encoding);
+      std::ostringstream os;
+      os << res.base();
+      const std::string head = os.str();
+      beast::get_lowest_layer(stream).expires_after(o.writeTimeout);
+      co_await asio::async_write(stream, asio::buffer(head), asio::redirect_error(use_awaitable, ec));
+      beast::get_lowest_layer(stream).expires_never();
+      if (ec) break;
+      ConnectionSink<Stream> sink(stream, o.writeTimeout);
+      co_await (*producer)(sink);
+      break;
+    }
     res.version(version);
     res.set(http::field::server, "tendd");
     res.keep_alive(keepAlive && res.keep_alive());

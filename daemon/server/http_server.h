@@ -31,6 +31,20 @@ namespace tend::daemon {
 namespace http = boost::beast::http;
 using Request = http::request<http::string_body>;
 
+// Where a streamed response (server-sent events) writes after its header. Every write has the
+// server's write deadline: a client that stops reading is dropped, never waited for.
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  // False once the peer is gone or did not take the bytes within the write timeout. `data`
+  // must stay alive until the write returns (a reference, not a by-value parameter: GCC 12
+  // destroys by-value class parameters of coroutines twice in some co_await expressions).
+  virtual boost::asio::awaitable<bool> write(const std::string& data) = 0;
+};
+// Produces a streamed body until it returns; the connection is closed then (the body is
+// delimited by the close: no Content-Length, no keep-alive).
+using StreamProducer = std::function<boost::asio::awaitable<void>(StreamSink&)>;
+
 // A response body that is either owned text or a shared immutable buffer. The cached
 // /v1/status body (130 KB with 1,000 resources) is served shared: a request then costs no
 // copy of it in user space (each copy was a fresh >128 KiB allocation, i.e. an mmap, page
@@ -42,9 +56,18 @@ struct ResponseBody {
     value_type& operator=(std::string s) {
       owned_ = std::move(s);
       shared_.reset();
+      stream_.reset();
       fd_ = -1;
       return *this;
     }
+    // A streamed body (see StreamProducer) instead of a fixed one.
+    void stream(StreamProducer p) {
+      stream_ = std::make_shared<StreamProducer>(std::move(p));
+      owned_.clear();
+      shared_.reset();
+      fd_ = -1;
+    }
+    const std::shared_ptr<StreamProducer>& producer() const { return stream_; }
     // `fd`, when >= 0, is a sealed memfd holding the same bytes and living as long as `s`'s
     // owner: the plain-TCP listener then sends the body with sendfile (no user-space copy
     // and no copy into the socket buffer).
@@ -62,6 +85,7 @@ struct ResponseBody {
    private:
     std::string owned_;
     std::shared_ptr<const std::string> shared_;
+    std::shared_ptr<StreamProducer> stream_;
     int fd_ = -1;
   };
 

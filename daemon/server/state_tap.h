@@ -67,6 +67,10 @@ class StateTap final : public StateStore {
   Result<std::vector<EventRecord>> eventsSince(int64_t sinceId, int limit) override {
     return inner_.eventsSince(sinceId, limit);
   }
+  Result<std::vector<EventRecord>> recentEvents(const std::string& resource, int limit) override {
+    return inner_.recentEvents(resource, limit);
+  }
+  Result<std::vector<RunRecord>> recentRuns(int limit) override { return inner_.recentRuns(limit); }
   Result<std::optional<std::string>> getMeta(const std::string& key) override {
     return inner_.getMeta(key);
   }

@@ -6,7 +6,17 @@
 namespace tend::daemon {
 using json = nlohmann::json;
 
-std::string renderStatusJson(const StatusView& v) {
+json renderRunJson(const RunRecord& r) {
+  return json{{"id", r.id},
+              {"started", isoTimeMs(r.startedUnixMs)},
+              {"finished", r.finishedUnixMs ? json(isoTimeMs(r.finishedUnixMs)) : json(nullptr)},
+              {"result", r.result},
+              {"trigger", r.trigger},
+              {"revision", r.revision},
+              {"summary", r.summary}};
+}
+
+json renderStatusHead(const StatusView& v) {
   json j;
   j["revision"] = v.revision ? json(*v.revision) : json(nullptr);
   j["environment"] = v.environment ? json(*v.environment) : json(nullptr);
@@ -21,27 +31,36 @@ std::string renderStatusJson(const StatusView& v) {
   j["spec_errors"] = v.specErrors;
   j["ready"] = v.ready;
   j["dry_run"] = v.dryRun;
-  if (v.lastRun) {
-    const auto& r = *v.lastRun;
-    j["last_run"] = json{{"id", r.id},
-                         {"started", isoTimeMs(r.startedUnixMs)},
-                         {"finished", r.finishedUnixMs ? json(isoTimeMs(r.finishedUnixMs)) : json(nullptr)},
-                         {"result", r.result},
-                         {"trigger", r.trigger},
-                         {"revision", r.revision},
-                         {"summary", r.summary}};
-  } else {
-    j["last_run"] = nullptr;
+  j["last_run"] = v.lastRun ? renderRunJson(*v.lastRun) : json(nullptr);
+  return j;
+}
+
+json renderResourceJson(const ResourceStatus& s, const DesiredGraph* g) {
+  json tier = nullptr, app = nullptr;
+  if (const DesiredResource* r = g ? g->find(s.id) : nullptr) {
+    if (r->tier >= 0 && static_cast<size_t>(r->tier) < g->tierNames.size()) tier = g->tierNames[r->tier];
+    if (r->spec.is_object() && r->spec.contains("app") && r->spec["app"].is_string()) app = r->spec["app"];
   }
+  if (app.is_null() && s.kind == "container") {
+    // container/APP/NAME
+    auto a = s.id.find('/'), b = s.id.find('/', a + 1);
+    if (b != std::string::npos) app = s.id.substr(a + 1, b - a - 1);
+  }
+  return json{{"id", s.id},
+              {"kind", s.kind},
+              {"phase", s.phase},
+              {"message", s.message},
+              {"drifted", s.drifted},
+              {"last_applied", s.lastAppliedUnix > 0 ? json(isoTimeMs(s.lastAppliedUnix * 1000)) : json(nullptr)},
+              {"depends_on", s.dependsOn},
+              {"tier", tier},
+              {"app", app}};
+}
+
+std::string renderStatusJson(const StatusView& v) {
+  json j = renderStatusHead(v);
   json resources = json::array();
-  for (const auto& s : v.resources)
-    resources.push_back(json{{"id", s.id},
-                             {"kind", s.kind},
-                             {"phase", s.phase},
-                             {"message", s.message},
-                             {"drifted", s.drifted},
-                             {"last_applied", s.lastAppliedUnix > 0 ? json(isoTimeMs(s.lastAppliedUnix * 1000)) : json(nullptr)},
-                             {"depends_on", s.dependsOn}});
+  for (const auto& s : v.resources) resources.push_back(renderResourceJson(s, v.graph.get()));
   j["resources"] = std::move(resources);
   return Redactor::instance().redact(j.dump(-1, ' ', false, json::error_handler_t::replace)) + "\n";
 }

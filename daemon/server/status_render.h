@@ -22,7 +22,15 @@ struct StatusView {
   bool dryRun = false;
   std::optional<RunRecord> lastRun;
   std::vector<ResourceStatus> resources;
+  DesiredGraphPtr graph;  // the applied spec (tier and app of each resource), may be null
 };
+
+// One resource of /v1/status: id, kind, phase, message, drifted, last_applied, depends_on,
+// and tier (its tier's name, or null) and app (or null) from the applied spec. Not redacted.
+nlohmann::json renderResourceJson(const ResourceStatus& s, const DesiredGraph* g);
+// The top of /v1/status without resources (revision, last_run, spec_error, ...). Not redacted.
+nlohmann::json renderStatusHead(const StatusView& v);
+nlohmann::json renderRunJson(const RunRecord& r);
 
 // The /v1/status body (redacted, newline-terminated).
 std::string renderStatusJson(const StatusView& v);

@@ -196,32 +196,65 @@ int cmdReconcile(const Conn& c, bool wait, const std::vector<std::string>& resou
   return str(r.body, "result") == "success" ? kOk : kFailure;
 }
 
-int cmdEvents(const Conn& c, long long since, bool follow, const std::string& output) {
-  long long last = since;
-  for (bool first = true;; first = false) {
-    auto r = call(c, "GET", "/v1/events?since=" + std::to_string(last) + "&limit=1000");
-    if (r.exit) return r.exit;
-    if (output == "json" && !follow) {
-      std::cout << r.body.dump(2) << "\n";
-      return kOk;
-    }
-    for (const auto& e : r.body) {
-      last = std::max<long long>(last, e.value("id", 0LL));
-      if (output == "json") {
-        std::cout << e.dump() << "\n";  // one event per line while following
-        continue;
-      }
-      std::cout << str(e, "id") << "  " << str(e, "time") << "  " << std::left << std::setw(5)
-                << str(e, "level") << "  " << (str(e, "resource").empty() ? "-" : str(e, "resource"))
-                << "  " << str(e, "reason") << ": " << str(e, "message") << "\n";
-    }
-    std::cout.flush();
-    if (!follow) {
-      if (first && r.body.empty() && output != "json") std::cerr << "no events after " << since << "\n";
-      return kOk;
-    }
-    if (r.body.size() < 1000) std::this_thread::sleep_for(std::chrono::seconds(1));
+namespace {
+void printEvent(const json& e, const std::string& output) {
+  if (output == "json") {
+    std::cout << e.dump() << "\n";  // one event per line while following
+    return;
   }
+  std::cout << str(e, "id") << "  " << str(e, "time") << "  " << std::left << std::setw(5) << str(e, "level")
+            << "  " << (str(e, "resource").empty() ? "-" : str(e, "resource")) << "  " << str(e, "reason")
+            << ": " << str(e, "message") << "\n";
+}
+
+// --follow: the server-sent event stream of /v1/events, resumed after the last id seen when
+// the connection drops (a daemon restart, a proxy timeout).
+int followEvents(const Conn& c, long long since, const std::string& output) {
+  auto t = target(c);
+  if (!t.ok()) {
+    std::cerr << "tendctl: " << t.error().message << "\n";
+    return kUsage;
+  }
+  long long last = since;
+  bool everConnected = false;
+  for (;;) {
+    auto r = daemon::httpStream(*t, "/v1/events?since=" + std::to_string(last), [&](const daemon::SseMessage& m) {
+      everConnected = true;
+      if (!m.event.empty()) return true;  // only events; status changes are for the UIs
+      json e = json::parse(m.data, nullptr, false);
+      if (e.is_discarded()) return true;
+      last = std::max<long long>(last, e.value("id", 0LL));
+      printEvent(e, output);
+      std::cout.flush();
+      return true;
+    });
+    if (!r.ok()) {
+      if (!everConnected) {
+        std::cerr << "tendctl: " << r.error().message << "\n";
+        return kUnreachable;
+      }
+      std::cerr << "tendctl: event stream lost (" << r.error().message << "), reconnecting\n";
+    } else if (r->status != 200) {
+      std::cerr << "tendctl: GET /v1/events (stream): HTTP " << r->status << ": " << r->error << "\n";
+      if (r->status != 503) return kFailure;
+    }
+    everConnected = everConnected || (r.ok() && r->status == 200);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+}  // namespace
+
+int cmdEvents(const Conn& c, long long since, bool follow, const std::string& output) {
+  if (follow) return followEvents(c, since, output);
+  auto r = call(c, "GET", "/v1/events?since=" + std::to_string(since) + "&limit=1000");
+  if (r.exit) return r.exit;
+  if (output == "json") {
+    std::cout << r.body.dump(2) << "\n";
+    return kOk;
+  }
+  for (const auto& e : r.body) printEvent(e, output);
+  if (r.body.empty()) std::cerr << "no events after " << since << "\n";
+  return kOk;
 }
 
 }  // namespace tend::ctl

@@ -34,6 +34,8 @@ int cmdStatus(const Conn& c, const std::string& output);
 int cmdReconcile(const Conn& c, bool wait, const std::vector<std::string>& resources,
                  const std::string& output);
 int cmdEvents(const Conn& c, long long since, bool follow, const std::string& output);
+// cmd_ui.cpp: the terminal UI (ncurses) over the event stream.
+int cmdUi(const Conn& c);
 // cmd_secrets.cpp
 int cmdSecretsShow(const std::string& name, const std::string& dir);
 int cmdSecretsSet(const std::string& name, const std::string& dir, const std::string& valueFile);

@@ -74,6 +74,8 @@ int main(int argc, char** argv) {
   events->add_flag("-f,--follow", follow, "keep printing new events");
   addOutput(events);
 
+  auto* ui = app.add_subcommand("ui", "live terminal view: resources by tier and app, details, plan, reconcile");
+
   auto* secrets = app.add_subcommand("secrets", "read and write SOPS secrets without sops");
   secrets->require_subcommand(1);
   std::string secretName, valueFile;
@@ -110,6 +112,7 @@ int main(int argc, char** argv) {
   if (*status) return cmdStatus(conn, output);
   if (*reconcile) return cmdReconcile(conn, wait, resources, output);
   if (*events) return cmdEvents(conn, since, follow, output);
+  if (*ui) return cmdUi(conn);
   if (*sshow) return cmdSecretsShow(secretName, dir);
   if (*sset) return cmdSecretsSet(secretName, dir, valueFile);
   if (*sedit) return cmdSecretsEdit(dir);
