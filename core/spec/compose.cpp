@@ -8,6 +8,7 @@
 #include <iterator>
 #include <set>
 
+#include "core/spec/build_context.h"
 #include "core/spec/compose_env.h"
 #include "core/spec/loader.h"
 
@@ -1090,6 +1091,106 @@ void readLabelFile(Walker& w, const YNode* x, const std::string& baseDir, const 
   }
 }
 
+void readBuild(Walker& w, const YNode* x, const std::string& baseDir, const std::string& specRoot,
+               const std::string& ctx, ContainerSpec& c) {
+  BuildSpec& b = c.build;
+  b.loc = w.loc(x);
+  Str context;
+  auto refuse = [&w](const char* key, const char* why) {
+    return Walker::Field{key, [&w, key, why](const YNode* a) {
+                           w.err(a, std::string("'build.") + key + "' " + why);
+                         }};
+  };
+  if (x->isScalar()) {
+    context = w.str(x, "build");
+  } else if (w.needMap(x, "build")) {
+    std::string bctx = "build of " + ctx;
+    w.fields(
+        x, bctx,
+        {{"context", [&](const YNode* a) { context = w.str(a, "context"); }},
+         {"dockerfile", [&](const YNode* a) { b.dockerfile = w.str(a, "dockerfile").v; }},
+         {"dockerfile_inline", [&](const YNode* a) { b.dockerfileInline = w.str(a, "dockerfile_inline").v; }},
+         {"target", [&](const YNode* a) { b.target = w.str(a, "target").v; }},
+         {"network", [&](const YNode* a) { b.network = w.str(a, "network").v; }},
+         {"args", [&](const YNode* a) {
+            std::vector<std::pair<std::string, Str>> kv;
+            readKv(w, a, "args", bctx, kv);
+            for (auto& [k, v] : kv) b.args[k] = v.v;
+          }},
+         {"labels", [&](const YNode* a) {
+            std::vector<std::pair<std::string, Str>> kv;
+            readKv(w, a, "labels", bctx, kv);
+            for (auto& [k, v] : kv) b.labels[k] = v.v;
+          }},
+         {"tags", [&](const YNode* a) { for (auto& t : w.strList(a, "tags")) b.tags.push_back(t.v); }},
+         {"cache_from", [&](const YNode* a) { for (auto& t : w.strList(a, "cache_from")) b.cacheFrom.push_back(t.v); }},
+         {"extra_hosts", [&](const YNode* a) {
+            std::vector<std::pair<std::string, Str>> kv;
+            if (a->isMap()) {
+              readKv(w, a, "extra_hosts", bctx, kv);
+              for (auto& [k, v] : kv) b.extraHosts.push_back(k + ":" + v.v);
+            } else {
+              for (auto& t : w.strList(a, "extra_hosts")) b.extraHosts.push_back(t.v);
+            }
+          }},
+         {"no_cache", [&](const YNode* a) { b.noCache = w.boolean(a, "no_cache").v; }},
+         {"pull", [&](const YNode* a) { b.pull = w.boolean(a, "pull").v; }},
+         {"shm_size", [&](const YNode* a) { b.shmSize = w.sizeBytes(a, "shm_size").v; }},
+         refuse("cache_to", "needs BuildKit; tend builds through the Engine API's /build: remove it"),
+         refuse("secrets", "needs BuildKit; tend builds through the Engine API's /build: remove it"),
+         refuse("ssh", "needs BuildKit; tend builds through the Engine API's /build: remove it"),
+         refuse("platforms", "needs BuildKit (multi-platform); tend builds for the host's platform: remove it"),
+         refuse("additional_contexts", "needs BuildKit; tend builds through the Engine API's /build: remove it"),
+         refuse("entitlements", "needs BuildKit: remove it"),
+         refuse("privileged", "needs BuildKit: remove it"),
+         refuse("ulimits", "is not supported by tend's builds: remove it"),
+         refuse("isolation", "applies to Windows builds only: remove it"),
+         refuse("provenance", "needs BuildKit: remove it"),
+         refuse("sbom", "needs BuildKit: remove it")},
+        [&](const YNode* k, const YNode*) { return k->value.rfind("x-", 0) == 0; });
+  }
+  std::string rel = context.set ? context.v : ".";
+  if (rel.find("://") != std::string::npos || rel.rfind("git@", 0) == 0) {
+    w.err(x, "remote build context '" + rel + "' is not supported: put the context in the spec directory");
+    return;
+  }
+  SpecFile f = confinePath(specRoot, baseDir, rel);
+  if (!f.error.empty()) {
+    w.err(x, "build context '" + rel + "': " + f.error);
+    return;
+  }
+  struct stat st {};
+  if (f.missing || ::stat(f.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    w.err(x, "build context '" + rel + "' is not a directory in the spec");
+    return;
+  }
+  b.context = f.path;
+  if (b.dockerfile.empty() && b.dockerfileInline.empty()) b.dockerfile = "Dockerfile";
+  if (!b.dockerfile.empty() && !b.dockerfileInline.empty()) {
+    w.err(x, "build of " + ctx + " sets both 'dockerfile' and 'dockerfile_inline'");
+    return;
+  }
+  std::vector<ContextFile> files;
+  std::string err;
+  if (!listContext(b.context, b.dockerfile, files, err)) {
+    w.err(x, "build context '" + rel + "': " + err);
+    return;
+  }
+  if (!b.dockerfile.empty() &&
+      std::none_of(files.begin(), files.end(), [&](const ContextFile& cf) { return cf.rel == b.dockerfile; })) {
+    w.err(x, "build of " + ctx + ": no '" + b.dockerfile + "' in the context '" + rel + "'");
+    return;
+  }
+  nlohmann::json opts = {{"dockerfile", b.dockerfile}, {"inline", b.dockerfileInline}, {"target", b.target},
+                         {"args", b.args}, {"labels", b.labels}, {"network", b.network}, {"shm", b.shmSize},
+                         {"hosts", b.extraHosts}};
+  if (!hashContext(files, opts.dump(), b.contextHash, err)) {
+    w.err(x, "build context '" + rel + "': " + err);
+    return;
+  }
+  b.set = true;
+}
+
 }  // namespace
 
 void readContainer(Walker& w, const YNode* key, const YNode* v, const std::string& baseDir,
@@ -1239,7 +1340,7 @@ void readContainer(Walker& w, const YNode* key, const YNode* v, const std::strin
         }},
        {"build", [&](const YNode* x) {
           hasBuild = true;
-          w.err(x, "'build' is not supported in " + ctx + ": tend runs pinned images (use 'image')");
+          readBuild(w, x, baseDir, specRoot, ctx, c);
         }}},
       [&](const YNode* k, const YNode* x) {
         const std::string& name = k->value;

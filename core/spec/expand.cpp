@@ -2,6 +2,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -447,15 +448,47 @@ struct Expander {
     for (const auto& c : a.containers) {
       std::string cid = "container/" + a.name + "/" + c.name;
       std::string image = str(c.image, a.name);
-      // Image.
+      // Image. A `build:` one is tagged by its context hash: a changed context is a new
+      // image resource (built), an unchanged one is present.
+      std::string builtAs;
+      if (c.build.set) {
+        builtAs = image;
+        std::string repo = "tend-build/" + a.name + "-" + c.name;
+        for (auto& ch : repo) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        image = repo + ":" + c.build.contextHash.substr(0, 16);
+      }
       std::string pull = "missing";
       if (c.pullPolicy.set) pull = c.pullPolicy.v == "if_not_present" ? "missing" : c.pullPolicy.v;
+      if (c.build.set) pull = "missing";
       std::string imageId = "image/" + host + "/" + image;
       uint32_t imageIx = ixOf(imageId);
       if (imageIx == kNone) {
         json j = dockerCommon(host);
         j["ref"] = image;
         j["pull"] = pull;
+        if (c.build.set) {
+          const BuildSpec& b = c.build;
+          json bj = {{"context", b.context}, {"dockerfile", b.dockerfile}, {"hash", b.contextHash}};
+          if (!b.dockerfileInline.empty()) bj["dockerfile_inline"] = b.dockerfileInline;
+          if (!b.target.empty()) bj["target"] = b.target;
+          if (!b.network.empty()) bj["network"] = b.network;
+          if (!b.args.empty()) {
+            json args = json::object();
+            for (const auto& [k, v] : b.args) args[k] = interpolate(s, v, b.loc, a.name, &d, &secrets);
+            bj["args"] = args;
+          }
+          if (!b.labels.empty()) bj["labels"] = b.labels;
+          json tags = json::array();
+          if (!builtAs.empty()) tags.push_back(builtAs);
+          for (const auto& t : b.tags) tags.push_back(t);
+          if (!tags.empty()) bj["tags"] = tags;
+          if (!b.cacheFrom.empty()) bj["cache_from"] = b.cacheFrom;
+          if (!b.extraHosts.empty()) bj["extra_hosts"] = b.extraHosts;
+          if (b.noCache) bj["no_cache"] = true;
+          if (b.pull) bj["pull"] = true;
+          if (b.shmSize > 0) bj["shm_size"] = b.shmSize;
+          j["build"] = bj;
+        }
         auto* r = add(imageId, "image", "docker", host, std::move(j), c.image.loc, tier);
         dep(r, hostId, hostIx);
         if (r) imageIx = ixOf(r);

@@ -84,6 +84,21 @@ struct DependsOn {
   bool required = true;   // false: a dependency on a service that is not there is skipped
 };
 
+// Compose `build:` of a service: the image is built through the Engine API's /build from a
+// context inside the spec directory, tagged by `contextHash` (so an unchanged context is
+// never rebuilt).
+struct BuildSpec {
+  bool set = false;
+  SpecLoc loc;
+  std::string context;  // absolute, inside the spec directory
+  std::string dockerfile, dockerfileInline, target, network;
+  std::map<std::string, std::string> args, labels;
+  std::vector<std::string> tags, cacheFrom, extraHosts;
+  bool noCache = false, pull = false;
+  int64_t shmSize = 0;
+  std::string contextHash;  // sha256 of the context (after .dockerignore) and these options
+};
+
 // One Compose service (inline `containers:` entry or a service of a compose file).
 struct ContainerSpec {
   std::string name;  // service name
@@ -118,6 +133,7 @@ struct ContainerSpec {
   std::vector<Str> volumesFrom, links;   // "service[:ro]" / "service[:alias]"
   std::map<std::string, nlohmann::json> networkEndpoint;  // network key -> ipv4_address, ...
   std::vector<Str> profiles;
+  BuildSpec build;
 };
 
 struct NamedVolume {
