@@ -185,8 +185,12 @@ bool hashContext(const std::vector<ContextFile>& files, const std::string& extra
 namespace {
 
 void octal(char* dst, size_t width, uint64_t v) {
-  // width includes the terminating NUL.
-  std::snprintf(dst, width, "%0*llo", static_cast<int>(width - 1), static_cast<unsigned long long>(v));
+  // width includes the terminating NUL; zero-padded octal digits before it.
+  for (size_t i = width - 1; i-- > 0;) {
+    dst[i] = static_cast<char>('0' + (v & 7));
+    v >>= 3;
+  }
+  dst[width - 1] = '\0';
 }
 
 bool header(std::string& tar, const std::string& name, uint64_t size, uint32_t mode, bool dir, std::string& err) {
@@ -217,7 +221,7 @@ bool header(std::string& tar, const std::string& name, uint64_t size, uint32_t m
   std::memset(h + 148, ' ', 8);
   unsigned sum = 0;
   for (unsigned char c : h) sum += c;
-  std::snprintf(h + 148, 8, "%06o", sum);
+  octal(h + 148, 7, sum);  // six digits, NUL, then a space
   h[155] = ' ';
   tar.append(h, sizeof h);
   return true;

@@ -2,6 +2,7 @@
 // nested objects, top-level networks/volumes) is either applied — it loads and reaches the
 // payload — or refused with a located error naming it. Nothing is accepted and dropped.
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -244,4 +245,27 @@ volumes:
   CHECK(by.at("network/h/a_inner")["internal"] == true);
   CHECK(by.at("volume/h/a_data")["labels"]["backup"] == "daily");
   CHECK(by.at("volume/h/a_data")["driver_opts"]["type"] == "tmpfs");
+}
+
+TEST_CASE("an alias bomb under volumes.X.labels of a Compose file is refused fast with a location", "[spec][compose][bad-input]") {
+  TempSpecDir d;
+  d.write("environment.yml", "environment: t\n");
+  d.write("hosts.yml", "hosts:\n  h: { address: 127.0.0.1 }\n");
+  d.write("apps.yml", "apps:\n  a: { host: h, compose: c.yml }\n");
+  std::string bomb = "services:\n  web: { image: busybox:1.36 }\nvolumes:\n  data:\n    labels:\n      l0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 12; ++i)
+    bomb += "      l" + std::to_string(i) + ": &a" + std::to_string(i) + " [*a" + std::to_string(i - 1) + ", *a" +
+            std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + ", *a" +
+            std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + ", *a" +
+            std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + "]\n";
+  d.write("c.yml", bomb);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = tend::test::loadSpec(d.path());
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  REQUIRE_FALSE(r.ok());
+  std::string errs;
+  for (const auto& x : r.diagnostics) errs += x.str() + "\n";
+  INFO(errs);
+  CHECK(errs.find("c.yml:") != std::string::npos);
+  CHECK(ms < 500);
 }

@@ -169,3 +169,85 @@ volumes:
 }
 
 }  // namespace tend::dockertest
+
+namespace tend::dockertest {
+
+TEST_CASE("compose build: built through /build honouring .dockerignore, args and target, never rebuilt unchanged",
+          "[docker][integration][compose]") {
+  requireDockerd();
+  Run run;
+  REQUIRE(makeImage(run.image));
+  SpecDir d;
+  const std::string app = run.env;
+  d.write("environment.yml", "environment: t\n");
+  d.write("hosts.yml", "hosts:\n  h: { address: 127.0.0.1 }\n");
+  d.write("apps.yml", "apps:\n  " + app + ": { host: h, compose: app/compose.yaml }\n");
+  d.write("app/ctx/Dockerfile", "FROM " + run.image + " AS base\nARG GREETING\nCOPY . /ctx\nRUN echo \"$GREETING\" > /greeting\n"
+                                "FROM base AS final\nRUN echo final > /stage\n");
+  d.write("app/ctx/.dockerignore", "secret.txt\nlogs/\n!logs/keep.log\n");
+  d.write("app/ctx/app.txt", "v1\n");
+  d.write("app/ctx/secret.txt", "do not send\n");
+  d.write("app/ctx/logs/big.log", "x\n");
+  d.write("app/ctx/logs/keep.log", "keep\n");
+  d.write("app/compose.yaml", R"(services:
+  web:
+    build:
+      context: ./ctx
+      args: { GREETING: hello-build }
+      target: base
+      labels: { built.by: tend-test }
+    command: [sleep, "3600"]
+)");
+  LoadOptions opts;
+  ProviderRegistry reg;
+  reg.add(docker::registration());
+  opts.providers = &reg;
+  auto load = [&] {
+    LoadResult r = loadSpecDir(d.path, opts);
+    std::string errs;
+    for (const auto& x : r.diagnostics) errs += x.str() + "\n";
+    INFO(errs);
+    REQUIRE(r.ok());
+    return dockerResources(r, run);
+  };
+  auto desired = load();
+  std::string ref;
+  for (const auto& x : desired)
+    if (x.kind == "image") ref = x.spec["ref"];
+  REQUIRE(ref.rfind("tend-build/" + app + "-web:", 0) == 0);
+  auto p = makeTestProvider(run.env);
+  auto res = pass(*p, desired, run.env, false);
+  for (auto& [id, a] : res.applies) {
+    INFO(id << ": " << a.message);
+    CHECK(a.ok);
+  }
+  std::string c = app + "-web";
+  CHECK(sh("docker exec " + c + " cat /greeting") == "hello-build");
+  CHECK(sh("docker exec " + c + " sh -c 'test -e /stage && echo final || echo base-stage'") == "base-stage");
+  CHECK(sh("docker exec " + c + " sh -c 'ls /ctx | tr \"\\n\" \" \"; ls /ctx/logs'") == "Dockerfile app.txt logs keep.log");
+  CHECK(sh("docker image inspect -f '{{index .Config.Labels \"built.by\"}}' " + ref) == "tend-test");
+  // Unchanged context: nothing to do, no rebuild.
+  auto again = pass(*p, load(), run.env, false);
+  CHECK(again.changed() == 0);
+  // A changed file: a new tag, built, and the container replaced onto it.
+  d.write("app/ctx/app.txt", "v2\n");
+  auto changed = load();
+  std::string ref2;
+  for (const auto& x : changed)
+    if (x.kind == "image") ref2 = x.spec["ref"];
+  CHECK(ref2 != ref);
+  auto res2 = pass(*p, changed, run.env, false);
+  for (auto& [id, a] : res2.applies) {
+    INFO(id << ": " << a.message);
+    CHECK(a.ok);
+  }
+  CHECK(sh("docker exec " + c + " cat /ctx/app.txt") == "v2");
+  // An ignored file changing does not change the context hash.
+  d.write("app/ctx/secret.txt", "still not sent\n");
+  auto ignored = load();
+  for (const auto& x : ignored)
+    if (x.kind == "image") CHECK(x.spec["ref"] == ref2);
+  sh("docker rmi -f " + ref + " " + ref2 + " >/dev/null 2>&1");
+}
+
+}  // namespace tend::dockertest
