@@ -211,9 +211,14 @@ class Project {
   const ComposeVars* projectVars_ = nullptr;
   std::vector<std::deque<YNode>> subArenas_;
 
+  std::map<std::string, const YNode*> sameFile_;  // services_ values, for extends without file:
+  bool sameFileBuilt_ = false;
   const YNode* resolveAll(const std::string& name) {
-    std::map<std::string, const YNode*> same;
-    for (const auto& [n, s] : services_) same[n] = s.value;
+    if (!sameFileBuilt_) {
+      for (const auto& [n, s] : services_) sameFile_[n] = s.value;
+      sameFileBuilt_ = true;
+    }
+    const auto& same = sameFile_;
     std::vector<std::string> stack;
     const Service& s = services_[name];
     return resolveExtends(name, s.value, same, s.shown, s.dir, *projectVars_, stack);
@@ -602,6 +607,8 @@ void Project::addFile(const YNode* r, const std::string& shown, const std::strin
 
 void Project::load(const std::vector<Str>& refs, AppSpec& app) {
   if (refs.empty()) return;
+  size_t errorsBefore = 0;
+  for (const auto& dd : d_) errorsBefore += dd.severity == Severity::Error;
   // The project directory is the first file's; its .env gives the variables of every file.
   SpecFile first = confinePath(root_, root_, refs[0].v);
   if (!first.error.empty()) {
@@ -620,9 +627,9 @@ void Project::load(const std::vector<Str>& refs, AppSpec& app) {
   }
   if (!any) return;
   if (order_.empty()) {
-    bool reported = false;
-    for (const auto& dd : d_) reported |= dd.severity == Severity::Error;
-    if (!reported) err(refs[0].loc, "compose file '" + refs[0].v + "' has no 'services'");
+    size_t errorsNow = 0;
+    for (const auto& dd : d_) errorsNow += dd.severity == Severity::Error;
+    if (errorsNow == errorsBefore) err(refs[0].loc, "compose file '" + refs[0].v + "' has no 'services'");
   }
   // extends, then profiles, then read.
   std::map<std::string, const YNode*> resolved;
