@@ -133,7 +133,7 @@ volumes:
   auto res = pass(*p, desired, run.env, false);
   for (auto& [id, a] : res.applies) {
     INFO(id << ": " << a.message);
-    CHECK(a.ok);
+    CHECK(a.outcome == Outcome::Ok);
   }
   std::string main = app + "-main", side = app + "-side";
   CHECK(run.inspect(main, "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.MemoryReservation}}") ==
@@ -219,7 +219,7 @@ TEST_CASE("compose build: built through /build honouring .dockerignore, args and
   auto res = pass(*p, desired, run.env, false);
   for (auto& [id, a] : res.applies) {
     INFO(id << ": " << a.message);
-    CHECK(a.ok);
+    CHECK(a.outcome == Outcome::Ok);
   }
   std::string c = app + "-web";
   CHECK(sh("docker exec " + c + " cat /greeting") == "hello-build");
@@ -239,7 +239,7 @@ TEST_CASE("compose build: built through /build honouring .dockerignore, args and
   auto res2 = pass(*p, changed, run.env, false);
   for (auto& [id, a] : res2.applies) {
     INFO(id << ": " << a.message);
-    CHECK(a.ok);
+    CHECK(a.outcome == Outcome::Ok);
   }
   CHECK(sh("docker exec " + c + " cat /ctx/app.txt") == "v2");
   // An ignored file changing does not change the context hash.
