@@ -1198,6 +1198,11 @@ void readContainer(Walker& w, const YNode* key, const YNode* v, const std::strin
   c.name = key->value;
   c.loc = w.loc(key);
   c.baseDir = baseDir;
+  struct ExtGuard {
+    Walker& w;
+    bool was;
+    ~ExtGuard() { w.composeExtensions(was); }
+  } extGuard{w, w.composeExtensions(true)};
   w.checkName(key, "container");
   std::string ctx = "container '" + c.name + "'";
   if (!w.needMap(v, c.name)) return;

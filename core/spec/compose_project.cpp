@@ -2,6 +2,7 @@
 // `include`, `extends` (same or other file), `profiles`, `.env` interpolation; then read
 // into the app through readContainer / readNamedVolumes / readNamedNetworks.
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -90,7 +91,13 @@ class Project {
   // Reads, checks and interpolates one Compose file. Null (after a located error) on failure.
   const YNode* readFile(const std::string& rel, const std::string& baseDir, const SpecLoc& ref,
                         const ComposeVars& vars, std::string& absOut, std::string& shownOut) {
-    if (rel.find("://") != std::string::npos || rel.rfind("git@", 0) == 0) {
+    // A URL or a loader scheme ("git@…", "oci://…", "remote:…"), not a Windows drive ("C:").
+    size_t colon = rel.find(':');
+    bool scheme = colon != std::string::npos && colon >= 2 && rel.find('/') > colon &&
+                  std::all_of(rel.begin(), rel.begin() + static_cast<std::ptrdiff_t>(colon), [](char ch) {
+                    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '+' || ch == '.' || ch == '-';
+                  });
+    if (scheme || rel.find("://") != std::string::npos || rel.rfind("git@", 0) == 0) {
       err(ref, "remote Compose file '" + rel + "' is not supported: copy it into the spec directory");
       return nullptr;
     }
@@ -530,6 +537,7 @@ void Project::addFile(const YNode* r, const std::string& shown, const std::strin
   (void)app;
   includeStack_.push_back(abs);
   Walker w(shown, d_);
+  w.composeExtensions(true);
   bool sawServices = false;
   // include first: the including file's own definitions are checked against what it imports.
   for (const auto& [k, v] : r->pairs)
@@ -645,6 +653,7 @@ void Project::load(const std::vector<Str>& refs, AppSpec& app) {
     if (it == resolved.end()) continue;
     const Service& s = services_[name];
     Walker w(s.shown, d_);
+    w.composeExtensions(true);
     ContainerSpec c;
     readContainer(w, s.key, it->second, s.dir, root_, c, projectVars_);
     if (!c.profiles.empty() && !enabled.count("*") &&
@@ -655,6 +664,7 @@ void Project::load(const std::vector<Str>& refs, AppSpec& app) {
   for (const auto& n : volOrder_) {
     const Named& v = volumes_[n];
     Walker w(v.shown, d_);
+    w.composeExtensions(true);
     YNode wrap;
     wrap.kind = YNode::Kind::Map;
     wrap.pairs.emplace_back(v.key, v.value);
@@ -663,6 +673,7 @@ void Project::load(const std::vector<Str>& refs, AppSpec& app) {
   for (const auto& n : netOrder_) {
     const Named& v = networks_[n];
     Walker w(v.shown, d_);
+    w.composeExtensions(true);
     YNode wrap;
     wrap.kind = YNode::Kind::Map;
     wrap.pairs.emplace_back(v.key, v.value);

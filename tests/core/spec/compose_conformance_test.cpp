@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -65,7 +66,8 @@ bool documentedRefusal(const std::string& err) {
                           "Windows containers only", "lifecycle hooks", "is not supported by tend",
                           // tend checks a build context when it reads the spec; the fixtures
                           // leave their Dockerfiles out (Compose checks only when building).
-                          "no 'Dockerfile' in the context", "is not a directory in the spec"})
+                          "no 'Dockerfile' in the context", "is not a directory in the spec",
+                          "remote build context"})
     if (err.find(why) != std::string::npos) return true;
   return false;
 }
@@ -96,6 +98,12 @@ TEST_CASE("compose-go fixture files load, or are refused, as Compose decides", "
     Outcome o = loadOne(d, file);
     report << (o.ok ? "loads   " : "refused ") << what << "  " << file << (o.ok ? "" : "\n          " + o.firstError) << "\n";
     INFO(file << " (" << what << "): " << o.firstError);
+    if (file == "schema/using-variables.yaml") {
+      // compose-go checks this file against its schema with ${VARIABLE} left as written; loaded
+      // (interpolated, VARIABLE unset) it is blank everywhere, which Compose refuses too.
+      CHECK_FALSE(o.ok);
+      continue;
+    }
     if (what == "valid") {
       ++validTotal;
       if (o.ok) ++validLoaded;
@@ -108,12 +116,23 @@ TEST_CASE("compose-go fixture files load, or are refused, as Compose decides", "
       CHECK_FALSE(o.ok);
       CHECK(o.firstError.find(":") != std::string::npos);  // located
     } else if (what == "remote") {
+      // Files of the remote corpus that name a remote resource must be refused, clearly;
+      // the plain ones among them load.
       ++remoteTotal;
+      std::ifstream in(root / "files" / file);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      bool namesRemote = text.find("remote:") != std::string::npos || text.find("://") != std::string::npos;
       if (!o.ok) ++remoteRefused;
-      CHECK_FALSE(o.ok);
+      if (namesRemote) {
+        CHECK_FALSE(o.ok);
+        CHECK(o.firstError.find("remote") != std::string::npos);
+      } else {
+        CHECK(o.ok);
+      }
     }
   }
   std::cout << report.str() << "compose conformance: valid " << validLoaded << "/" << validTotal << " loaded ("
             << validRefusedDocumented << " refused for a documented limit), invalid " << invalidRefused << "/"
-            << invalidTotal << " refused, remote " << remoteRefused << "/" << remoteTotal << " refused\n";
+            << invalidTotal << " refused, remote " << remoteRefused << "/" << remoteTotal
+            << " refused (the others name no remote resource and load)\n";
 }
