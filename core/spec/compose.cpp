@@ -85,7 +85,7 @@ void readEnvFile(Walker& w, const Str& file, bool required, bool raw, const std:
   bool missing = false;
   if (!readComposeText(specRoot, baseDir, file.v, text, why, missing)) {
     if (missing && !required) return;
-    w.diags().push_back({Severity::Error, file.loc, "env_file '" + file.v + "' " + (missing ? why : ": " + why)});
+    w.diags().push_back({Severity::Error, file.loc, "env_file '" + file.v + "'" + (missing ? " " + why : ": " + why)});
     return;
   }
   std::vector<std::pair<std::string, std::string>> kv;
@@ -1072,7 +1072,7 @@ void readLabelFile(Walker& w, const YNode* x, const std::string& baseDir, const 
     std::string text, why;
     bool missing = false;
     if (!readComposeText(specRoot, baseDir, f.v, text, why, missing)) {
-      w.diags().push_back({Severity::Error, f.loc, "label_file '" + f.v + "' " + (missing ? why : ": " + why)});
+      w.diags().push_back({Severity::Error, f.loc, "label_file '" + f.v + "'" + (missing ? " " + why : ": " + why)});
       continue;
     }
     std::vector<std::pair<std::string, std::string>> kv;
@@ -1244,7 +1244,7 @@ void readContainer(Walker& w, const YNode* key, const YNode* v, const std::strin
           c.pullPolicy = w.str(x, "pull_policy");
           const std::string& p = c.pullPolicy.v;
           if (c.pullPolicy.set && p != "missing" && p != "always" && p != "never" && p != "if_not_present")
-            w.err(x, "unsupported pull_policy '" + p + "' in " + ctx + " (missing, always, never)");
+            w.err(x, "invalid pull_policy '" + p + "' in " + ctx + " (missing, always, never)");
         }},
        strf(c.stopSignal, "stop_signal"),
        {"healthcheck", [&](const YNode* x) { readHealthcheck(w, x, ctx, c); }},

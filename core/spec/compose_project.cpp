@@ -174,7 +174,7 @@ class Project {
       bool missing = false;
       if (!readComposeText(root_, dir, f.v, text, why, missing)) {
         if (missing && !required) continue;
-        err(f.loc, "env file '" + f.v + "' " + (missing ? why : ": " + why));
+        err(f.loc, "env file '" + f.v + "'" + (missing ? " " + why : ": " + why));
         continue;
       }
       std::vector<std::pair<std::string, std::string>> kv;
