@@ -307,6 +307,14 @@ Result<ContainerCreate> buildContainerCreate(const DesiredResource& r,
     }
   }
   host["NetworkMode"] = mode;
+  // Links on user-defined networks live in each endpoint (as Compose sends them); the
+  // HostConfig field is for the default bridge only.
+  if (host.contains("Links") && mode != "bridge" && mode != "default" && mode.rfind("container:", 0) != 0 &&
+      mode != "host" && mode != "none") {
+    for (auto& [name, ep] : endpoints.items()) ep["Links"] = host["Links"];
+    for (auto& [name, ep] : out.extraNetworks) ep["Links"] = host["Links"];
+    host.erase("Links");
+  }
   b["HostConfig"] = host;
   if (!endpoints.empty()) b["NetworkingConfig"] = {{"EndpointsConfig", endpoints}};
 
