@@ -547,7 +547,7 @@ void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& d
   else if (!hasContainers && !a.compose.set &&
            !std::any_of(av->pairs.begin(), av->pairs.end(), [&](auto& p) { return p.first->value == "compose"; }))
     w.err(k, ctx + " needs 'containers' or 'compose'");
-  if (!a.composeFiles.empty() && !hasContainers) {
+  if (!a.composeFiles.empty()) {
     std::vector<Str> files;
     for (const auto& f : a.composeFiles)
       if (!f.v.empty()) files.push_back(f);
