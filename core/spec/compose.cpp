@@ -3,9 +3,13 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <set>
 
+#include "core/spec/build_context.h"
+#include "core/spec/compose_env.h"
 #include "core/spec/loader.h"
 
 namespace tend::spec {
@@ -33,42 +37,118 @@ bool parsePortNum(const std::string& s, int& lo, int& hi) {
   return true;
 }
 
-void readEnvFile(Walker& w, const Str& file, const std::string& baseDir, const std::string& specRoot, ContainerSpec& c) {
-  SpecFile f = confinePath(specRoot, baseDir, file.v);
+}  // namespace
+
+bool readComposeText(const std::string& specRoot, const std::string& baseDir, const std::string& rel,
+                  std::string& text, std::string& why, bool& missing) {
+  SpecFile f = confinePath(specRoot, baseDir, rel);
+  missing = false;
   if (!f.error.empty()) {
-    w.diags().push_back({Severity::Error, file.loc, "env_file '" + file.v + "': " + f.error});
-    return;
+    why = f.error;
+    return false;
   }
-  const std::string& path = f.path;
   struct stat st {};
-  if (f.missing || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    w.diags().push_back({Severity::Error, file.loc, "env_file '" + file.v + "' not found"});
-    return;
+  if (f.missing || ::stat(f.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    missing = true;
+    why = "not found";
+    return false;
   }
   if (static_cast<uint64_t>(st.st_size) > kMaxSpecFileBytes) {
-    w.diags().push_back({Severity::Error, file.loc, "env_file '" + file.v + "' is larger than 4 MiB"});
-    return;
+    why = "larger than 4 MiB";
+    return false;
   }
-  std::ifstream in(path);
+  std::ifstream in(f.path, std::ios::binary);
   if (!in) {
-    w.diags().push_back({Severity::Error, file.loc, "cannot read env_file '" + file.v + "'"});
+    why = "cannot be read";
+    return false;
+  }
+  text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return true;
+}
+
+namespace {
+
+// A literal value that tend's own ${...} pass must leave as it is.
+std::string escapeDollars(const std::string& v) {
+  if (v.find('$') == std::string::npos) return v;
+  std::string out;
+  for (char ch : v) {
+    out += ch;
+    if (ch == '$') out += '$';
+  }
+  return out;
+}
+
+void readEnvFile(Walker& w, const Str& file, bool required, bool raw, const std::string& baseDir,
+                 const std::string& specRoot, const ComposeVars* vars, ContainerSpec& c) {
+  std::string text, why;
+  bool missing = false;
+  if (!readComposeText(specRoot, baseDir, file.v, text, why, missing)) {
+    if (missing && !required) return;
+    w.diags().push_back({Severity::Error, file.loc, "env_file '" + file.v + "'" + (missing ? " " + why : ": " + why)});
     return;
   }
-  std::string line;
-  while (std::getline(in, line)) {
-    size_t b = line.find_first_not_of(" \t");
-    if (b == std::string::npos || line[b] == '#') continue;
-    line = line.substr(b);
-    if (line.rfind("export ", 0) == 0) line = line.substr(7);
-    auto eq = line.find('=');
-    std::string k = line.substr(0, eq);
-    std::string v = eq == std::string::npos ? "" : line.substr(eq + 1);
-    if (v.size() >= 2 && (v[0] == '"' || v[0] == '\'') && v.back() == v[0]) v = v.substr(1, v.size() - 2);
+  std::vector<std::pair<std::string, std::string>> kv;
+  std::string err;
+  auto lookup = [vars](const std::string& n) -> std::optional<std::string> {
+    return vars ? vars->get(n) : std::nullopt;
+  };
+  if (raw) {  // format: raw: KEY=VALUE lines taken as they are
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t e = text.find('\n', pos);
+      std::string line = text.substr(pos, e == std::string::npos ? std::string::npos : e - pos);
+      pos = e == std::string::npos ? text.size() : e + 1;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty() || line[0] == '#') continue;
+      auto eq = line.find('=');
+      if (eq == std::string::npos) continue;
+      kv.emplace_back(line.substr(0, eq), line.substr(eq + 1));
+    }
+  } else if (!parseDotenv(text, lookup, kv, err)) {
+    w.diags().push_back({Severity::Error, file.loc, "env_file '" + file.v + "': " + err});
+    return;
+  }
+  for (auto& [k, v] : kv) {
     Str s;
-    s.v = v;
+    s.v = escapeDollars(v);
     s.loc = file.loc;
     s.set = true;
     c.environment.emplace_back(k, s);
+  }
+}
+
+void readEnvFiles(Walker& w, const YNode* x, const std::string& baseDir, const std::string& specRoot,
+                  const ComposeVars* vars, ContainerSpec& c) {
+  auto one = [&](const YNode* it) {
+    if (it->isScalar()) {
+      readEnvFile(w, w.str(it, "env_file"), true, false, baseDir, specRoot, vars, c);
+      return;
+    }
+    if (!w.needMap(it, "env_file entry")) return;
+    Str path;
+    bool required = true, raw = false;
+    w.fields(it, "env_file entry",
+             {{"path", [&](const YNode* a) { path = w.str(a, "path"); }},
+              {"required", [&](const YNode* a) { required = w.boolean(a, "required").v; }},
+              {"format", [&](const YNode* a) {
+                 Str f = w.str(a, "format");
+                 if (f.set && f.v != "raw" && f.v != "dotenv" && !f.v.empty())
+                   w.err(a, "unsupported env_file format '" + f.v + "' (dotenv or raw)");
+                 raw = f.v == "raw";
+               }}});
+    if (!path.set) {
+      w.err(it, "env_file entry is missing required key 'path'");
+      return;
+    }
+    readEnvFile(w, path, required, raw, baseDir, specRoot, vars, c);
+  };
+  if (x->isSeq()) {
+    for (const YNode* it : x->items) one(it);
+  } else if (x->isScalar()) {
+    one(x);
+  } else {
+    w.typeErr(x, "env_file", "a string or a list");
   }
 }
 
@@ -151,9 +231,22 @@ void readPorts(Walker& w, const YNode* v, const std::string& ctx, ContainerSpec&
                    }
                    if (s.set) p.protocol = s.v;
                  }},
-                {"mode", [&](const YNode* x) { w.str(x, "mode"); }},
-                {"name", [&](const YNode* x) { w.str(x, "name"); }},
-                {"app_protocol", [&](const YNode* x) { w.str(x, "app_protocol"); }}});
+                {"mode", [&](const YNode* x) {
+                   auto s = w.str(x, "mode");
+                   // "host" is what the Engine does for a published port; "ingress" is swarm's.
+                   if (s.set && s.v != "host") {
+                     w.err(x, "port mode '" + s.v + "' in " + ctxp + " is not supported: only 'host' (ingress is Swarm's routing mesh)");
+                     ok = false;
+                   }
+                 }},
+                {"name", [&](const YNode* x) {
+                   w.err(x, "'name' of a port in " + ctx + " is not applied by the Docker Engine (it has nowhere to keep it): remove it");
+                   ok = false;
+                 }},
+                {"app_protocol", [&](const YNode* x) {
+                   w.err(x, "'app_protocol' of a port in " + ctx + " is not applied by the Docker Engine (it has nowhere to keep it): remove it");
+                   ok = false;
+                 }}});
       if (p.target == 0 && ok) {
         w.err(it, "port of " + ctx + " is missing required key 'target'");
         ok = false;
@@ -176,6 +269,17 @@ bool validVolumeName(const std::string& s) {
   return true;
 }
 
+bool isMountFlag(const std::string& m) {
+  static const std::set<std::string> flags = {"z",        "Z",      "nocopy", "rshared", "shared", "rslave", "slave",
+                                              "rprivate", "private", "cached", "delegated", "consistent"};
+  return flags.count(m) > 0;
+}
+
+void addOption(std::string& opts, const std::string& o) {
+  if (!opts.empty()) opts += ',';
+  opts += o;
+}
+
 void readVolumes(Walker& w, const YNode* v, const std::string& ctx, ContainerSpec& c) {
   if (!w.needSeq(v, "volumes")) return;
   for (const YNode* it : v->items) {
@@ -196,6 +300,10 @@ void readVolumes(Walker& w, const YNode* v, const std::string& ctx, ContainerSpe
         m.source.set = true;
         m.target = parts[1];
         m.type = isBindSource(parts[0]) ? "bind" : "volume";
+        if (parts[0].empty()) {
+          w.err(it, "volume '" + it->value + "' in " + ctx + " has an empty source");
+          continue;
+        }
         if (parts.size() == 3) {
           bool okMode = true;
           size_t pos = 0;
@@ -205,10 +313,8 @@ void readVolumes(Walker& w, const YNode* v, const std::string& ctx, ContainerSpe
             std::string mode = modes.substr(pos, comma - pos);
             pos = comma + 1;
             if (mode == "ro") m.readOnly = true;
-            else if (mode == "rw" || mode == "z" || mode == "Z" || mode == "cached" || mode == "delegated" ||
-                     mode == "consistent" || mode == "nocopy" || mode == "rshared" || mode == "shared" ||
-                     mode == "rslave" || mode == "slave" || mode == "rprivate" || mode == "private")
-              continue;
+            else if (mode == "rw") continue;
+            else if (isMountFlag(mode)) addOption(m.options, mode);
             else okMode = false;
           }
           if (!okMode) {
@@ -219,20 +325,108 @@ void readVolumes(Walker& w, const YNode* v, const std::string& ctx, ContainerSpe
       }
     } else if (it->isMap()) {
       std::string ctxv = "volume of " + ctx;
+      bool bad = false;
       w.fields(it, ctxv,
                {{"type", [&](const YNode* x) { m.type = w.str(x, "type").v; }},
                 {"source", [&](const YNode* x) { m.source = w.str(x, "source"); }},
                 {"target", [&](const YNode* x) { m.target = w.str(x, "target").v; }},
                 {"read_only", [&](const YNode* x) { m.readOnly = w.boolean(x, "read_only").v; }},
-                {"bind", [&](const YNode* x) { w.needMap(x, "bind"); }},
-                {"volume", [&](const YNode* x) { w.needMap(x, "volume"); }},
-                {"tmpfs", [&](const YNode* x) { w.needMap(x, "tmpfs"); }}});
+                {"consistency", [&](const YNode* x) {
+                   Str cs = w.str(x, "consistency");
+                   if (cs.set && cs.v != "consistent" && cs.v != "cached" && cs.v != "delegated" && cs.v != "default") {
+                     w.err(x, "invalid consistency '" + cs.v + "' in " + ctxv);
+                     bad = true;
+                   } else if (cs.set && cs.v != "default") {
+                     addOption(m.options, cs.v);
+                   }
+                 }},
+                {"bind", [&](const YNode* x) {
+                   if (!w.needMap(x, "bind")) return;
+                   w.fields(x, "bind options of " + ctxv,
+                            {{"propagation", [&](const YNode* a) {
+                               Str p = w.str(a, "propagation");
+                               if (p.set && !isMountFlag(p.v)) {
+                                 w.err(a, "invalid bind propagation '" + p.v + "'");
+                                 bad = true;
+                               } else if (p.set) {
+                                 addOption(m.options, p.v);
+                               }
+                             }},
+                             {"create_host_path", [&](const YNode* a) {
+                                auto b = w.boolean(a, "create_host_path");
+                                if (b.set && !b.v) {
+                                  w.err(a, "'bind.create_host_path: false' is not supported: tend's bind mounts create a missing source directory");
+                                  bad = true;
+                                }
+                              }},
+                             {"selinux", [&](const YNode* a) {
+                                Str p = w.str(a, "selinux");
+                                if (p.set && p.v != "z" && p.v != "Z") {
+                                  w.err(a, "invalid bind selinux '" + p.v + "' (z or Z)");
+                                  bad = true;
+                                } else if (p.set) {
+                                  addOption(m.options, p.v);
+                                }
+                              }},
+                             {"recursive", [&](const YNode* a) {
+                                w.err(a, "'bind.recursive' needs Docker Engine API 1.44; tend speaks 1.41: remove it");
+                                bad = true;
+                              }}});
+                 }},
+                {"volume", [&](const YNode* x) {
+                   if (!w.needMap(x, "volume")) return;
+                   w.fields(x, "volume options of " + ctxv,
+                            {{"nocopy", [&](const YNode* a) {
+                               if (w.boolean(a, "nocopy").v) addOption(m.options, "nocopy");
+                             }},
+                             {"subpath", [&](const YNode* a) {
+                                w.err(a, "'volume.subpath' needs Docker Engine API 1.45; tend speaks 1.41: remove it");
+                                bad = true;
+                              }},
+                             {"labels", [&](const YNode* a) {
+                                w.err(a, "'volume.labels' on a mount is not applied: declare the volume under top-level 'volumes:' with its labels");
+                                bad = true;
+                              }}});
+                 }},
+                {"tmpfs", [&](const YNode* x) {
+                   if (!w.needMap(x, "tmpfs")) return;
+                   w.fields(x, "tmpfs options of " + ctxv,
+                            {{"size", [&](const YNode* a) {
+                               auto n = w.sizeBytes(a, "size");
+                               if (n.set) addOption(m.tmpfsOptions, "size=" + std::to_string(n.v));
+                             }},
+                             {"mode", [&](const YNode* a) {
+                                // YAML reads 1777 as a decimal number; Compose means octal digits.
+                                Str md = w.str(a, "mode");
+                                std::string d = md.v;
+                                if (d.size() > 1 && d[0] == '0' && (d[1] == 'o' || d[1] == 'O')) d = d.substr(2);
+                                if (md.set && (d.empty() || d.size() > 4 || d.find_first_not_of("01234567") != std::string::npos)) {
+                                  w.err(a, "invalid tmpfs mode '" + md.v + "' (octal, like 1777)");
+                                  bad = true;
+                                } else if (md.set) {
+                                  addOption(m.tmpfsOptions, "mode=" + d);
+                                }
+                              }}});
+                 }}},
+               [&](const YNode* k, const YNode*) { return k->value.rfind("x-", 0) == 0; });
+      if (bad) continue;
       if (m.type != "bind" && m.type != "volume" && m.type != "tmpfs") {
-        w.err(it, "volume of " + ctx + " needs 'type' bind, volume or tmpfs");
+        if (m.type == "npipe" || m.type == "cluster" || m.type == "image")
+          w.err(it, "volume type '" + m.type + "' in " + ctx + " is not supported (bind, volume or tmpfs)");
+        else
+          w.err(it, "volume of " + ctx + " needs 'type' bind, volume or tmpfs");
         continue;
       }
       if (m.target.empty()) {
         w.err(it, "volume of " + ctx + " is missing required key 'target'");
+        continue;
+      }
+      if (m.type == "bind" && (!m.source.set || m.source.v.empty())) {
+        w.err(it, "bind mount of " + ctx + " is missing required key 'source'");
+        continue;
+      }
+      if (m.type != "tmpfs" && !m.tmpfsOptions.empty()) {
+        w.err(it, "'tmpfs' options in " + ctx + " apply to type tmpfs only");
         continue;
       }
     } else {
@@ -270,7 +464,9 @@ void readHealthcheck(Walker& w, const YNode* v, const std::string& ctx, Containe
             {"interval", [&](const YNode* x) { h.intervalS = w.durationS(x, "interval").v; }},
             {"timeout", [&](const YNode* x) { h.timeoutS = w.durationS(x, "timeout").v; }},
             {"start_period", [&](const YNode* x) { h.startPeriodS = w.durationS(x, "start_period").v; }},
-            {"start_interval", [&](const YNode* x) { w.durationS(x, "start_interval"); }},
+            {"start_interval", [&](const YNode* x) {
+               w.err(x, "healthcheck 'start_interval' needs Docker Engine API 1.44; tend speaks 1.41: remove it");
+             }},
             {"retries", [&](const YNode* x) { h.retries = w.integer(x, "retries", 0, 1000).v; }},
             {"disable", [&](const YNode* x) { disable = w.boolean(x, "disable").v; }}});
   if (disable) h.test = {"NONE"};
@@ -286,6 +482,7 @@ void readServiceNetworks(Walker& w, const YNode* v, ContainerSpec& c) {
       if (s.set) c.networks.emplace_back(s, std::vector<std::string>{});
     }
   } else if (v->isMap()) {
+    std::vector<std::pair<int64_t, size_t>> prio;  // Compose connects higher priority first
     for (const auto& [k, x] : v->pairs) {
       Str s;
       s.v = k->value;
@@ -293,17 +490,58 @@ void readServiceNetworks(Walker& w, const YNode* v, ContainerSpec& c) {
       s.set = true;
       w.checkName(k, "network");
       std::vector<std::string> aliases;
+      int64_t priority = 0;
+      nlohmann::json ep = nlohmann::json::object();
       if (x->isMap()) {
-        w.fields(x, "network '" + k->value + "' of container '" + c.name + "'",
+        std::string nctx = "network '" + k->value + "' of container '" + c.name + "'";
+        w.fields(x, nctx,
                  {{"aliases", [&](const YNode* a) { for (auto& s2 : w.strList(a, "aliases")) aliases.push_back(s2.v); }},
-                  {"ipv4_address", [&](const YNode* a) { w.str(a, "ipv4_address"); }},
-                  {"ipv6_address", [&](const YNode* a) { w.str(a, "ipv6_address"); }},
-                  {"priority", [&](const YNode* a) { w.integer(a, "priority"); }}});
+                  {"ipv4_address", [&](const YNode* a) {
+                     Str ip = w.str(a, "ipv4_address");
+                     in_addr a4{};
+                     if (ip.set && inet_pton(AF_INET, ip.v.c_str(), &a4) != 1) w.err(a, "invalid ipv4_address '" + ip.v + "' in " + nctx);
+                     else if (ip.set) ep["ipv4_address"] = ip.v;
+                   }},
+                  {"ipv6_address", [&](const YNode* a) {
+                     Str ip = w.str(a, "ipv6_address");
+                     in6_addr a6{};
+                     if (ip.set && inet_pton(AF_INET6, ip.v.c_str(), &a6) != 1) w.err(a, "invalid ipv6_address '" + ip.v + "' in " + nctx);
+                     else if (ip.set) ep["ipv6_address"] = ip.v;
+                   }},
+                  {"link_local_ips", [&](const YNode* a) {
+                     nlohmann::json l = nlohmann::json::array();
+                     for (auto& s2 : w.strList(a, "link_local_ips")) l.push_back(s2.v);
+                     ep["link_local_ips"] = l;
+                   }},
+                  {"driver_opts", [&](const YNode* a) {
+                     if (!w.needMap(a, "driver_opts")) return;
+                     nlohmann::json o = nlohmann::json::object();
+                     for (const auto& [ok, ov] : a->pairs) o[ok->value] = w.str(ov, ok->value).v;
+                     ep["driver_opts"] = o;
+                   }},
+                  {"priority", [&](const YNode* a) { priority = w.integer(a, "priority").v; }},
+                  {"mac_address", [&](const YNode* a) {
+                     w.err(a, "per-network 'mac_address' needs Docker Engine API 1.44; tend speaks 1.41: use the service's 'mac_address'");
+                   }},
+                  {"gw_priority", [&](const YNode* a) {
+                     w.err(a, "'gw_priority' needs Docker Engine API 1.48; tend speaks 1.41: remove it");
+                   }},
+                  {"interface_name", [&](const YNode* a) {
+                     w.err(a, "'interface_name' needs Docker Engine API 1.49; tend speaks 1.41: remove it");
+                   }}},
+                 [&](const YNode* kk, const YNode*) { return kk->value.rfind("x-", 0) == 0; });
       } else if (!x->isNull()) {
         w.typeErr(x, "networks." + k->value, "a mapping");
       }
+      if (!ep.empty()) c.networkEndpoint[k->value] = ep;
+      prio.emplace_back(priority, c.networks.size());
       c.networks.emplace_back(s, aliases);
     }
+    // Highest priority first (the first network is the one the container is created on).
+    std::stable_sort(prio.begin(), prio.end(), [](auto& a, auto& b) { return a.first > b.first; });
+    std::vector<std::pair<Str, std::vector<std::string>>> sorted;
+    for (auto& [p, i] : prio) sorted.push_back(c.networks[i]);
+    c.networks = std::move(sorted);
   } else {
     w.typeErr(v, "networks", "a list or a mapping");
   }
@@ -330,8 +568,11 @@ void readDependsOn(Walker& w, const YNode* v, ContainerSpec& c) {
                       w.err(a, "invalid depends_on condition '" + s.v + "'");
                     d.condition = s.v;
                   }},
-                  {"restart", [&](const YNode* a) { w.boolean(a, "restart"); }},
-                  {"required", [&](const YNode* a) { w.boolean(a, "required"); }}});
+                  {"restart", [&](const YNode* a) {
+                     if (w.boolean(a, "restart").v)
+                       w.err(a, "depends_on 'restart: true' is not supported: tend does not restart a container when its dependency restarts");
+                   }},
+                  {"required", [&](const YNode* a) { d.required = w.boolean(a, "required").v; }}});
       } else if (!x->isNull()) {
         w.typeErr(x, "depends_on." + k->value, "a mapping");
       }
@@ -464,11 +705,504 @@ bool parsePortString(const std::string& in, std::vector<PortSpec>& out) {
   return true;
 }
 
+namespace {
+
+// Compose keys the Docker Engine has no place for (or not in API 1.41), with the reason shown
+// when a service uses one. Everything else of the Compose schema is applied.
+const std::map<std::string, std::string>& refusedServiceKeys() {
+  static const std::map<std::string, std::string> m = {
+      {"annotations", "needs Docker Engine API 1.43; tend speaks 1.41"},
+      {"attach", "is a 'docker compose up' log option; tend does not attach to container output"},
+      {"cpu_count", "applies to Windows containers only"},
+      {"cpu_percent", "applies to Windows containers only"},
+      {"credential_spec", "applies to Windows containers only"},
+      {"develop", "is 'docker compose watch' (a development loop), not applied by tend"},
+      {"models", "needs Docker Model Runner, not supported by tend"},
+      {"provider", "delegates to a Compose provider plugin, not supported by tend"},
+      {"post_start", "lifecycle hooks are not supported by tend"},
+      {"pre_start", "lifecycle hooks are not supported by tend"},
+      {"pre_stop", "lifecycle hooks are not supported by tend"},
+      {"pull_refresh_after", "is not supported by tend (use pull_policy: always or missing)"},
+      {"use_api_socket", "is not supported by tend (it copies the Docker CLI's credentials into the container)"},
+      {"configs", "is not supported by tend yet: mount a file from the app directory instead"},
+      {"secrets", "is not supported by tend yet: use environment values ${secret:NAME} or a bind-mounted file"},
+      {"platform", "is not supported by tend: pin an image built for the host's platform"},
+  };
+  return m;
+}
+
+enum class EType { Str, Int, Bool, StrList, StrMap, Size, Micros };
+struct EngineKey {
+  const char* key;
+  bool hostConfig;  // HostConfig (else Config)
+  const char* api;
+  EType type;
+  int64_t min, max;
+};
+// Compose keys that map one to one onto an Engine API field.
+const std::vector<EngineKey>& engineKeys() {
+  static const std::vector<EngineKey> v = {
+      {"cgroup_parent", true, "CgroupParent", EType::Str, 0, 0},
+      {"cpu_period", true, "CpuPeriod", EType::Micros, 0, INT64_MAX},
+      {"cpu_quota", true, "CpuQuota", EType::Micros, -1, INT64_MAX},
+      {"cpu_rt_period", true, "CpuRealtimePeriod", EType::Micros, 0, INT64_MAX},
+      {"cpu_rt_runtime", true, "CpuRealtimeRuntime", EType::Micros, 0, INT64_MAX},
+      {"cpu_shares", true, "CpuShares", EType::Int, 0, INT64_MAX},
+      {"cpuset", true, "CpusetCpus", EType::Str, 0, 0},
+      {"device_cgroup_rules", true, "DeviceCgroupRules", EType::StrList, 0, 0},
+      {"dns_opt", true, "DnsOptions", EType::StrList, 0, 0},
+      {"dns_search", true, "DnsSearch", EType::StrList, 0, 0},
+      {"domainname", false, "Domainname", EType::Str, 0, 0},
+      {"external_links", true, "Links", EType::StrList, 0, 0},
+      {"mac_address", false, "MacAddress", EType::Str, 0, 0},
+      {"mem_swappiness", true, "MemorySwappiness", EType::Int, 0, 100},
+      {"memswap_limit", true, "MemorySwap", EType::Size, 0, 0},
+      {"oom_kill_disable", true, "OomKillDisable", EType::Bool, 0, 0},
+      {"oom_score_adj", true, "OomScoreAdj", EType::Int, -1000, 1000},
+      {"pids_limit", true, "PidsLimit", EType::Int, -1, INT64_MAX},
+      {"runtime", true, "Runtime", EType::Str, 0, 0},
+      {"storage_opt", true, "StorageOpt", EType::StrMap, 0, 0},
+      {"userns_mode", true, "UsernsMode", EType::Str, 0, 0},
+      {"uts", true, "UTSMode", EType::Str, 0, 0},
+  };
+  return v;
+}
+
+nlohmann::json& engineSection(ContainerSpec& c, bool hostConfig) {
+  if (!c.engine.is_object()) c.engine = nlohmann::json::object();
+  return c.engine[hostConfig ? "host_config" : "config"];
+}
+
+// The value of one engineKeys() entry; false after reporting a located error.
+bool engineValue(Walker& w, const YNode* x, const EngineKey& e, nlohmann::json& out) {
+  switch (e.type) {
+    case EType::Str: {
+      Str s = w.str(x, e.key);
+      if (!s.set) return false;
+      out = s.v;
+      return true;
+    }
+    case EType::Int: {
+      auto n = w.integer(x, e.key, e.min, e.max);
+      if (!n.set) return false;
+      out = n.v;
+      return true;
+    }
+    case EType::Bool: {
+      auto b = w.boolean(x, e.key);
+      if (!b.set) return false;
+      out = b.v;
+      return true;
+    }
+    case EType::StrList: {
+      nlohmann::json a = nlohmann::json::array();
+      for (auto& s : w.strOrList(x, e.key)) a.push_back(s.v);
+      out = a;
+      return true;
+    }
+    case EType::StrMap: {
+      if (!w.needMap(x, e.key)) return false;
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& [k, y] : x->pairs) o[k->value] = w.str(y, std::string(e.key) + "." + k->value).v;
+      out = o;
+      return true;
+    }
+    case EType::Size: {
+      if (x->isScalar() && x->value == "-1") {  // memswap_limit: -1 = unlimited swap
+        out = -1;
+        return true;
+      }
+      auto n = w.sizeBytes(x, e.key);
+      if (!n.set) return false;
+      out = n.v;
+      return true;
+    }
+    case EType::Micros: {  // an integer (microseconds) or a duration
+      int64_t n = 0, ms = 0;
+      if (x->isScalar() && parseInt(x->value, n) && n >= e.min) {
+        out = n;
+        return true;
+      }
+      if (x->isScalar() && parseDuration(x->value, ms)) {
+        out = ms * 1000;
+        return true;
+      }
+      w.err(x, "invalid value for '" + std::string(e.key) + "' (microseconds or a duration like 100ms)");
+      return false;
+    }
+  }
+  return false;
+}
+
+void readUlimits(Walker& w, const YNode* x, ContainerSpec& c) {
+  if (!w.needMap(x, "ulimits")) return;
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& [k, v] : x->pairs) {
+    int64_t soft = 0, hard = 0;
+    if (v->isMap()) {
+      bool hs = false, hh = false;
+      w.fields(v, "ulimit '" + k->value + "'",
+               {{"soft", [&](const YNode* a) { auto n = w.integer(a, "soft", -1); soft = n.v; hs = n.set; }},
+                {"hard", [&](const YNode* a) { auto n = w.integer(a, "hard", -1); hard = n.v; hh = n.set; }}});
+      if (!hs || !hh) {
+        w.err(v, "ulimit '" + k->value + "' needs both 'soft' and 'hard'");
+        continue;
+      }
+    } else {
+      auto n = w.integer(v, "ulimits." + k->value, -1);
+      if (!n.set) continue;
+      soft = hard = n.v;
+    }
+    arr.push_back({{"Name", k->value}, {"Soft", soft}, {"Hard", hard}});
+  }
+  engineSection(c, true)["Ulimits"] = arr;
+}
+
+void readBlkio(Walker& w, const YNode* x, ContainerSpec& c) {
+  if (!w.needMap(x, "blkio_config")) return;
+  nlohmann::json& h = engineSection(c, true);
+  auto devList = [&](const YNode* a, const char* key, const char* api, bool size, bool weight) {
+    if (!w.needSeq(a, key)) return;
+    nlohmann::json arr = nlohmann::json::array();
+    for (const YNode* it : a->items) {
+      if (!w.needMap(it, std::string(key) + " entry")) continue;
+      Str path;
+      int64_t val = 0;
+      bool have = false;
+      w.fields(it, std::string(key) + " entry",
+               {{"path", [&](const YNode* b) { path = w.str(b, "path"); }},
+                {weight ? "weight" : "rate", [&](const YNode* b) {
+                   auto n = weight ? w.integer(b, "weight", 10, 1000) : size ? w.sizeBytes(b, "rate") : w.integer(b, "rate", 0);
+                   val = n.v;
+                   have = n.set;
+                 }}});
+      if (!path.set || !have) {
+        w.err(it, std::string(key) + " entry needs 'path' and '" + (weight ? "weight" : "rate") + "'");
+        continue;
+      }
+      arr.push_back({{"Path", path.v}, {weight ? "Weight" : "Rate", val}});
+    }
+    h[api] = arr;
+  };
+  w.fields(x, "blkio_config",
+           {{"weight", [&](const YNode* a) { auto n = w.integer(a, "weight", 10, 1000); if (n.set) h["BlkioWeight"] = n.v; }},
+            {"weight_device", [&](const YNode* a) { devList(a, "weight_device", "BlkioWeightDevice", false, true); }},
+            {"device_read_bps", [&](const YNode* a) { devList(a, "device_read_bps", "BlkioDeviceReadBps", true, false); }},
+            {"device_write_bps", [&](const YNode* a) { devList(a, "device_write_bps", "BlkioDeviceWriteBps", true, false); }},
+            {"device_read_iops", [&](const YNode* a) { devList(a, "device_read_iops", "BlkioDeviceReadIOps", false, false); }},
+            {"device_write_iops", [&](const YNode* a) { devList(a, "device_write_iops", "BlkioDeviceWriteIOps", false, false); }}});
+}
+
+// `gpus:` and deploy.resources.reservations.devices: Engine DeviceRequests.
+nlohmann::json deviceRequest(Walker& w, const YNode* it, const std::string& ctx, bool gpus) {
+  nlohmann::json r = {{"Driver", ""}, {"Count", 0}, {"DeviceIDs", nlohmann::json::array()},
+                      {"Capabilities", nlohmann::json::array()}, {"Options", nlohmann::json::object()}};
+  nlohmann::json caps = nlohmann::json::array();
+  bool haveCount = false, haveIds = false;
+  w.fields(it, ctx,
+           {{"driver", [&](const YNode* a) { r["Driver"] = w.str(a, "driver").v; }},
+            {"count", [&](const YNode* a) {
+               haveCount = true;
+               if (a->isScalar() && a->value == "all") r["Count"] = -1;
+               else r["Count"] = w.integer(a, "count", 0).v;
+             }},
+            {"device_ids", [&](const YNode* a) {
+               haveIds = true;
+               for (auto& s : w.strList(a, "device_ids")) r["DeviceIDs"].push_back(s.v);
+             }},
+            {"capabilities", [&](const YNode* a) { for (auto& s : w.strList(a, "capabilities")) caps.push_back(s.v); }},
+            {"options", [&](const YNode* a) {
+               if (!w.needMap(a, "options")) return;
+               for (const auto& [k, v] : a->pairs) r["Options"][k->value] = w.str(v, k->value).v;
+             }}});
+  if (gpus) caps.push_back("gpu");
+  if (caps.empty()) w.err(it, ctx + " needs 'capabilities'");
+  if (haveCount && haveIds) w.err(it, ctx + " sets both 'count' and 'device_ids'");
+  if (!haveCount && !haveIds) r["Count"] = -1;  // Compose: all devices
+  std::sort(caps.begin(), caps.end());
+  caps.erase(std::unique(caps.begin(), caps.end()), caps.end());
+  r["Capabilities"] = nlohmann::json::array({caps});
+  return r;
+}
+
+void addDeviceRequest(ContainerSpec& c, nlohmann::json r) {
+  auto& h = engineSection(c, true);
+  if (!h.contains("DeviceRequests")) h["DeviceRequests"] = nlohmann::json::array();
+  h["DeviceRequests"].push_back(std::move(r));
+}
+
+void readGpus(Walker& w, const YNode* x, ContainerSpec& c) {
+  if (x->isScalar() && x->value == "all") {
+    addDeviceRequest(c, {{"Driver", ""}, {"Count", -1}, {"DeviceIDs", nlohmann::json::array()},
+                         {"Capabilities", nlohmann::json::array({nlohmann::json::array({"gpu"})})},
+                         {"Options", nlohmann::json::object()}});
+    return;
+  }
+  if (!w.needSeq(x, "gpus")) return;
+  for (const YNode* it : x->items)
+    if (w.needMap(it, "gpus entry")) addDeviceRequest(c, deviceRequest(w, it, "gpus entry", true));
+}
+
+void readDeploy(Walker& w, const YNode* x, const std::string& ctx, ContainerSpec& c) {
+  if (!w.needMap(x, "deploy")) return;
+  auto swarm = [&](const char* key) {
+    return Walker::Field{key, [&w, key](const YNode* a) {
+                           w.err(a, std::string("'deploy.") + key + "' applies to Docker Swarm services only; tend runs plain containers: remove it");
+                         }};
+  };
+  std::string dctx = "deploy of " + ctx;
+  w.fields(
+      x, dctx,
+      {{"mode", [&](const YNode* a) {
+          Str m = w.str(a, "mode");
+          if (m.set && m.v != "replicated" && m.v != "replicated-job")
+            w.err(a, "deploy mode '" + m.v + "' is not supported: tend runs one container per service");
+        }},
+       {"replicas", [&](const YNode* a) {
+          auto n = w.integer(a, "replicas", 0);
+          if (n.set && n.v != 1) w.err(a, "'deploy.replicas: " + std::to_string(n.v) + "' is not supported: tend runs one container per service");
+        }},
+       {"resources", [&](const YNode* a) {
+          if (!w.needMap(a, "resources")) return;
+          w.fields(a, "deploy.resources of " + ctx,
+                   {{"limits", [&](const YNode* l) {
+                      if (!w.needMap(l, "limits")) return;
+                      w.fields(l, "deploy.resources.limits of " + ctx,
+                               {{"cpus", [&](const YNode* y) {
+                                  double v = 0;
+                                  try {
+                                    size_t used = 0;
+                                    if (y->isScalar()) v = std::stod(y->value, &used);
+                                    if (!y->isScalar() || used != y->value.size() || v <= 0) throw std::invalid_argument("cpus");
+                                  } catch (const std::exception&) {
+                                    w.typeErr(y, "cpus", "a positive number");
+                                    return;
+                                  }
+                                  if (c.cpus > 0 && c.cpus != v) w.err(y, "'deploy.resources.limits.cpus' and 'cpus' differ in " + ctx);
+                                  c.cpus = v;
+                                }},
+                                {"memory", [&](const YNode* y) {
+                                   auto n = w.sizeBytes(y, "memory");
+                                   if (c.memLimit > 0 && n.set && c.memLimit != n.v)
+                                     w.err(y, "'deploy.resources.limits.memory' and 'mem_limit' differ in " + ctx);
+                                   if (n.set) c.memLimit = n.v;
+                                 }},
+                                {"pids", [&](const YNode* y) {
+                                   auto n = w.integer(y, "pids", -1);
+                                   if (n.set) engineSection(c, true)["PidsLimit"] = n.v;
+                                 }}});
+                    }},
+                    {"reservations", [&](const YNode* r) {
+                       if (!w.needMap(r, "reservations")) return;
+                       w.fields(r, "deploy.resources.reservations of " + ctx,
+                                {{"memory", [&](const YNode* y) {
+                                   auto n = w.sizeBytes(y, "memory");
+                                   if (n.set) c.memReservation = n.v;
+                                 }},
+                                 {"cpus", [&](const YNode* y) {
+                                    w.err(y, "'deploy.resources.reservations.cpus' applies to Docker Swarm scheduling only; the Engine has no CPU reservation: use 'cpu_shares' or limits.cpus");
+                                  }},
+                                 {"devices", [&](const YNode* y) {
+                                    if (!w.needSeq(y, "devices")) return;
+                                    for (const YNode* it : y->items)
+                                      if (w.needMap(it, "devices entry"))
+                                        addDeviceRequest(c, deviceRequest(w, it, "reservations.devices entry", false));
+                                  }},
+                                 {"generic_resources", [&](const YNode* y) {
+                                    w.err(y, "'generic_resources' applies to Docker Swarm services only: remove it");
+                                  }}});
+                     }}});
+        }},
+       {"restart_policy", [&](const YNode* a) {
+          if (!w.needMap(a, "restart_policy")) return;
+          std::string cond = "any";
+          int64_t attempts = 0;
+          w.fields(a, "deploy.restart_policy of " + ctx,
+                   {{"condition", [&](const YNode* y) {
+                      Str cs = w.str(y, "condition");
+                      if (cs.set && cs.v != "none" && cs.v != "on-failure" && cs.v != "any")
+                        w.err(y, "invalid restart_policy condition '" + cs.v + "' (none, on-failure, any)");
+                      if (cs.set) cond = cs.v;
+                    }},
+                    {"max_attempts", [&](const YNode* y) { attempts = w.integer(y, "max_attempts", 0).v; }},
+                    {"delay", [&](const YNode* y) { w.err(y, "'deploy.restart_policy.delay' is applied by Docker Swarm only: remove it"); }},
+                    {"window", [&](const YNode* y) { w.err(y, "'deploy.restart_policy.window' is applied by Docker Swarm only: remove it"); }}});
+          if (c.restart.set) {
+            w.err(a, ctx + " sets both 'restart' and 'deploy.restart_policy'");
+            return;
+          }
+          c.restart.set = true;
+          c.restart.loc = w.loc(a);
+          c.restart.v = cond == "none" ? "no" : cond == "any" ? "always" : attempts > 0 ? "on-failure:" + std::to_string(attempts) : "on-failure";
+        }},
+       swarm("labels"), swarm("placement"), swarm("update_config"), swarm("rollback_config"), swarm("endpoint_mode")},
+      [&](const YNode* k, const YNode*) { return k->value.rfind("x-", 0) == 0; });
+}
+
+void readDevices(Walker& w, const YNode* x, ContainerSpec& c) {
+  if (!w.needSeq(x, "devices")) return;
+  for (const YNode* it : x->items) {
+    if (it->isScalar()) {
+      c.devices.push_back(w.str(it, "devices entry"));
+      continue;
+    }
+    if (!w.needMap(it, "devices entry")) continue;
+    Str src, dst, perms;
+    w.fields(it, "devices entry",
+             {{"source", [&](const YNode* a) { src = w.str(a, "source"); }},
+              {"target", [&](const YNode* a) { dst = w.str(a, "target"); }},
+              {"permissions", [&](const YNode* a) {
+                 perms = w.str(a, "permissions");
+                 if (perms.set && (perms.v.empty() || perms.v.find_first_not_of("rwm") != std::string::npos))
+                   w.err(a, "invalid device permissions '" + perms.v + "' (r, w, m)");
+               }}});
+    if (!src.set) {
+      w.err(it, "devices entry is missing required key 'source'");
+      continue;
+    }
+    Str d = src;
+    d.loc = w.loc(it);
+    d.v = src.v + ":" + (dst.set ? dst.v : src.v) + (perms.set ? ":" + perms.v : "");
+    c.devices.push_back(d);
+  }
+}
+
+void readLabelFile(Walker& w, const YNode* x, const std::string& baseDir, const std::string& specRoot, ContainerSpec& c) {
+  for (auto& f : w.strOrList(x, "label_file")) {
+    std::string text, why;
+    bool missing = false;
+    if (!readComposeText(specRoot, baseDir, f.v, text, why, missing)) {
+      w.diags().push_back({Severity::Error, f.loc, "label_file '" + f.v + "'" + (missing ? " " + why : ": " + why)});
+      continue;
+    }
+    std::vector<std::pair<std::string, std::string>> kv;
+    std::string err;
+    if (!parseDotenv(text, nullptr, kv, err)) {
+      w.diags().push_back({Severity::Error, f.loc, "label_file '" + f.v + "': " + err});
+      continue;
+    }
+    for (auto& [k, v] : kv) {
+      Str s;
+      s.v = escapeDollars(v);
+      s.loc = f.loc;
+      s.set = true;
+      c.labels.emplace_back(k, s);
+    }
+  }
+}
+
+void readBuild(Walker& w, const YNode* x, const std::string& baseDir, const std::string& specRoot,
+               const std::string& ctx, ContainerSpec& c) {
+  BuildSpec& b = c.build;
+  b.loc = w.loc(x);
+  Str context;
+  auto refuse = [&w](const char* key, const char* why) {
+    return Walker::Field{key, [&w, key, why](const YNode* a) {
+                           w.err(a, std::string("'build.") + key + "' " + why);
+                         }};
+  };
+  if (x->isScalar()) {
+    context = w.str(x, "build");
+  } else if (w.needMap(x, "build")) {
+    std::string bctx = "build of " + ctx;
+    w.fields(
+        x, bctx,
+        {{"context", [&](const YNode* a) { context = w.str(a, "context"); }},
+         {"dockerfile", [&](const YNode* a) { b.dockerfile = w.str(a, "dockerfile").v; }},
+         {"dockerfile_inline", [&](const YNode* a) { b.dockerfileInline = w.str(a, "dockerfile_inline").v; }},
+         {"target", [&](const YNode* a) { b.target = w.str(a, "target").v; }},
+         {"network", [&](const YNode* a) { b.network = w.str(a, "network").v; }},
+         {"args", [&](const YNode* a) {
+            std::vector<std::pair<std::string, Str>> kv;
+            readKv(w, a, "args", bctx, kv);
+            for (auto& [k, v] : kv) b.args[k] = v.v;
+          }},
+         {"labels", [&](const YNode* a) {
+            std::vector<std::pair<std::string, Str>> kv;
+            readKv(w, a, "labels", bctx, kv);
+            for (auto& [k, v] : kv) b.labels[k] = v.v;
+          }},
+         {"tags", [&](const YNode* a) { for (auto& t : w.strList(a, "tags")) b.tags.push_back(t.v); }},
+         {"cache_from", [&](const YNode* a) { for (auto& t : w.strList(a, "cache_from")) b.cacheFrom.push_back(t.v); }},
+         {"extra_hosts", [&](const YNode* a) {
+            std::vector<std::pair<std::string, Str>> kv;
+            if (a->isMap()) {
+              readKv(w, a, "extra_hosts", bctx, kv);
+              for (auto& [k, v] : kv) b.extraHosts.push_back(k + ":" + v.v);
+            } else {
+              for (auto& t : w.strList(a, "extra_hosts")) b.extraHosts.push_back(t.v);
+            }
+          }},
+         {"no_cache", [&](const YNode* a) { b.noCache = w.boolean(a, "no_cache").v; }},
+         {"pull", [&](const YNode* a) { b.pull = w.boolean(a, "pull").v; }},
+         {"shm_size", [&](const YNode* a) { b.shmSize = w.sizeBytes(a, "shm_size").v; }},
+         refuse("cache_to", "needs BuildKit; tend builds through the Engine API's /build: remove it"),
+         refuse("secrets", "needs BuildKit; tend builds through the Engine API's /build: remove it"),
+         refuse("ssh", "needs BuildKit; tend builds through the Engine API's /build: remove it"),
+         refuse("platforms", "needs BuildKit (multi-platform); tend builds for the host's platform: remove it"),
+         refuse("additional_contexts", "needs BuildKit; tend builds through the Engine API's /build: remove it"),
+         refuse("entitlements", "needs BuildKit: remove it"),
+         refuse("privileged", "needs BuildKit: remove it"),
+         refuse("ulimits", "is not supported by tend's builds: remove it"),
+         refuse("isolation", "applies to Windows builds only: remove it"),
+         refuse("provenance", "needs BuildKit: remove it"),
+         refuse("sbom", "needs BuildKit: remove it")},
+        [&](const YNode* k, const YNode*) { return k->value.rfind("x-", 0) == 0; });
+  }
+  std::string rel = context.set ? context.v : ".";
+  if (rel.find("://") != std::string::npos || rel.rfind("git@", 0) == 0) {
+    w.err(x, "remote build context '" + rel + "' is not supported: put the context in the spec directory");
+    return;
+  }
+  SpecFile f = confinePath(specRoot, baseDir, rel);
+  if (!f.error.empty()) {
+    w.err(x, "build context '" + rel + "': " + f.error);
+    return;
+  }
+  struct stat st {};
+  if (f.missing || ::stat(f.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    w.err(x, "build context '" + rel + "' is not a directory in the spec");
+    return;
+  }
+  b.context = f.path;
+  if (b.dockerfile.empty() && b.dockerfileInline.empty()) b.dockerfile = "Dockerfile";
+  if (!b.dockerfile.empty() && !b.dockerfileInline.empty()) {
+    w.err(x, "build of " + ctx + " sets both 'dockerfile' and 'dockerfile_inline'");
+    return;
+  }
+  std::vector<ContextFile> files;
+  std::string err;
+  if (!listContext(b.context, b.dockerfile, files, err)) {
+    w.err(x, "build context '" + rel + "': " + err);
+    return;
+  }
+  if (!b.dockerfile.empty() &&
+      std::none_of(files.begin(), files.end(), [&](const ContextFile& cf) { return cf.rel == b.dockerfile; })) {
+    w.err(x, "build of " + ctx + ": no '" + b.dockerfile + "' in the context '" + rel + "'");
+    return;
+  }
+  nlohmann::json opts = {{"dockerfile", b.dockerfile}, {"inline", b.dockerfileInline}, {"target", b.target},
+                         {"args", b.args}, {"labels", b.labels}, {"network", b.network}, {"shm", b.shmSize},
+                         {"hosts", b.extraHosts}};
+  if (!hashContext(files, opts.dump(), b.contextHash, err)) {
+    w.err(x, "build context '" + rel + "': " + err);
+    return;
+  }
+  b.set = true;
+}
+
+}  // namespace
+
 void readContainer(Walker& w, const YNode* key, const YNode* v, const std::string& baseDir,
-                   const std::string& specRoot, ContainerSpec& c) {
+                   const std::string& specRoot, ContainerSpec& c, const ComposeVars* vars) {
   c.name = key->value;
   c.loc = w.loc(key);
   c.baseDir = baseDir;
+  struct ExtGuard {
+    Walker& w;
+    bool was;
+    ~ExtGuard() { w.composeExtensions(was); }
+  } extGuard{w, w.composeExtensions(true)};
   w.checkName(key, "container");
   std::string ctx = "container '" + c.name + "'";
   if (!w.needMap(v, c.name)) return;
@@ -478,6 +1212,10 @@ void readContainer(Walker& w, const YNode* key, const YNode* v, const std::strin
   };
   auto boolf = [&](bool& dst, const char* k) { return Walker::Field{k, [&w, &dst, k](const YNode* x) { dst = w.boolean(x, k).v; }}; };
   auto sizef = [&](int64_t& dst, const char* k) { return Walker::Field{k, [&w, &dst, k](const YNode* x) { dst = w.sizeBytes(x, k).v; }}; };
+  bool hasBuild = false;
+  // Fields are read in file order, but `restart` and deploy.restart_policy must see each
+  // other: deploy is read after the rest.
+  const YNode* deploy = nullptr;
   w.fields(
       v, ctx,
       {strf(c.image, "image"),
@@ -485,9 +1223,8 @@ void readContainer(Walker& w, const YNode* key, const YNode* v, const std::strin
        {"command", [&](const YNode* x) { c.command = cmdOf(w, x, "command"); }},
        {"entrypoint", [&](const YNode* x) { c.entrypoint = cmdOf(w, x, "entrypoint"); }},
        {"environment", [&](const YNode* x) { readKv(w, x, "environment", ctx, c.environment); }},
-       {"env_file", [&](const YNode* x) {
-          for (auto& f : w.strOrList(x, "env_file")) readEnvFile(w, f, baseDir, specRoot, c);
-        }},
+       {"env_file", [&](const YNode* x) { readEnvFiles(w, x, baseDir, specRoot, vars, c); }},
+       {"label_file", [&](const YNode* x) { readLabelFile(w, x, baseDir, specRoot, c); }},
        {"ports", [&](const YNode* x) { readPorts(w, x, ctx, c); }},
        {"volumes", [&](const YNode* x) { readVolumes(w, x, ctx, c); }},
        {"networks", [&](const YNode* x) { readServiceNetworks(w, x, c); }},
@@ -513,10 +1250,17 @@ void readContainer(Walker& w, const YNode* key, const YNode* v, const std::strin
        {"healthcheck", [&](const YNode* x) { readHealthcheck(w, x, ctx, c); }},
        listf(c.capAdd, "cap_add"),
        listf(c.capDrop, "cap_drop"),
-       listf(c.devices, "devices"),
+       {"devices", [&](const YNode* x) { readDevices(w, x, c); }},
        {"extra_hosts", [&](const YNode* x) {
           if (x->isMap()) {
             for (const auto& [k, h] : x->pairs) {
+              if (h->isSeq()) {
+                for (auto& s : w.strList(h, "extra_hosts." + k->value)) {
+                  s.v = k->value + ":" + s.v;
+                  c.extraHosts.push_back(s);
+                }
+                continue;
+              }
               Str s = w.str(h, "extra_hosts." + k->value);
               s.v = k->value + ":" + s.v;
               c.extraHosts.push_back(s);
@@ -540,6 +1284,7 @@ void readContainer(Walker& w, const YNode* key, const YNode* v, const std::strin
           w.fields(x, "logging of " + ctx,
                    {{"driver", [&](const YNode* a) { l["driver"] = w.str(a, "driver").v; }},
                     {"options", [&](const YNode* a) {
+                       if (a->isNull()) return;
                        if (!w.needMap(a, "options")) return;
                        for (const auto& [k, o] : a->pairs) l["options"][k->value] = w.str(o, k->value).v;
                      }}});
@@ -573,17 +1318,101 @@ void readContainer(Walker& w, const YNode* key, const YNode* v, const std::strin
           }
         }},
        {"stop_grace_period", [&](const YNode* x) { c.stopGracePeriodS = w.durationS(x, "stop_grace_period").v; }},
+       {"ulimits", [&](const YNode* x) { readUlimits(w, x, c); }},
+       {"blkio_config", [&](const YNode* x) { readBlkio(w, x, c); }},
+       {"gpus", [&](const YNode* x) { readGpus(w, x, c); }},
+       {"deploy", [&](const YNode* x) { deploy = x; }},
+       strf(c.ipc, "ipc"),
+       strf(c.pid, "pid"),
+       {"cgroup", [&](const YNode* x) {
+          Str m = w.str(x, "cgroup");
+          if (m.set && m.v != "host" && m.v != "private") w.err(x, "invalid cgroup '" + m.v + "' (host or private)");
+          else if (m.set) engineSection(c, true)["CgroupnsMode"] = m.v;
+        }},
+       listf(c.volumesFrom, "volumes_from"),
+       listf(c.links, "links"),
+       listf(c.profiles, "profiles"),
+       {"scale", [&](const YNode* x) {
+          auto n = w.integer(x, "scale", 0);
+          if (n.set && n.v != 1) w.err(x, "'scale: " + std::to_string(n.v) + "' is not supported: tend runs one container per service");
+        }},
+       {"isolation", [&](const YNode* x) {
+          Str m = w.str(x, "isolation");
+          if (m.set && m.v != "default") w.err(x, "isolation '" + m.v + "' applies to Windows containers only (Linux: default)");
+        }},
+       {"extends", [&](const YNode* x) {
+          w.err(x, "'extends' in " + ctx + " is only resolved in Compose files (compose:), not in inline containers");
+        }},
        {"build", [&](const YNode* x) {
-          w.err(x, "'build' is not supported in " + ctx + ": tend runs pinned images (use 'image')");
+          hasBuild = true;
+          readBuild(w, x, baseDir, specRoot, ctx, c);
         }}},
-      [&](const YNode* k, const YNode*) { return k->value.rfind("x-", 0) == 0; });
+      [&](const YNode* k, const YNode* x) {
+        const std::string& name = k->value;
+        if (name.rfind("x-", 0) == 0) return true;
+        for (const auto& e : engineKeys()) {
+          if (name != e.key) continue;
+          nlohmann::json val;
+          if (engineValue(w, x, e, val)) engineSection(c, e.hostConfig)[e.api] = std::move(val);
+          return true;
+        }
+        auto r = refusedServiceKeys().find(name);
+        if (r != refusedServiceKeys().end()) {
+          w.err(k, "'" + name + "' in " + ctx + " " + r->second);
+          return true;
+        }
+        return false;
+      });
+  if (deploy) readDeploy(w, deploy, ctx, c);
   w.checkName(c.containerName, "container");
-  if (!c.image.set) {
-    bool hasBuild = false;
-    for (const auto& [k, x] : v->pairs) hasBuild |= k->value == "build";
-    if (!hasBuild) w.err(key, ctx + " is missing required key 'image'");
-  }
+  if (!c.image.set && !hasBuild) w.err(key, ctx + " is missing required key 'image'");
 }
+
+namespace {
+
+// `external: true` or the obsolete `external: {name: N}` (Compose still reads it).
+bool externalOf(Walker& w, const YNode* a, std::string& name) {
+  if (a->isMap()) {
+    w.fields(a, "external", {{"name", [&](const YNode* n) {
+                               Str s = w.str(n, "name");
+                               w.checkName(s, "external");
+                               if (s.set) name = s.v;
+                             }}});
+    return true;
+  }
+  return w.boolean(a, "external").v;
+}
+
+void readIpam(Walker& w, const YNode* a, NamedNetwork& nn) {
+  if (!w.needMap(a, "ipam")) return;
+  nlohmann::json ipam = nlohmann::json::object();
+  w.fields(a, "ipam of network '" + nn.key + "'",
+           {{"driver", [&](const YNode* x) { ipam["driver"] = w.str(x, "driver").v; }},
+            {"options", [&](const YNode* x) {
+               if (!w.needMap(x, "options")) return;
+               for (const auto& [k, v] : x->pairs) ipam["options"][k->value] = w.str(v, k->value).v;
+             }},
+            {"config", [&](const YNode* x) {
+               if (!w.needSeq(x, "config")) return;
+               ipam["config"] = nlohmann::json::array();
+               for (const YNode* it : x->items) {
+                 if (!w.needMap(it, "ipam config entry")) continue;
+                 nlohmann::json e = nlohmann::json::object();
+                 w.fields(it, "ipam config entry",
+                          {{"subnet", [&](const YNode* y) { e["subnet"] = w.str(y, "subnet").v; }},
+                           {"ip_range", [&](const YNode* y) { e["ip_range"] = w.str(y, "ip_range").v; }},
+                           {"gateway", [&](const YNode* y) { e["gateway"] = w.str(y, "gateway").v; }},
+                           {"aux_addresses", [&](const YNode* y) {
+                              if (!w.needMap(y, "aux_addresses")) return;
+                              for (const auto& [k, v] : y->pairs) e["aux_addresses"][k->value] = w.str(v, k->value).v;
+                            }}});
+                 ipam["config"].push_back(e);
+               }
+             }}});
+  nn.extra["ipam"] = ipam;
+}
+
+}  // namespace
 
 void readNamedVolumes(Walker& w, const YNode* v, std::vector<NamedVolume>& out) {
   if (v->isNull()) return;
@@ -600,12 +1429,19 @@ void readNamedVolumes(Walker& w, const YNode* v, std::vector<NamedVolume>& out) 
                    w.checkName(n, "volume");
                    nv.name = n.v;
                  }},
-                {"external", [&](const YNode* a) { nv.external = w.boolean(a, "external").v; }},
-                {"labels", [&](const YNode* a) { w.toJson(a); }},
+                {"external", [&](const YNode* a) { nv.external = externalOf(w, a, nv.name); }},
+                {"labels", [&](const YNode* a) {
+                   std::vector<std::pair<std::string, Str>> kv;
+                   readKv(w, a, "labels", "volume '" + nv.key + "'", kv);
+                   for (auto& [lk, lv] : kv) nv.labels[lk] = lv.v;
+                 }},
                 {"driver_opts", [&](const YNode* a) {
                    if (!w.needMap(a, "driver_opts")) return;
                    for (const auto& [ok, ov] : a->pairs) nv.driverOpts[ok->value] = w.str(ov, ok->value).v;
-                 }}});
+                 }}},
+               [&](const YNode* kk, const YNode*) { return kk->value.rfind("x-", 0) == 0; });
+      if (nv.external && (!nv.driverOpts.empty() || !nv.labels.empty()))
+        w.err(x, "external volume '" + nv.key + "' cannot set driver_opts or labels (tend does not create it)");
     } else if (!x->isNull()) {
       w.typeErr(x, nv.key, "a mapping");
     }
@@ -628,47 +1464,36 @@ void readNamedNetworks(Walker& w, const YNode* v, std::vector<NamedNetwork>& out
                    w.checkName(n, "network");
                    nn.name = n.v;
                  }},
-                {"external", [&](const YNode* a) { nn.external = w.boolean(a, "external").v; }},
-                {"driver_opts", [&](const YNode* a) { w.needMap(a, "driver_opts"); }},
-                {"labels", [&](const YNode* a) { w.toJson(a); }}});
+                {"external", [&](const YNode* a) { nn.external = externalOf(w, a, nn.name); }},
+                {"driver_opts", [&](const YNode* a) {
+                   if (!w.needMap(a, "driver_opts")) return;
+                   nlohmann::json o = nlohmann::json::object();
+                   for (const auto& [ok, ov] : a->pairs) o[ok->value] = w.str(ov, ok->value).v;
+                   nn.extra["driver_opts"] = o;
+                 }},
+                {"labels", [&](const YNode* a) {
+                   std::vector<std::pair<std::string, Str>> kv;
+                   readKv(w, a, "labels", "network '" + nn.key + "'", kv);
+                   nlohmann::json o = nlohmann::json::object();
+                   for (auto& [lk, lv] : kv) o[lk] = lv.v;
+                   nn.extra["labels"] = o;
+                 }},
+                {"internal", [&](const YNode* a) { if (w.boolean(a, "internal").v) nn.extra["internal"] = true; }},
+                {"attachable", [&](const YNode* a) { if (w.boolean(a, "attachable").v) nn.extra["attachable"] = true; }},
+                {"enable_ipv6", [&](const YNode* a) { if (w.boolean(a, "enable_ipv6").v) nn.extra["enable_ipv6"] = true; }},
+                {"enable_ipv4", [&](const YNode* a) {
+                   auto b = w.boolean(a, "enable_ipv4");
+                   if (b.set && !b.v) w.err(a, "'enable_ipv4: false' needs Docker Engine API 1.47; tend speaks 1.41");
+                 }},
+                {"ipam", [&](const YNode* a) { readIpam(w, a, nn); }}},
+               [&](const YNode* kk, const YNode*) { return kk->value.rfind("x-", 0) == 0; });
+      if (nn.external && !nn.extra.empty())
+        w.err(x, "external network '" + nn.key + "' cannot set driver options, labels or ipam (tend does not create it)");
     } else if (!x->isNull()) {
       w.typeErr(x, nn.key, "a mapping");
     }
     out.push_back(std::move(nn));
   });
-}
-
-void readComposeFile(Walker& w, const YDoc& doc, const std::string& baseDir,
-                     const std::string& specRoot, AppSpec& app) {
-  if (!doc.root || doc.root->isNull()) {
-    w.err(nullptr, "compose file is empty");
-    return;
-  }
-  if (!doc.root->isMap()) {
-    w.typeErr(doc.root, "compose file", "a mapping", true);
-    return;
-  }
-  bool sawServices = false;
-  w.fields(
-      doc.root, "compose file",
-      {{"services", [&](const YNode* x) {
-          sawServices = true;
-          // Exact capacity: a ContainerSpec is large and a spec may hold thousands.
-          if (x->isMap()) app.containers.reserve(app.containers.size() + x->pairs.size());
-          w.entries(x, "services", [&](const YNode* k, const YNode* s) {
-            ContainerSpec c;
-            readContainer(w, k, s, baseDir, specRoot, c);
-            app.containers.push_back(std::move(c));
-          });
-        }},
-       {"volumes", [&](const YNode* x) { readNamedVolumes(w, x, app.volumes); }},
-       {"networks", [&](const YNode* x) { readNamedNetworks(w, x, app.networks); }},
-       {"version", [&](const YNode* x) { w.warn(x, "'version' is obsolete in Compose files and ignored"); }},
-       {"name", [&](const YNode* x) {
-          w.warn(x, "'name' in a Compose file is ignored: the project name is the app name '" + app.name + "'");
-        }}},
-      [&](const YNode* k, const YNode*) { return k->value.rfind("x-", 0) == 0; });
-  if (!sawServices) w.err(doc.root, "compose file has no 'services'");
 }
 
 }  // namespace tend::spec

@@ -10,14 +10,23 @@ namespace tend::spec {
 
 // One service. `baseDir` is the directory relative bind sources and env_files are read from;
 // env_files must resolve inside `specRoot`, the spec directory (confinePath).
+// `vars`: the Compose variables env_file values may use (null: none). The value must already be
+// interpolated (interpolateTree): readContainer reads it as written.
+class ComposeVars;
 void readContainer(Walker& w, const YNode* key, const YNode* value, const std::string& baseDir,
-                   const std::string& specRoot, ContainerSpec& out);
+                   const std::string& specRoot, ContainerSpec& out, const ComposeVars* vars = nullptr);
 // Compose top-level `volumes:` / `networks:` (also accepted on an app).
 void readNamedVolumes(Walker& w, const YNode* v, std::vector<NamedVolume>& out);
 void readNamedNetworks(Walker& w, const YNode* v, std::vector<NamedNetwork>& out);
-// A whole Compose file into `app` (services, volumes, networks).
-void readComposeFile(Walker& w, const YDoc& doc, const std::string& baseDir,
-                     const std::string& specRoot, AppSpec& app);
+// The Compose files of an app (`files`, merged in order) into `app`: include and extends
+// resolved, profiles applied (app.profiles), values interpolated with the `.env` beside the
+// first file and the process environment. `shownFiles` gets every file read (as shown).
+void readComposeProject(const std::vector<Str>& files, const std::string& specRoot, const std::string& specShown,
+                        AppSpec& app, Diagnostics& diags, std::vector<std::string>& shownFiles);
+// A text file inside the spec (env_file, .env, label_file): false with `why` when refused or
+// unreadable; `missing` when it is not there.
+bool readComposeText(const std::string& specRoot, const std::string& baseDir, const std::string& rel,
+                     std::string& text, std::string& why, bool& missing);
 
 // "127.0.0.1:8080:80/udp" -> ports (ranges expand). False when it does not parse.
 bool parsePortString(const std::string& s, std::vector<PortSpec>& out);

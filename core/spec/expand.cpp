@@ -2,6 +2,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -585,6 +586,15 @@ struct Expander {
       j["app"] = a.name;
       j["labels"] = labelsFor("network", key);
       j["external"] = false;
+      if (decl) {  // Compose network options (present only when written: no other hash moves)
+        for (auto& [ek, ev] : decl->extra.items()) {
+          if (ek == "labels") {
+            for (auto& [lk, lv] : ev.items()) j["labels"][lk] = interpolate(s, lv.get<std::string>(), decl->loc, a.name, &d, &secrets);
+          } else {
+            j[ek] = ev;
+          }
+        }
+      }
       auto* r = add(id, "network", "docker", host, std::move(j), decl ? decl->loc : a.loc, tier);
       dep(r, hostId, hostIx);
       ix = r ? ixOf(r) : ixOf(id);
@@ -609,6 +619,8 @@ struct Expander {
       j["driver"] = decl ? decl->driver : "local";
       j["app"] = a.name;
       j["labels"] = labelsFor("volume", key);
+      if (decl)
+        for (const auto& [lk, lv] : decl->labels) j["labels"][lk] = interpolate(s, lv, decl->loc, a.name, &d, &secrets);
       j["prune_volumes"] = false;
       if (decl && !decl->driverOpts.empty()) j["driver_opts"] = decl->driverOpts;
       auto* r = add(id, "volume", "docker", host, std::move(j), decl ? decl->loc : loc, tier);
@@ -623,15 +635,47 @@ struct Expander {
     for (const auto& c : a.containers) {
       std::string cid = "container/" + a.name + "/" + c.name;
       std::string image = str(c.image, a.name);
-      // Image.
+      // Image. A `build:` one is tagged by its context hash: a changed context is a new
+      // image resource (built), an unchanged one is present.
+      std::string builtAs;
+      if (c.build.set) {
+        builtAs = image;
+        std::string repo = "tend-build/" + a.name + "-" + c.name;
+        for (auto& ch : repo) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        image = repo + ":" + c.build.contextHash.substr(0, 16);
+      }
       std::string pull = "missing";
       if (c.pullPolicy.set) pull = c.pullPolicy.v == "if_not_present" ? "missing" : c.pullPolicy.v;
+      if (c.build.set) pull = "missing";
       std::string imageId = "image/" + host + "/" + image;
       uint32_t imageIx = ixOf(imageId);
       if (imageIx == kNone) {
         json j = dockerCommon(host);
         j["ref"] = image;
         j["pull"] = pull;
+        if (c.build.set) {
+          const BuildSpec& b = c.build;
+          json bj = {{"context", b.context}, {"dockerfile", b.dockerfile}, {"hash", b.contextHash}};
+          if (!b.dockerfileInline.empty()) bj["dockerfile_inline"] = b.dockerfileInline;
+          if (!b.target.empty()) bj["target"] = b.target;
+          if (!b.network.empty()) bj["network"] = b.network;
+          if (!b.args.empty()) {
+            json args = json::object();
+            for (const auto& [k, v] : b.args) args[k] = interpolate(s, v, b.loc, a.name, &d, &secrets);
+            bj["args"] = args;
+          }
+          if (!b.labels.empty()) bj["labels"] = b.labels;
+          json tags = json::array();
+          if (!builtAs.empty()) tags.push_back(builtAs);
+          for (const auto& t : b.tags) tags.push_back(t);
+          if (!tags.empty()) bj["tags"] = tags;
+          if (!b.cacheFrom.empty()) bj["cache_from"] = b.cacheFrom;
+          if (!b.extraHosts.empty()) bj["extra_hosts"] = b.extraHosts;
+          if (b.noCache) bj["no_cache"] = true;
+          if (b.pull) bj["pull"] = true;
+          if (b.shmSize > 0) bj["shm_size"] = b.shmSize;
+          j["build"] = bj;
+        }
         auto* r = add(imageId, "image", "docker", host, std::move(j), c.image.loc, tier);
         dep(r, hostId, hostIx);
         if (r) imageIx = ixOf(r);
@@ -692,9 +736,11 @@ struct Expander {
           src = std::move(dockerName);
         }
         json::object_t v;
+        if (!m.options.empty()) v.emplace_hint(v.end(), "options", m.options);
         v.emplace_hint(v.end(), "read_only", m.readOnly);
         v.emplace_hint(v.end(), "source", std::move(src));
         v.emplace_hint(v.end(), "target", m.target);
+        if (!m.tmpfsOptions.empty()) v.emplace_hint(v.end(), "tmpfs", m.tmpfsOptions);
         v.emplace_hint(v.end(), "type", m.type);
         vols.push_back(std::move(v));
       }
@@ -711,6 +757,9 @@ struct Expander {
             if (x != c.name) aliases.push_back(x);
           json::object_t cfg;
           cfg.emplace("aliases", std::move(aliases));
+          auto ep = c.networkEndpoint.find(key);
+          if (ep != c.networkEndpoint.end())
+            for (auto& [ek, ev] : ep->second.items()) cfg.emplace(ek, ev);
           nets[nd->second] = std::move(cfg);
         };
         if (c.networksSet)
@@ -718,14 +767,65 @@ struct Expander {
         else
           attach("default", {});
       }
+      // A sibling service's Docker container name (network_mode/ipc/pid/volumes_from/links).
+      auto dockerNameOf = [&](const std::string& svc) {
+        auto it = byName.find(svc);
+        return it != byName.end() ? (it->second->containerName.set ? str(it->second->containerName, a.name) : a.name + "-" + svc) : svc;
+      };
       std::string networkMode = c.networkMode.v;
       if (c.networkMode.v.rfind("service:", 0) == 0) {
         std::string svc = c.networkMode.v.substr(8);
-        auto it = byName.find(svc);
-        networkMode = "container:" + (it != byName.end() ? (it->second->containerName.set ? it->second->containerName.v
-                                                                                          : a.name + "-" + svc)
-                                                         : svc);
+        networkMode = "container:" + dockerNameOf(svc);
         deps.emplace_back("container/" + a.name + "/" + svc, kNone);
+      }
+      // Engine API fields of the remaining Compose keys, with service references resolved.
+      json engine = c.engine.is_object() ? c.engine : json::object();
+      {
+        std::function<void(json&)> interp = [&](json& j) {
+          if (j.is_string()) j = interpolate(s, j.get<std::string>(), c.loc, a.name, &d, &secrets);
+          else if (j.is_structured())
+            for (auto& x : j) interp(x);
+        };
+        interp(engine);
+        auto serviceMode = [&](const Str& v, const char* api) {
+          if (!v.set) return;
+          std::string m = str(v, a.name);
+          if (m.rfind("service:", 0) == 0) {
+            std::string svc = m.substr(8);
+            m = "container:" + dockerNameOf(svc);
+            deps.emplace_back("container/" + a.name + "/" + svc, kNone);
+          }
+          engine["host_config"][api] = m;
+        };
+        serviceMode(c.ipc, "IpcMode");
+        serviceMode(c.pid, "PidMode");
+        if (!c.volumesFrom.empty()) {
+          json vf = json::array();
+          for (const auto& x : c.volumesFrom) {
+            std::string v = str(x, a.name);
+            if (v.rfind("container:", 0) == 0) {
+              vf.push_back(v.substr(10));
+              continue;
+            }
+            if (v.rfind("service:", 0) == 0) v = v.substr(8);
+            auto colon = v.find(':');
+            std::string svc = v.substr(0, colon);
+            vf.push_back(dockerNameOf(svc) + (colon == std::string::npos ? "" : v.substr(colon)));
+            if (byName.count(svc)) deps.emplace_back("container/" + a.name + "/" + svc, kNone);
+          }
+          engine["host_config"]["VolumesFrom"] = vf;
+        }
+        if (!c.links.empty()) {
+          json ln = engine["host_config"].contains("Links") ? engine["host_config"]["Links"] : json::array();
+          for (const auto& x : c.links) {
+            std::string v = str(x, a.name);
+            auto colon = v.find(':');
+            std::string svc = v.substr(0, colon), alias = colon == std::string::npos ? svc : v.substr(colon + 1);
+            ln.push_back(dockerNameOf(svc) + ":" + alias);
+            if (byName.count(svc)) deps.emplace_back("container/" + a.name + "/" + svc, kNone);
+          }
+          engine["host_config"]["Links"] = ln;
+        }
       }
       json::object_t dependsOn;
       for (const auto& dpn : c.dependsOn) {
@@ -760,6 +860,7 @@ struct Expander {
       putList("devices", c.devices);
       putList("dns", c.dns);
       put("endpoint", dockerEndpointCached(host));
+      if (!engine.empty()) put("engine", std::move(engine));  // absent when empty: no hash moves
       put("entrypoint", cmd(c.entrypoint));
       {
         json::object_t env;

@@ -10,6 +10,7 @@
 
 #include "core/spec/compose.h"
 #include "core/spec/host_items_spec.h"
+#include "core/spec/compose_env.h"
 #include "core/spec/walker.h"
 
 namespace tend::spec {
@@ -484,6 +485,33 @@ void readHosts(const YDoc& doc, Spec& s, Diagnostics& diags) {
         }}});
 }
 
+namespace {
+
+// The variables of inline containers: the process environment, then `.env` in the spec dir.
+std::unique_ptr<ComposeVars> specComposeVars(const Spec& s, Diagnostics& diags) {
+  auto v = std::make_unique<ComposeVars>();
+  std::string text, why;
+  bool missing = false;
+  if (!readComposeText(s.absDir, s.absDir, ".env", text, why, missing)) {
+    if (!missing) diags.push_back({Severity::Error, {joinPath(s.dir, ".env"), 1, 1}, "cannot read .env: " + why});
+    return v;
+  }
+  std::vector<std::pair<std::string, std::string>> kv;
+  std::string err;
+  auto lookup = [](const std::string& n) -> std::optional<std::string> {
+    if (const char* x = std::getenv(n.c_str())) return std::string(x);
+    return std::nullopt;
+  };
+  if (!parseDotenv(text, lookup, kv, err)) {
+    diags.push_back({Severity::Error, {joinPath(s.dir, ".env"), 1, 1}, ".env: " + err});
+    return v;
+  }
+  for (auto& [k, x] : kv) v->set(k, x);
+  return v;
+}
+
+}  // namespace
+
 void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& diags) {
   AppSpec a;
   a.name = k->value;
@@ -503,15 +531,31 @@ void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& d
                hasContainers = true;
                // Exact capacity: a ContainerSpec is large and a spec may hold thousands.
                if (y->isMap()) a.containers.reserve(a.containers.size() + y->pairs.size());
+               // Inline containers are Compose services: interpolated the same way (the
+               // process environment, then a `.env` in the spec directory).
+               std::unique_ptr<ComposeVars> varsOwn = specComposeVars(s, diags);
+               const ComposeVars* vars = varsOwn.get();
+               std::deque<YNode> arena;
                w.entries(y, "containers", [&](const YNode* ck, const YNode* cv) {
                  ContainerSpec c;
-                 readContainer(w, ck, cv, s.absDir, s.absDir, c);
+                 const YNode* iv = interpolateTree(cv, *vars, arena, w.file(), diags);
+                 readContainer(w, ck, iv, s.absDir, s.absDir, c, vars);
                  a.containers.push_back(std::move(c));
                });
              }},
             {"volumes", [&](const YNode* y) { readNamedVolumes(w, y, a.volumes); }},
             {"networks", [&](const YNode* y) { readNamedNetworks(w, y, a.networks); }},
-            {"compose", [&](const YNode* y) { a.compose = w.str(y, "compose"); }},
+            {"compose", [&](const YNode* y) {
+               if (y->isSeq()) {
+                 a.composeFiles = w.strList(y, "compose");
+                 if (a.composeFiles.empty()) w.err(y, "'compose' needs at least one file");
+               } else {
+                 Str one = w.str(y, "compose");
+                 if (one.set) a.composeFiles.push_back(one);
+               }
+               if (!a.composeFiles.empty()) a.compose = a.composeFiles.front();
+             }},
+            {"profiles", [&](const YNode* y) { a.profiles = w.strOrList(y, "profiles"); }},
             {"depends_on", [&](const YNode* y) { a.dependsOn = w.strList(y, "depends_on"); }}});
   if (!std::any_of(av->pairs.begin(), av->pairs.end(), [&](auto& p) { return p.first->value == "host"; }))
     w.err(k, ctx + " is missing required key 'host'");
@@ -519,25 +563,13 @@ void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& d
   else if (!hasContainers && !a.compose.set &&
            !std::any_of(av->pairs.begin(), av->pairs.end(), [&](auto& p) { return p.first->value == "compose"; }))
     w.err(k, ctx + " needs 'containers' or 'compose'");
-  if (a.compose.set && !a.compose.v.empty()) {
-    std::string path = joinPath(s.absDir, a.compose.v);
-    std::string shown = a.compose.v[0] == '/' ? a.compose.v : joinPath(s.dir, a.compose.v);
-    Diagnostics local;
-    bool missing = false;
-    SpecFile file = confinePath(s.absDir, s.absDir, a.compose.v);
-    std::unique_ptr<YDoc> cdoc;
-    if (!file.error.empty()) diags.push_back({Severity::Error, a.compose.loc, "compose file '" + a.compose.v + "': " + file.error});
-    else if (file.missing) missing = true;
-    else cdoc = readYamlFile(file.path, shown, local, true, &missing);
-    if (missing) {
-      diags.push_back({Severity::Error, a.compose.loc, "compose file '" + a.compose.v + "' not found"});
-    } else if (cdoc) {
-      std::string base = path.substr(0, path.rfind('/'));
-      Walker cw(shown, diags);
-      readComposeFile(cw, *cdoc, base, s.absDir, a);
-      s.files.push_back(shown);
-    }
-    diags.insert(diags.end(), local.begin(), local.end());
+  if (!a.composeFiles.empty()) {
+    std::vector<Str> files;
+    for (const auto& f : a.composeFiles)
+      if (!f.v.empty()) files.push_back(f);
+    std::vector<std::string> shown;
+    readComposeProject(files, s.absDir, s.dir, a, diags, shown);
+    for (auto& f : shown) s.files.push_back(f);
   }
   s.apps.push_back(std::move(a));
 }

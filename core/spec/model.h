@@ -67,6 +67,8 @@ struct VolumeMount {
   Str source;          // as written (bind: path, volume: name, "" anonymous)
   std::string target;
   bool readOnly = false;
+  std::string options;  // bind/volume mode flags after ro: "z", "nocopy", "rshared", ... (comma-separated)
+  std::string tmpfsOptions;  // tmpfs: "size=N,mode=0755"
   SpecLoc loc;
 };
 
@@ -79,6 +81,22 @@ struct Healthcheck {
 struct DependsOn {
   Str service;
   std::string condition;  // "" = derive (healthy when the target has a healthcheck)
+  bool required = true;   // false: a dependency on a service that is not there is skipped
+};
+
+// Compose `build:` of a service: the image is built through the Engine API's /build from a
+// context inside the spec directory, tagged by `contextHash` (so an unchanged context is
+// never rebuilt).
+struct BuildSpec {
+  bool set = false;
+  SpecLoc loc;
+  std::string context;  // absolute, inside the spec directory
+  std::string dockerfile, dockerfileInline, target, network;
+  std::map<std::string, std::string> args, labels;
+  std::vector<std::string> tags, cacheFrom, extraHosts;
+  bool noCache = false, pull = false;
+  int64_t shmSize = 0;
+  std::string contextHash;  // sha256 of the context (after .dockerignore) and these options
 };
 
 // One Compose service (inline `containers:` entry or a service of a compose file).
@@ -107,6 +125,15 @@ struct ContainerSpec {
   double cpus = 0;
   int64_t stopGracePeriodS = 10;
   std::string baseDir;  // bind sources relative to here (spec dir or the compose file's dir)
+  // Compose keys with no tend-specific meaning, already in Docker Engine API form: fields of
+  // the create body's Config (`config`) and HostConfig (`host_config`). Strings as written
+  // (tend's ${...} resolved at expansion). Empty for most services.
+  nlohmann::json engine;
+  Str ipc, pid;                          // "service:NAME" resolved to the container at expansion
+  std::vector<Str> volumesFrom, links;   // "service[:ro]" / "service[:alias]"
+  std::map<std::string, nlohmann::json> networkEndpoint;  // network key -> ipv4_address, ...
+  std::vector<Str> profiles;
+  BuildSpec build;
 };
 
 struct NamedVolume {
@@ -114,6 +141,7 @@ struct NamedVolume {
   std::string name;  // docker name ("" = APP_key)
   std::string driver = "local";
   std::map<std::string, std::string> driverOpts;
+  std::map<std::string, std::string> labels;
   bool external = false;
   SpecLoc loc;
 };
@@ -123,6 +151,9 @@ struct NamedNetwork {
   std::string name;
   std::string driver = "bridge";
   bool external = false;
+  // driver_opts, labels, internal, attachable, enable_ipv6, ipam in payload form (present
+  // only when written).
+  nlohmann::json extra = nlohmann::json::object();
   SpecLoc loc;
 };
 
@@ -159,7 +190,9 @@ struct AppSpec {
   std::vector<ContainerSpec> containers;
   std::vector<NamedVolume> volumes;
   std::vector<NamedNetwork> networks;
-  Str compose;  // path as written
+  Str compose;  // path as written (the first when several)
+  std::vector<Str> composeFiles;  // every file of `compose:`, merged in order
+  std::vector<Str> profiles;      // Compose profiles this app enables
   std::vector<Str> dependsOn;
 };
 

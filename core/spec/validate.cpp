@@ -608,7 +608,7 @@ struct V {
           }
         }
         for (const auto& dep : c.dependsOn)
-          if (!byName.count(dep.service.v)) err(dep.service.loc, cctx + " depends on unknown container '" + dep.service.v + "'");
+          if (dep.required && !byName.count(dep.service.v)) err(dep.service.loc, cctx + " depends on unknown container '" + dep.service.v + "'");
         if (c.networksSet && !c.networkMode.v.empty())
           err(c.loc, cctx + " sets both 'networks' and 'network_mode'");
         for (const auto& [n, al] : c.networks)

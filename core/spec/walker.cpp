@@ -153,7 +153,9 @@ void Walker::fields(const YNode* map, const std::string& ctx, std::initializer_l
         break;
       }
     }
-    if (!found && !(other && other(k, v))) err(k, "unknown key '" + k->value + "' in " + ctx);
+    if (found || (other && other(k, v))) continue;
+    if (composeExtensions_ && k->value.rfind("x-", 0) == 0) continue;  // Compose: x- at any level
+    err(k, "unknown key '" + k->value + "' in " + ctx);
   }
 }
 

@@ -49,6 +49,13 @@ class Walker {
   Walker(const std::string& file, Diagnostics& diags) : file_(file), diags_(diags) {}
 
   const std::string& file() const { return file_.str(); }
+  // While set, fields() ignores keys starting with "x-" in every mapping (Compose's extension
+  // fields, allowed at any level of a Compose file and an inline container).
+  bool composeExtensions(bool on) {
+    bool was = composeExtensions_;
+    composeExtensions_ = on;
+    return was;
+  }
   Diagnostics& diags() { return diags_; }
   SpecLoc loc(const YNode* n) const { return {file_, n ? n->line : 1, n ? n->col : 1}; }
   void err(const YNode* n, std::string msg) { diags_.push_back({Severity::Error, loc(n), std::move(msg)}); }
@@ -91,6 +98,7 @@ class Walker {
 
  private:
   FileName file_;  // interned once per file: every located value shares it
+  bool composeExtensions_ = false;
   Diagnostics& diags_;
 };
 

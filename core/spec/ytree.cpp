@@ -27,6 +27,14 @@ const char* YNode::kindName() const {
 
 namespace {
 
+YNode::Tag tagOf(const unsigned char* tag) {
+  if (!tag) return YNode::Tag::None;
+  std::string_view t(reinterpret_cast<const char*>(tag));
+  if (t == "!reset") return YNode::Tag::Reset;
+  if (t == "!override") return YNode::Tag::Override;
+  return YNode::Tag::None;
+}
+
 bool isNullScalar(const std::string& v) { return v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL"; }
 
 // Builds the tree from libyaml events: libyaml is an order of magnitude faster than
@@ -76,6 +84,7 @@ class Builder {
           bool tagged = sc.tag != nullptr;
           YNode* n = make(plain && !tagged && isNullScalar(value) ? YNode::Kind::Null : YNode::Kind::Scalar, line, col);
           n->quoted = !plain;
+          n->tag = tagOf(sc.tag);
           n->value = std::move(value);
           remember(sc.anchor, n, Meta{1, 1});
           add(n, Meta{1, 1});
@@ -108,6 +117,7 @@ class Builder {
           }
           if (stream_ && atEntryValue()) beginEntryStore();
           YNode* n = make(YNode::Kind::Seq, line, col);
+          n->tag = tagOf(ev.data.sequence_start.tag);
           open(ev.data.sequence_start.anchor, n);
           break;
         }
@@ -118,6 +128,7 @@ class Builder {
           }
           if (stream_ && atEntryValue()) beginEntryStore();
           YNode* n = make(YNode::Kind::Map, line, col);
+          n->tag = tagOf(ev.data.mapping_start.tag);
           if (stream_ && isStreamKeyValue()) {
             if (stream_->map) stream_->intact = false;  // a second `key:` (a duplicate-key error follows)
             else stream_->map = n;

@@ -18,6 +18,9 @@ struct YNode {
   enum class Kind : uint8_t { Null, Scalar, Seq, Map };
   Kind kind = Kind::Null;
   bool quoted = false;  // a non-plain scalar ("..." or '...'): never null/bool/number by YAML rules
+  // Compose's merge tags: !reset (drop the inherited value), !override (replace, not merge).
+  enum class Tag : uint8_t { None, Reset, Override };
+  Tag tag = Tag::None;
   int line = 0;         // 1-based
   int col = 0;          // 1-based
   std::string value;    // scalars

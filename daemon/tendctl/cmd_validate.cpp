@@ -48,8 +48,19 @@ const ProviderRegistry& builtinProviders() {
   return registry;
 }
 
-int cmdValidate(const std::string& dir, const std::string& output) {
+int cmdValidate(const std::string& dir, const std::string& output, bool strict) {
   LoadResult r = loadSpecChecked(dir);
+  if (strict) {
+    // Compose's unset variables are warnings (and blank); --strict makes them errors, as a
+    // CI check that no variable was forgotten.
+    bool promoted = false;
+    for (auto& d : r.diagnostics)
+      if (d.severity == Severity::Warning && d.message.find("is not set: defaulting to a blank string") != std::string::npos) {
+        d.severity = Severity::Error;
+        promoted = true;
+      }
+    if (promoted) r.graph = nullptr;
+  }
   if (output == "json") {
     nlohmann::json j = {{"ok", r.ok()},
                         {"errors", diagnosticsJson(r.diagnostics, Severity::Error)},

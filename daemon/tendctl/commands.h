@@ -22,7 +22,7 @@ struct Conn {
 // default one) like tendd does: a spec the daemon would refuse does not validate.
 void setPolicyFile(std::string path);
 LoadResult loadSpecChecked(const std::string& dir);
-int cmdValidate(const std::string& dir, const std::string& output);
+int cmdValidate(const std::string& dir, const std::string& output, bool strict = false);
 // The providers built into tend (the registry tendd uses), and a spec loaded with them.
 const ProviderRegistry& builtinProviders();
 LoadResult loadSpec(const std::string& dir);

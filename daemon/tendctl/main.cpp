@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   validate->add_option("dir", dir, "spec directory (default .)");
   addOutput(validate);
   addPolicy(validate);
+  bool strict = false;
+  validate->add_flag("--strict", strict, "an unset Compose variable is an error (default: a warning, blank value)");
 
   bool offline = false;
   std::string stateFile = "./var/tend.db";
@@ -107,7 +109,7 @@ int main(int argc, char** argv) {
   if (conn.socket.empty() && conn.url.empty()) conn.socket = "./var/tendd.sock";
 
   setPolicyFile(policy);
-  if (*validate) return cmdValidate(dir, output);
+  if (*validate) return cmdValidate(dir, output, strict);
   if (*plan) return offline ? cmdPlanOffline(dir, stateFile, output) : cmdPlanOnline(conn, output);
   if (*status) return cmdStatus(conn, output);
   if (*reconcile) return cmdReconcile(conn, wait, resources, output);

@@ -20,6 +20,7 @@
 
 #include <openssl/rand.h>
 
+#include "core/spec/build_context.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "providers/docker/engine_client.h"
@@ -218,6 +219,7 @@ class DockerProvider final : public Provider {
   ApplyResponse applyNetwork(const ApplyRequest& req, EngineClient& c);
   ApplyResponse applyVolume(const ApplyRequest& req, EngineClient& c);
   ApplyResponse applyImage(const ApplyRequest& req, EngineClient& c);
+  ApplyResponse buildImage(const ApplyRequest& req, EngineClient& c, const std::string& ref, const json& b);
   Result<void> removeContainer(EngineClient& c, const std::string& id, int graceSeconds,
                                const CallContext& ctx);
   ApplyResponse startedOutcome(const ApplyRequest& req, const std::string& containerId,
@@ -570,7 +572,9 @@ PlannedAction DockerProvider::plan(const PlanRequest& req) const {
     p.action = Action::Create;
     if (p.kind == "image") {
       std::string pull = jstr(d->spec, "pull", "missing");
-      p.reason = pull == "never" ? "not present (pull: never)" : "not present: pull";
+      p.reason = d->spec.contains("build") ? "not built for this context: build"
+                 : pull == "never"          ? "not present (pull: never)"
+                                            : "not present: pull";
     } else if (p.kind == "network" && jbool(d->spec, "external")) {
       p.reason = "external network absent";
     } else {
@@ -939,6 +943,7 @@ ApplyResponse DockerProvider::applyImage(const ApplyRequest& req, EngineClient& 
   std::string ref = jstr(d.spec, "ref");
   std::string pull = jstr(d.spec, "pull", "missing");
   if (ref.empty()) return failed("image has no ref", true);
+  if (d.spec.contains("build") && d.spec["build"].is_object()) return buildImage(req, c, ref, d.spec["build"]);
   if (pull == "never")
     return failed("image " + ref + " is not present on " + d.host +
                       " and pull is 'never' (load or build it there first)",
@@ -979,6 +984,75 @@ ApplyResponse DockerProvider::applyImage(const ApplyRequest& req, EngineClient& 
     lastPull_[c.endpoint().raw + "|" + ref] = Clock::now();
   }
   return ok(lastStatus.empty() ? "pulled" : lastStatus);
+}
+
+// Compose build: the context (minus .dockerignore) as a tar to POST /build, tagged `ref`
+// (which carries the context hash: an unchanged context is present and never rebuilt) and
+// any further tags.
+ApplyResponse DockerProvider::buildImage(const ApplyRequest& req, EngineClient& c, const std::string& ref,
+                                         const json& b) {
+  const DesiredResource& d = *req.desired;
+  std::string dockerfile = jstr(b, "dockerfile");
+  std::string inlineDf = jstr(b, "dockerfile_inline");
+  std::vector<spec::ContextFile> files;
+  std::string err;
+  if (!spec::listContext(jstr(b, "context"), dockerfile, files, err)) return failed("build " + ref + ": " + err, true);
+  std::vector<std::pair<std::string, std::string>> extra;
+  if (!inlineDf.empty()) {
+    dockerfile = ".tend.dockerfile_inline";
+    extra.emplace_back(dockerfile, inlineDf);
+  }
+  std::string tar;
+  if (!spec::tarContext(files, extra, tar, err)) return failed("build " + ref + ": " + err, true);
+  std::string q = "/build?rm=1&forcerm=1&t=" + urlEncode(ref) + "&dockerfile=" + urlEncode(dockerfile);
+  if (b.contains("tags") && b["tags"].is_array())
+    for (auto& t : b["tags"]) q += "&t=" + urlEncode(t.get<std::string>());
+  if (!jstr(b, "target").empty()) q += "&target=" + urlEncode(jstr(b, "target"));
+  if (!jstr(b, "network").empty()) q += "&networkmode=" + urlEncode(jstr(b, "network"));
+  if (b.contains("args") && b["args"].is_object() && !b["args"].empty()) q += "&buildargs=" + urlEncode(b["args"].dump());
+  json labels = b.contains("labels") && b["labels"].is_object() ? b["labels"] : json::object();
+  labels[kLabelResource] = d.id;
+  labels[kLabelEnvironment] = environment_;
+  q += "&labels=" + urlEncode(labels.dump());
+  if (b.contains("cache_from") && b["cache_from"].is_array() && !b["cache_from"].empty())
+    q += "&cachefrom=" + urlEncode(b["cache_from"].dump());
+  if (b.contains("extra_hosts") && b["extra_hosts"].is_array() && !b["extra_hosts"].empty()) {
+    std::string h;
+    for (auto& x : b["extra_hosts"]) h += (h.empty() ? "" : ",") + x.get<std::string>();
+    q += "&extrahosts=" + urlEncode(h);
+  }
+  if (jbool(b, "no_cache")) q += "&nocache=1";
+  if (jbool(b, "pull")) q += "&pull=1";
+  if (b.contains("shm_size") && b["shm_size"].is_number() && b["shm_size"].get<int64_t>() > 0)
+    q += "&shmsize=" + std::to_string(b["shm_size"].get<int64_t>());
+  ApiRequest r;
+  r.method = "POST";
+  r.target = q;
+  r.body = std::move(tar);
+  r.contentType = "application/x-tar";
+  r.deadline = deadlineFor(req.ctx, std::chrono::seconds(60 * 60));
+  std::string streamError, last;
+  auto progress = req.ctx.progress;
+  const std::string id = d.id;
+  r.onLine = [&streamError, &last, progress, id](const std::string& line) {
+    auto j = json::parse(line, nullptr, false);
+    if (!j.is_object()) return;
+    if (j.contains("error")) {
+      streamError = j.contains("errorDetail") ? jstr(j["errorDetail"], "message", jstr(j, "error")) : jstr(j, "error");
+      return;
+    }
+    std::string msg = jstr(j, "stream");
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
+    if (msg.rfind("Step ", 0) == 0) {
+      last = msg;
+      if (progress) progress(id, msg);
+    }
+  };
+  if (req.ctx.progress) req.ctx.progress(id, "building " + ref);
+  auto res = c.call(std::move(r));
+  if (!res.ok()) return failed("build " + ref + " failed: " + redact(res.errorText()));
+  if (!streamError.empty()) return failed("build " + ref + " failed: " + redact(streamError));
+  return ok("built " + ref);
 }
 
 }  // namespace

@@ -100,7 +100,7 @@ struct EngineClient::Impl {
     hreq.set(http::field::user_agent, "tend/" TEND_VERSION);
     hreq.keep_alive(true);
     if (!req.body.empty()) {
-      hreq.set(http::field::content_type, "application/json");
+      hreq.set(http::field::content_type, req.contentType);
       hreq.body() = req.body;
     }
     hreq.prepare_payload();

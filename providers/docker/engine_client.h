@@ -28,7 +28,8 @@ inline constexpr const char* kMinApiVersion = "1.41";
 struct ApiRequest {
   std::string method = "GET";
   std::string target;  // unversioned, e.g. "/containers/json?all=1"; the client adds /vX.Y
-  std::string body;    // JSON body (Content-Type application/json) when non-empty
+  std::string body;    // body (Content-Type `contentType`) when non-empty
+  std::string contentType = "application/json";  // /build sends application/x-tar
   std::chrono::steady_clock::time_point deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(30);
   // Streaming endpoints (image pull): called on the client thread with each complete line

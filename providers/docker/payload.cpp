@@ -1,5 +1,6 @@
 #include "providers/docker/payload.h"
 
+#include <cmath>
 #include <cstdio>
 #include <set>
 
@@ -143,6 +144,9 @@ Result<ContainerCreate> buildContainerCreate(const DesiredResource& r,
   b["StopTimeout"] = grace;
 
   if (!str(s, "user").empty()) b["User"] = str(s, "user");
+  if (flag(s, "tty")) b["Tty"] = true;
+  if (flag(s, "stdin_open")) b["OpenStdin"] = true;
+  if (!str(s, "stop_signal").empty()) b["StopSignal"] = str(s, "stop_signal");
   if (!str(s, "working_dir").empty()) b["WorkingDir"] = str(s, "working_dir");
   if (!str(s, "hostname").empty()) b["Hostname"] = str(s, "hostname");
 
@@ -159,6 +163,22 @@ Result<ContainerCreate> buildContainerCreate(const DesiredResource& r,
       bindings[key].push_back(hb);
     }
   }
+  if (s.contains("expose") && s["expose"].is_array()) {
+    for (auto& e : s["expose"]) {  // "80", "8000-8002", "53/udp"
+      std::string t = e.is_string() ? e.get<std::string>() : e.dump();
+      std::string proto = "tcp";
+      auto slash = t.find('/');
+      if (slash != std::string::npos) {
+        proto = t.substr(slash + 1);
+        t = t.substr(0, slash);
+      }
+      auto dash = t.find('-');
+      int lo = std::atoi(t.substr(0, dash).c_str());
+      int hi = dash == std::string::npos ? lo : std::atoi(t.substr(dash + 1).c_str());
+      if (lo <= 0 || hi < lo || hi > 65535) return makeError(r.id + ": invalid expose '" + e.dump() + "'", true);
+      for (int port = lo; port <= hi; ++port) exposed[std::to_string(port) + "/" + proto] = json::object();
+    }
+  }
   if (!exposed.empty()) b["ExposedPorts"] = exposed;
   if (!bindings.empty()) host["PortBindings"] = bindings;
 
@@ -171,13 +191,24 @@ Result<ContainerCreate> buildContainerCreate(const DesiredResource& r,
       std::string target = str(v, "target");
       if (target.empty()) return makeError(r.id + ": volume entry without target", true);
       if (type == "tmpfs") {
-        tmpfs[target] = "";
+        std::string o = str(v, "tmpfs");
+        if (flag(v, "read_only")) o = o.empty() ? "ro" : o + ",ro";
+        tmpfs[target] = o;
         continue;
       }
       std::string src = str(v, "source");
       std::string e = src.empty() ? target : src + ":" + target;  // no source: anonymous
-      if (flag(v, "read_only")) e += src.empty() ? "" : ":ro";
+      std::string opts = str(v, "options");
+      if (flag(v, "read_only") && !src.empty()) opts = opts.empty() ? "ro" : "ro," + opts;
+      if (!opts.empty() && !src.empty()) e += ":" + opts;
       binds.push_back(e);
+    }
+  }
+  if (s.contains("tmpfs") && s["tmpfs"].is_array()) {
+    for (auto& t : s["tmpfs"]) {  // "/run" or "/run:size=64m,mode=1777"
+      std::string x = t.is_string() ? t.get<std::string>() : t.dump();
+      auto colon = x.find(':');
+      tmpfs[x.substr(0, colon)] = colon == std::string::npos ? "" : x.substr(colon + 1);
     }
   }
   if (!binds.empty()) host["Binds"] = binds;
@@ -221,6 +252,30 @@ Result<ContainerCreate> buildContainerCreate(const DesiredResource& r,
   if (flag(s, "privileged")) host["Privileged"] = true;
   if (num(s, "shm_size") > 0) host["ShmSize"] = num(s, "shm_size");
   if (flag(s, "init")) host["Init"] = true;
+  if (flag(s, "read_only")) host["ReadonlyRootfs"] = true;
+  if (num(s, "mem_limit") > 0) host["Memory"] = num(s, "mem_limit");
+  if (num(s, "mem_reservation") > 0) host["MemoryReservation"] = num(s, "mem_reservation");
+  if (s.contains("cpus") && s["cpus"].is_number() && s["cpus"].get<double>() > 0)
+    host["NanoCpus"] = static_cast<int64_t>(std::llround(s["cpus"].get<double>() * 1e9));
+  auto strList = [&](const char* key, const char* api) {
+    if (s.contains(key) && s[key].is_array() && !s[key].empty()) host[api] = strArray(s[key]);
+  };
+  strList("dns", "Dns");
+  strList("security_opt", "SecurityOpt");
+  strList("group_add", "GroupAdd");
+  if (s.contains("sysctls") && s["sysctls"].is_object() && !s["sysctls"].empty()) {
+    json sc = json::object();
+    for (auto& [k, v] : s["sysctls"].items()) sc[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    host["Sysctls"] = sc;
+  }
+  // Compose keys already in Engine API form (docs/resources.md `engine`).
+  if (s.contains("engine") && s["engine"].is_object()) {
+    const json& en = s["engine"];
+    if (en.contains("config") && en["config"].is_object())
+      for (auto& [k, v] : en["config"].items()) b[k] = v;
+    if (en.contains("host_config") && en["host_config"].is_object())
+      for (auto& [k, v] : en["host_config"].items()) host[k] = v;
+  }
 
   std::string mode = str(s, "network_mode");
   json endpoints = json::object();
@@ -231,8 +286,14 @@ Result<ContainerCreate> buildContainerCreate(const DesiredResource& r,
         json ep = json::object();
         if (cfg.is_object() && cfg.contains("aliases") && cfg["aliases"].is_array())
           ep["Aliases"] = strArray(cfg["aliases"]);
-        if (cfg.is_object() && !str(cfg, "ipv4_address").empty())
-          ep["IPAMConfig"] = {{"IPv4Address", str(cfg, "ipv4_address")}};
+        if (cfg.is_object()) {
+          json ipam = json::object();
+          if (!str(cfg, "ipv4_address").empty()) ipam["IPv4Address"] = str(cfg, "ipv4_address");
+          if (!str(cfg, "ipv6_address").empty()) ipam["IPv6Address"] = str(cfg, "ipv6_address");
+          if (cfg.contains("link_local_ips") && cfg["link_local_ips"].is_array()) ipam["LinkLocalIPs"] = strArray(cfg["link_local_ips"]);
+          if (!ipam.empty()) ep["IPAMConfig"] = ipam;
+          if (cfg.contains("driver_opts") && cfg["driver_opts"].is_object()) ep["DriverOpts"] = cfg["driver_opts"];
+        }
         if (first) {
           mode = name;
           endpoints[name] = ep;
@@ -246,6 +307,14 @@ Result<ContainerCreate> buildContainerCreate(const DesiredResource& r,
     }
   }
   host["NetworkMode"] = mode;
+  // Links on user-defined networks live in each endpoint (as Compose sends them); the
+  // HostConfig field is for the default bridge only.
+  if (host.contains("Links") && mode != "bridge" && mode != "default" && mode.rfind("container:", 0) != 0 &&
+      mode != "host" && mode != "none") {
+    for (auto& [name, ep] : endpoints.items()) ep["Links"] = host["Links"];
+    for (auto& [name, ep] : out.extraNetworks) ep["Links"] = host["Links"];
+    host.erase("Links");
+  }
   b["HostConfig"] = host;
   if (!endpoints.empty()) b["NetworkingConfig"] = {{"EndpointsConfig", endpoints}};
 
@@ -284,8 +353,10 @@ json buildNetworkCreate(const DesiredResource& r, const std::string& environment
         if (!str(c, "subnet").empty()) e["Subnet"] = str(c, "subnet");
         if (!str(c, "gateway").empty()) e["Gateway"] = str(c, "gateway");
         if (!str(c, "ip_range").empty()) e["IPRange"] = str(c, "ip_range");
+        if (c.contains("aux_addresses") && c["aux_addresses"].is_object()) e["AuxiliaryAddresses"] = c["aux_addresses"];
         ipam["Config"].push_back(e);
       }
+    if (s["ipam"].contains("options") && s["ipam"]["options"].is_object()) ipam["Options"] = s["ipam"]["options"];
     b["IPAM"] = ipam;
   }
   return b;
