@@ -45,18 +45,18 @@ int cmdRender(const std::string& dir, const std::string& outDir, bool reveal, co
   LoadResult r = loadSpecChecked(dir);
   for (const auto& d : r.diagnostics) std::cerr << d.str() << "\n";
   if (!r.ok()) return kFailure;
-  std::unique_ptr<SecretResolver> secrets;
+  std::unique_ptr<SecretResolver> resolver;
   if (reveal) {
     if (r.graph->secretsFile.empty()) {
       std::cerr << "tendctl render: --reveal: the spec has no secrets.file\n";
       return kFailure;
     }
-    auto res = openSopsFile(r.graph->secretsFile, keyFile);
+    auto res = tend::secrets::openSopsFile(r.graph->secretsFile, keyFile);
     if (!res) {
       std::cerr << "tendctl render: --reveal: " << res.error().message << "\n";
       return kFailure;
     }
-    secrets = std::move(*res);
+    resolver = std::move(*res);
   }
   struct Out {
     std::string host, path, kind, content;
@@ -99,8 +99,8 @@ int cmdRender(const std::string& dir, const std::string& outDir, bool reveal, co
       continue;
     }
     std::string text = f.content;
-    if (secrets) {
-      auto v = substituteSecrets(text, *secrets);
+    if (resolver) {
+      auto v = substituteSecrets(text, *resolver);
       if (!v) {
         std::cerr << "tendctl render: " << f.host << ":" << f.path << ": " << v.error().message << "\n";
         return kFailure;
@@ -118,7 +118,7 @@ int cmdRender(const std::string& dir, const std::string& outDir, bool reveal, co
       std::cerr << "tendctl render: cannot write " << dst.string() << "\n";
       return kFailure;
     }
-    ::chmod(dst.c_str(), secrets ? 0600 : 0644);
+    ::chmod(dst.c_str(), resolver ? 0600 : 0644);
     listing.push_back({{"host", f.host}, {"path", f.path}, {"kind", f.kind}, {"file", dst.string()}});
   }
   if (output == "json") {
