@@ -299,6 +299,31 @@ std::string renderServicesYaml(const Spec& s, std::vector<std::string>* secrets)
     int tier = s.tierIndex(tierName(s, a));
     for (const auto& e : a.expose) card(e, entryBackend(s, e, a.host.v), tierName(s, a), tier < 0 ? 0 : tier, a.name);
   }
+  // A card per node exporter target, after the apps' (monitoring.node_exporter's targets).
+  if (s.dashboard.nodeCards && s.monitoring.set) {
+    std::string url = interpolate(s, s.dashboard.nodeUrl.v, s.dashboard.nodeUrl.loc, "", nullptr, secrets);
+    std::string group = s.dashboard.nodeGroup.set ? s.dashboard.nodeGroup.v : "Node Exporters";
+    std::string port = std::to_string(s.monitoring.nodeExporterPort.set ? s.monitoring.nodeExporterPort.v : 9100);
+    std::set<std::string> excluded;
+    for (const auto& x : s.monitoring.exclude) excluded.insert(x.v);
+    auto node = [&](const std::string& name, const std::string& addr) {
+      if (excluded.count(name) || addr.empty()) return;
+      std::string target = hostPort(addr, port);
+      ojson w = ojson::object();
+      w["type"] = "prometheusmetric";
+      w["url"] = url;
+      w["label"] = "CPU Usage";
+      w["query"] = "100 - (avg by (instance) (irate(node_cpu_seconds_total{mode=\"idle\", instance=\"" + target +
+                   "\"}[5m])) * 100)";
+      ojson b = ojson::object();
+      b["icon"] = "prometheus.png";
+      b["siteMonitor"] = "http://" + target;
+      b["widget"] = w;
+      cards.push_back({group, static_cast<int>(s.tiers.size()), cards.size(), name, std::move(b)});
+    };
+    for (const auto& v : s.vms) node(v.name, v.ip.v);
+    for (const auto& h : s.hosts) node(h.name, h.address.v);
+  }
   // Groups: lowest tier first, then first appearance.
   std::map<std::string, std::pair<int, size_t>> rank;
   for (const auto& c : cards) {
@@ -538,6 +563,9 @@ void validateDerived(const Spec& s, Diagnostics& d) {
     for (const auto& e : a.expose) checkEntry(e, a.name);
   if (s.dashboard.set) {
     machine(s.dashboard.host, "dashboard.host");
+    if (s.dashboard.nodeCards && !s.monitoring.set)
+      err(s.dashboard.loc, "dashboard.node_exporters needs a monitoring: section (its targets)");
+    if (s.dashboard.nodeUrl.set) interpolate(s, s.dashboard.nodeUrl.v, s.dashboard.nodeUrl.loc, "", &d);
     for (const auto& str : s.dashboard.strings) interpolate(s, str.v, str.loc, "", &d);
   }
   if (s.monitoring.set) {

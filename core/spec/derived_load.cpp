@@ -182,6 +182,14 @@ void readDashboard(Walker& w, const YNode* x, Spec& s) {
             {"bookmarks", [&](const YNode* y) {
                if (w.needSeq(y, "bookmarks")) b.bookmarks = located(w, y, b.strings);
              }},
+            {"node_exporters", [&](const YNode* y) {
+               if (!w.needMap(y, "node_exporters")) return;
+               b.nodeCards = true;
+               w.fields(y, "dashboard.node_exporters",
+                        {{"group", [&](const YNode* z) { b.nodeGroup = w.str(z, "group"); }},
+                         {"prometheus_url", [&](const YNode* z) { b.nodeUrl = w.str(z, "prometheus_url"); }}});
+               if (!b.nodeUrl.set) w.err(y, "dashboard.node_exporters is missing required key 'prometheus_url'");
+             }},
             {"on_change", [&](const YNode* y) { b.onChange = readOnChange(w, y, "dashboard"); }},
             {"mode", [&](const YNode* y) { b.mode = readMode(w, y); }}});
   if (!b.host.set) w.err(x, "dashboard is missing required key 'host'");

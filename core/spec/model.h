@@ -304,6 +304,9 @@ struct DashboardSpec {
   std::vector<Str> strings;  // every string leaf of the three, located
   nlohmann::json onChange = nlohmann::json::object();
   Str mode;
+  // node_exporters: one card per scrape target (monitoring.node_exporter) with a CPU gauge.
+  bool nodeCards = false;
+  Str nodeGroup, nodeUrl;
 };
 
 // `monitoring:` — Prometheus file_sd targets and Grafana datasource provisioning.

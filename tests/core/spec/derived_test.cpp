@@ -283,8 +283,8 @@ TEST_CASE("adding one app to apps.yml changes exactly the expected lines of each
        {"", "\t@notes host notes.wil.5am.cloud", "\thandle @notes {", "\t\treverse_proxy 10.2.20.60:8099", "\t}"}},
       {"monitoring/opt/monitoring/homepage/services.yaml",
        {"  - notes:", "      href: https://notes.wil.5am.cloud"}},
-      {"networking/etc/bind/zones/internal/wil.5am.cloud.zone", {"notes      A  10.2.20.53"}},
-      {"networking/etc/bind/zones/external/wil.5am.cloud.zone", {"notes      A  203.0.113.10"}},
+      {"networking/etc/bind/zones/internal/wil.5am.cloud.zone", {"notes IN A 10.2.20.53"}},
+      {"networking/etc/bind/zones/external/wil.5am.cloud.zone", {"notes IN A 203.0.113.10"}},
   };
   for (const auto& [p, text] : before) {
     INFO("file " << p);

@@ -147,6 +147,7 @@ std::map<std::string, Embedding> embeddings() {
       {"proxyTls", env(R"({"environment": "t", "proxy": {"tls": @@}})")},
       {"proxyDomain", env(R"({"environment": "t", "proxy": {"domains": {"d1": @@}}})")},
       {"dashboard", env(R"({"environment": "t", "dashboard": @@})")},
+      {"dashboardNodes", env(R"({"environment": "t", "dashboard": {"host": "x", "node_exporters": @@}})")},
       {"monitoring", env(R"({"environment": "t", "monitoring": @@})")},
       {"nodeExporter", env(R"({"environment": "t", "monitoring": {"host": "x", "node_exporter": @@}})")},
       {"grafana", env(R"({"environment": "t", "monitoring": {"host": "x", "grafana": @@}})")},
