@@ -278,8 +278,13 @@ void readAppFiles(Walker& w, const YNode* x, AppSpec& a, const Spec& s) {
                }},
               {"owner", [&](const YNode* z) { f.owner = w.str(z, "owner").v; }},
               {"group", [&](const YNode* z) { f.group = w.str(z, "group").v; }}});
-    if (f.content.set && f.templ.set) w.err(k, fctx + " has both 'content' and 'template'");
-    if (!f.content.set && !f.templ.set) w.err(k, fctx + " needs 'content' or 'template'");
+    bool hasContent = false, hasTemplate = false;
+    for (const auto& [fk2, fv2] : fv->pairs) {
+      hasContent |= fk2->value == "content";
+      hasTemplate |= fk2->value == "template";
+    }
+    if (hasContent && hasTemplate) w.err(k, fctx + " has both 'content' and 'template'");
+    if (!hasContent && !hasTemplate) w.err(k, fctx + " needs 'content' or 'template'");
     a.files.push_back(std::move(f));
   });
 }

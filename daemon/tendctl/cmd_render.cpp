@@ -64,7 +64,8 @@ int cmdRender(const std::string& dir, const std::string& outDir, bool reveal, co
   std::vector<Out> files;
   for (const auto& res : r.graph->resources) {
     if (res.kind == "host") {
-      for (const auto& [path, f] : res.spec.value("files", nlohmann::json::object()).items()) {
+      const nlohmann::json hostFiles = res.spec.value("files", nlohmann::json::object());
+      for (const auto& [path, f] : hostFiles.items()) {
         if (!f.contains("content")) continue;  // source: files are copied as they are
         files.push_back({res.spec.value("name", res.host), path, "file", f["content"].get<std::string>()});
       }
