@@ -202,10 +202,12 @@ std::string renderCaddyfile(const Spec& s, std::vector<std::string>* secrets) {
   if (p.httpsPort.set) global.push_back("https_port " + std::to_string(p.httpsPort.v));
   for (const auto& g : p.global) global.push_back(interpolate(s, g.v, g.loc, "", nullptr, secrets));
   if (!global.empty()) {
-    out += "\n{\n";
+    out += "{\n";
     for (const auto& g : global) out += "\t" + g + "\n";
     out += "}\n";
   }
+  // Blocks follow the header comments directly and each other after one blank line (caddy fmt).
+  auto sep = [&]() -> std::string { return out.size() >= 2 && out.compare(out.size() - 2, 2, "}\n") == 0 ? "\n" : ""; };
   auto routes = proxyRoutes(s);
   // Domains in dns.domains order; a DNS-01 domain with wildcard: one *.DOMAIN site holding a
   // host matcher per name (one certificate for all), apex names in a site of their own.
@@ -221,7 +223,7 @@ std::string renderCaddyfile(const Spec& s, std::vector<std::string>* secrets) {
     if (mine.empty() && !wildcard) continue;
     std::string scheme = mode == "off" ? "http://" : "";
     if (wildcard) {
-      out += "\n*." + d + " {\n" + caddyTls(s, t, "\t", secrets);
+      out += sep() + "*." + d + " {\n" + caddyTls(s, t, "\t", secrets);
       for (const Route* r : mine) {
         if (r->name == "@") continue;
         out += "\n\t@" + r->name + " host " + r->fqdn + "\n\thandle @" + r->name + " {\n";
@@ -232,7 +234,7 @@ std::string renderCaddyfile(const Spec& s, std::vector<std::string>* secrets) {
     }
     for (const Route* r : mine) {
       if (wildcard && r->name != "@") continue;
-      out += "\n" + scheme + r->fqdn + " {\n" + caddyTls(s, t, "\t", secrets) + caddyRoute(*r, "\t") + "}\n";
+      out += sep() + scheme + r->fqdn + " {\n" + caddyTls(s, t, "\t", secrets) + caddyRoute(*r, "\t") + "}\n";
     }
   }
   return out;

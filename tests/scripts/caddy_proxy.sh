@@ -21,7 +21,7 @@ BPORT=$(free_port)
 HPORT=$(free_port)
 APORT=$(free_port)
 mkdir -p "$WORK/www"
-echo "hello from $id" >"$WORK/www/index.html"
+{ echo "hello from $id"; for _ in $(seq 1 64); do echo "padding so that encode gzip applies (minimum length 512 bytes)"; done; } >"$WORK/www/index.html"
 docker run -d --name "$backend" -p "127.0.0.1:$BPORT:8080" -v "$WORK/www:/www:ro" "$image" \
   httpd -f -p 8080 -h /www >/dev/null || fail "backend container"
 
