@@ -5,7 +5,9 @@
 // tendctl explain APP|ID [DIR]: what one app entry turns into, each value with FILE:LINE.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <iostream>
 #include <regex>
@@ -150,6 +152,10 @@ int cmdExplain(const std::string& what, const std::string& dir, const std::strin
     std::cout << a.dump(2) << "\n";
     return kOk;
   }
+  // Grouped by what they belong to, in order of first appearance.
+  std::map<std::string, size_t> first;
+  for (size_t k = 0; k < items.size(); ++k) first.emplace(items[k].id, k);
+  std::stable_sort(items.begin(), items.end(), [&](const auto& a, const auto& b) { return first[a.id] < first[b.id]; });
   std::string last;
   for (const auto& i : items) {
     if (i.id != last) std::cout << i.kind << " " << i.id << "\n";
