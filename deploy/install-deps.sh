@@ -10,7 +10,7 @@ PKGS=(
   catch2 libssh-dev libsqlite3-dev sqlite3 libcli11-dev libsystemd-dev
   docker.io busybox-static bind9 bind9-utils bind9-dnsutils openssh-server
   prometheus age wrk curl jq iproute2 procps docker-compose systemd python3 python3-yaml
-  python3-cryptography openssl debootstrap libncurses-dev tmux chromium
+  python3-cryptography openssl debootstrap libncurses-dev tmux chromium caddy
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -15,6 +15,7 @@
 #include <system_error>
 #include <thread>
 
+#include "core/spec/derived.h"
 #include "core/spec/json_hash.h"
 #include "core/spec/loader.h"
 
@@ -275,9 +276,9 @@ struct Expander {
     }
   }
 
-  json nameserverIps() const {
+  json nameserverIps(const std::vector<Str>* own = nullptr) const {
     json a = json::array();
-    for (const auto& n : s.nameservers) {
+    for (const auto& n : own && !own->empty() ? *own : s.nameservers) {
       std::string ip = s.addressOf(n.v);
       a.push_back(ip.empty() ? n.v : ip);
     }
@@ -298,7 +299,7 @@ struct Expander {
                 {"tags", json::array()}, {"groups", json::array()},
                 {"dns_name", v.dnsName.v}, {"ssh_port", sshPortOf(v.name)},
                 {"onboot", v.onboot.set ? v.onboot.v : true},
-                {"gateway", s.gateway.v}, {"nameservers", nameserverIps()},
+                {"gateway", s.gateway.v}, {"nameservers", nameserverIps(&v.nameservers)},
                 {"environment", s.environment.v}};
       for (const auto& x : v.tags) j["tags"].push_back(x.v);
       for (const auto& x : v.groups) j["groups"].push_back(x.v);
@@ -632,6 +633,7 @@ struct Expander {
     std::unordered_map<std::string, const ContainerSpec*> byName;
     for (const auto& c : a.containers) byName.emplace(c.name, &c);
     auto& mine = appContainers[a.name];
+    const std::vector<DerivedFile> myFiles = appFiles(s, a);
     for (const auto& c : a.containers) {
       std::string cid = "container/" + a.name + "/" + c.name;
       std::string image = str(c.image, a.name);
@@ -869,6 +871,19 @@ struct Expander {
       }
       putList("expose", c.expose);
       putList("extra_hosts", c.extraHosts);
+      {
+        // An app's own files (`files:`) that this container mounts: their content hash, so that
+        // a changed file recreates exactly the containers that see it.
+        json::object_t fh;
+        for (const auto& f : myFiles)
+          for (const auto& m : c.volumes) {
+            if (m.type != "bind") continue;
+            std::string src = str(m.source, a.name);
+            if (f.path == src || (f.path.size() > src.size() && f.path.compare(0, src.size(), src) == 0 && f.path[src.size()] == '/'))
+              fh[f.path] = sha256Hex(f.content);
+          }
+        if (!fh.empty()) put("file_hashes", json(std::move(fh)));
+      }
       putList("group_add", c.groupAdd);
       if (c.healthcheck) {
         const auto& h = *c.healthcheck;
@@ -1140,6 +1155,11 @@ struct Expander {
     json j = {{"server", server}, {"conf_dir", confDir}, {"rndc", rndc}, {"reload", b->value("reload", std::string("rndc"))},
               {"acls", acls}, {"forwarders", strs(s.dns.forwarders)}, {"transfer_clients", strs(s.dns.transferClients)},
               {"views", viewList}, {"secondary_zones", sec}};
+    if (!s.dns.forwardZones.empty()) {
+      json fz = json::array();
+      for (const auto& f : s.dns.forwardZones) fz.push_back({{"name", f.name.v}, {"forwarders", strs(f.forwarders)}});
+      j["forward_zones"] = fz;
+    }
     auto* r = add("dnsconf/" + server, "dnsconf", "bind9", server, j, s.dns.loc, last);
     for (const auto& z : zoneIds) dep(r, z);
     dep(r, "host/" + server);
@@ -1152,11 +1172,44 @@ struct Expander {
     recs.erase(std::unique(recs.begin(), recs.end()), recs.end());
     json rr = json::array();
     for (const auto& r : recs) rr.push_back({{"name", r.name}, {"type", r.type}, {"value", r.value}, {"ttl", r.ttl}});
-    json j = {{"zone", zone}, {"view", view}, {"server", server}, {"conf_dir", confDir}, {"reverse", reverse}, {"ttl", ttl},
-              {"soa", {{"mname", mname}, {"rname", rname}, {"refresh", 3600}, {"retry", 600}, {"expire", 604800}, {"minimum", 300}}},
+    // Per-zone settings (dns.zones.Z) over dns.soa over the defaults.
+    const DnsZoneOpts* zo = nullptr;
+    for (const auto& z : s.dns.zones)
+      if (z.name.v == zone) zo = &z;
+    auto pick = [&](Val<int64_t> DnsSoa::*f, int64_t dflt) -> int64_t {
+      if (zo && (zo->soa.*f).set) return (zo->soa.*f).v;
+      if ((s.dns.soa.*f).set) return (s.dns.soa.*f).v;
+      return dflt;
+    };
+    std::string rn = zo && zo->soa.rname.set ? zo->soa.rname.v : s.dns.soa.rname.set ? s.dns.soa.rname.v : rname;
+    // A bare local part ("admin") is a mailbox in the zone itself (admin.<zone>.).
+    if (rn != rname && rn.find('.') == std::string::npos && rn.find('@') == std::string::npos)
+      rn += "." + (reverse && !s.dns.domains.empty() ? s.dns.domains.front().v : zone) + ".";
+    json j = {{"zone", zone}, {"view", view}, {"server", server}, {"conf_dir", confDir}, {"reverse", reverse},
+              {"ttl", zo && zo->ttl.set ? zo->ttl.v : ttl},
+              {"soa", {{"mname", mname}, {"rname", rn}, {"refresh", pick(&DnsSoa::refresh, 3600)},
+                       {"retry", pick(&DnsSoa::retry, 600)}, {"expire", pick(&DnsSoa::expire, 604800)},
+                       {"minimum", pick(&DnsSoa::minimum, 300)}}},
               {"records", rr}};
     auto* r = add(id, "zone", "bind9", server, j, s.dns.loc, tier);
     for (auto& [x, ix] : deps) dep(r, std::move(x), ix);
+  }
+
+  // ---- derived files (derived.h) -----------------------------------------------------------
+  // The Caddyfile, Homepage files, file_sd targets, Grafana provisioning and apps' own files go
+  // into their host's `files` like a group's files, so the host provider plans, diffs and
+  // drift-corrects them. They span apps, so they are added once every app is in (and hashed).
+  void derivedFiles() {
+    std::set<uint32_t> touched;
+    for (auto& f : deriveFiles(s, &secrets)) {
+      uint32_t ix = ixOf("host/" + f.host);
+      if (ix == kNone) continue;
+      json ff = {{"content", std::move(f.content)}, {"mode", f.mode}, {"owner", f.owner}, {"group", f.group}};
+      if (!f.onChange.empty()) ff["on_change"] = f.onChange;
+      g->resources[ix].spec["files"][f.path] = std::move(ff);
+      touched.insert(ix);
+    }
+    for (uint32_t ix : touched) g->resources[ix].hash = jsonSha256Hex(g->resources[ix].spec, noDefaults);
   }
 
   // ---- tiers, sort -----------------------------------------------------------------------
@@ -1318,6 +1371,7 @@ struct Expander {
       hashes.reset();
       for (const auto& h : done) g->resources[h.ix].hash = hexOf(h.digest);
     }
+    derivedFiles();
     size_t before = d.size();
     if (!sortTopo()) return nullptr;
     (void)before;

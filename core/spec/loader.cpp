@@ -107,6 +107,10 @@ void readServiceEntry(Walker& w, const YNode* v, bool isExpose, const std::strin
           e.port = w.integer(x, "port", 1, 65535);
           return true;
         }
+        if (k->value == "homepage") {
+          readHomepage(w, x, e);
+          return true;
+        }
         if (!isExpose && k->value == "backend") {
           e.backend = w.str(x, "backend");
           return true;
@@ -193,7 +197,8 @@ void readDns(Walker& w, const YNode* v, Spec& s) {
             }
             if (ok) d.records.push_back(std::move(r));
           }
-        }}});
+        }}},
+      [&](const YNode* k, const YNode* x) { return readDnsExtra(w, k, x, d); });
 }
 
 }  // namespace
@@ -316,6 +321,9 @@ void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& diags, const Provide
           });
         }},
        {"dns", [&](const YNode* x) { readDns(w, x, s); }},
+       {"proxy", [&](const YNode* x) { readProxy(w, x, s); }},
+       {"dashboard", [&](const YNode* x) { readDashboard(w, x, s); }},
+       {"monitoring", [&](const YNode* x) { readMonitoring(w, x, s); }},
        {"services", [&](const YNode* x) {
           if (!w.needSeq(x, "services")) return;
           for (const YNode* it : x->items) readServiceEntry(w, it, false, "", s.services);
@@ -362,6 +370,7 @@ void readHosts(const YDoc& doc, Spec& s, Diagnostics& diags) {
                       {"tier", [&](const YNode* y) { vm.tier = w.str(y, "tier"); }},
                       {"groups", [&](const YNode* y) { vm.groups = w.strList(y, "groups"); }},
                       {"dns_name", [&](const YNode* y) { vm.dnsName = w.str(y, "dns_name"); }},
+                      {"nameservers", [&](const YNode* y) { vm.nameservers = w.strList(y, "nameservers"); }},
                       {"ssh_port", [&](const YNode* y) { vm.sshPort = w.integer(y, "ssh_port", 1, 65535); }},
                       {"onboot", [&](const YNode* y) { vm.onboot = w.boolean(y, "onboot"); }}});
             for (const char* req : {"vmid", "template", "ip"}) {
@@ -556,7 +565,8 @@ void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& d
                if (!a.composeFiles.empty()) a.compose = a.composeFiles.front();
              }},
             {"profiles", [&](const YNode* y) { a.profiles = w.strOrList(y, "profiles"); }},
-            {"depends_on", [&](const YNode* y) { a.dependsOn = w.strList(y, "depends_on"); }}});
+            {"depends_on", [&](const YNode* y) { a.dependsOn = w.strList(y, "depends_on"); }},
+            {"files", [&](const YNode* y) { readAppFiles(w, y, a, s); }}});
   if (!std::any_of(av->pairs.begin(), av->pairs.end(), [&](auto& p) { return p.first->value == "host"; }))
     w.err(k, ctx + " is missing required key 'host'");
   if (hasContainers && a.compose.set) w.err(k, ctx + " has both 'containers' and 'compose': use one");

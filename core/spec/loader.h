@@ -19,6 +19,14 @@ void readApps(const YDoc& doc, Spec& s, Diagnostics& d, const std::vector<const 
 class Walker;
 // One entry of apps.yml's `apps` (name key, value): appended to s.apps when it is a mapping.
 void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& d);
+// derived_load.cpp: keys that feed derived files (proxy, dashboard, monitoring, homepage,
+// app files) and the DNS fidelity keys (readDnsExtra: true when it took the key).
+void readProxy(Walker& w, const YNode* x, Spec& s);
+void readDashboard(Walker& w, const YNode* x, Spec& s);
+void readMonitoring(Walker& w, const YNode* x, Spec& s);
+void readHomepage(Walker& w, const YNode* x, ServiceEntry& e);
+void readAppFiles(Walker& w, const YNode* x, AppSpec& a, const Spec& s);
+bool readDnsExtra(Walker& w, const YNode* k, const YNode* x, DnsSpec& d);
 // The key names of a SOPS file: top-level keys except `sops`, nested maps as dotted paths.
 bool readSopsKeyNames(const std::string& path, std::vector<std::string>& out, std::string& err);
 

@@ -170,6 +170,22 @@ struct ServiceEntry {
   int64_t readBuffer = 0;
   std::string app;  // "" for services:
   SpecLoc loc;
+  // `homepage:` — the entry's dashboard card (docs/derived.md). Kept as written (strings with
+  // ${} unresolved); every string leaf also located in homepageStrings for validation.
+  bool homepageSet = false, homepageOff = false;
+  nlohmann::ordered_json homepage = nlohmann::ordered_json::object();
+  std::vector<Str> homepageStrings;
+  SpecLoc homepageLoc;
+};
+
+// One file an app carries (`files:` of an app): delivered to its host under the app's
+// directory before its containers start.
+struct AppFile {
+  Str path;     // as written; relative = under ${app.dir}
+  Str content;  // the text (content: as written, or the template file's text), ${} unresolved
+  Str templ;    // `template:` path as written ("" when content: was given)
+  std::string mode = "0644", owner = "root", group = "root";
+  SpecLoc loc;
 };
 
 struct ProxyRoute {
@@ -194,6 +210,7 @@ struct AppSpec {
   std::vector<Str> composeFiles;  // every file of `compose:`, merged in order
   std::vector<Str> profiles;      // Compose profiles this app enables
   std::vector<Str> dependsOn;
+  std::vector<AppFile> files;
 };
 
 struct VmSpec {
@@ -203,6 +220,7 @@ struct VmSpec {
   Str templ, ip, tier, dnsName, disk;
   Val<int64_t> cores, memory, sshPort;
   std::vector<Str> tags, groups;
+  std::vector<Str> nameservers;  // overrides network.nameservers for this VM
   Val<bool> onboot;
 };
 
@@ -254,6 +272,21 @@ struct SecondaryZone {
   std::vector<Str> primaries;
 };
 
+// SOA fields (dns.soa, dns.zones.Z.soa); unset ones fall back (zone -> dns.soa -> defaults).
+struct DnsSoa {
+  Str rname;
+  Val<int64_t> refresh, retry, expire, minimum;
+};
+struct DnsZoneOpts {
+  Str name;
+  Val<int64_t> ttl;
+  DnsSoa soa;
+};
+struct ForwardZone {
+  Str name;
+  std::vector<Str> forwarders;  // empty = dns.forwarders
+};
+
 struct DnsSpec {
   bool set = false;
   SpecLoc loc;
@@ -263,6 +296,67 @@ struct DnsSpec {
   std::vector<SecondaryZone> secondaryZones;
   std::vector<DnsRecord> records;
   Val<int64_t> ttl;
+  DnsSoa soa;
+  std::vector<DnsZoneOpts> zones;
+  std::vector<ForwardZone> forwardZones;
+  // BIND global options (dns.options): querylog, dnssec_validation, listen_on, listen_on_v6.
+  nlohmann::json options = nlohmann::json::object();
+};
+
+// TLS of the proxy's sites in one domain (proxy.tls, proxy.domains.D.tls).
+struct ProxyTls {
+  bool set = false;
+  SpecLoc loc;
+  std::string mode;  // acme (Caddy's automatic HTTPS) | internal | off (plain HTTP) | dns (DNS-01)
+  Str provider;      // dns: the Caddy DNS module (cloudflare, …)
+  Str token;         // dns: the provider's API token (usually ${secret:…})
+  Str propagationDelay, propagationTimeout;
+  std::vector<Str> resolvers;
+  Str email;
+  bool wildcard = true;  // dns: one wildcard certificate for the domain
+};
+
+// `proxy:` — the reverse proxy (Caddy) configuration derived from services and exposes.
+struct ProxySpec {
+  bool set = false;
+  SpecLoc loc;
+  Str host;   // default dns.reverse_proxy
+  Str file;   // default /etc/caddy/Caddyfile
+  Str admin, email;
+  Val<int64_t> httpPort, httpsPort;
+  std::vector<Str> global;  // extra global option lines, verbatim
+  ProxyTls tls;             // every domain
+  std::vector<std::pair<Str, ProxyTls>> domains;  // per-domain override
+  nlohmann::json onChange = nlohmann::json::object();
+  Str mode;
+};
+
+// `dashboard:` — Homepage configuration files.
+struct DashboardSpec {
+  bool set = false;
+  SpecLoc loc;
+  Str host, dir;
+  // As written, in file order (Homepage's layout order is its group order).
+  nlohmann::ordered_json settings = nlohmann::ordered_json::object();  // settings.yaml (title, theme, layout, …)
+  nlohmann::ordered_json widgets = nlohmann::ordered_json::array();
+  nlohmann::ordered_json bookmarks = nlohmann::ordered_json::array();
+  std::vector<Str> strings;  // every string leaf of the three, located
+  nlohmann::json onChange = nlohmann::json::object();
+  Str mode;
+  // node_exporters: one card per scrape target (monitoring.node_exporter) with a CPU gauge.
+  bool nodeCards = false;
+  Str nodeGroup, nodeUrl;
+};
+
+// `monitoring:` — Prometheus file_sd targets and Grafana datasource provisioning.
+struct MonitoringSpec {
+  bool set = false;
+  SpecLoc loc;
+  Str host, fileSdDir;
+  Val<int64_t> nodeExporterPort;
+  std::vector<Str> exclude;  // machines without a node exporter
+  Str tendTarget;            // tend's own /metrics: MACHINE:PORT or IP:PORT
+  Str grafanaFile, prometheusUrl;
 };
 
 struct Tier {
@@ -296,6 +390,9 @@ struct Spec {
   std::vector<spec::TemplateSpec> templates;
   spec::DnsSpec dns;
   std::vector<spec::ServiceEntry> services;
+  spec::ProxySpec proxy;
+  spec::DashboardSpec dashboard;
+  spec::MonitoringSpec monitoring;
 
   std::vector<spec::VmSpec> vms;
   std::vector<spec::HostSpec> hosts;

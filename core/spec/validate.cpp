@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "core/spec/compose.h"
+#include "core/spec/derived.h"
 #include "core/spec/loader.h"
 #include "core/spec/walker.h"
 
@@ -732,6 +733,7 @@ struct V {
 void validateSpec(Spec& s, Diagnostics& d, const ProviderRegistry& providers) {
   V v(s, d, providers);
   v.run();
+  validateDerived(s, d);
 }
 
 }  // namespace spec

@@ -36,6 +36,10 @@ int cmdReconcile(const Conn& c, bool wait, const std::vector<std::string>& resou
 int cmdEvents(const Conn& c, long long since, bool follow, const std::string& output);
 // cmd_ui.cpp: the terminal UI (ncurses) over the event stream.
 int cmdUi(const Conn& c);
+// cmd_render.cpp (offline): derived files into OUTDIR; explain one app or resource id.
+int cmdRender(const std::string& dir, const std::string& outDir, bool reveal, const std::string& keyFile,
+              const std::string& output);
+int cmdExplain(const std::string& what, const std::string& dir, const std::string& output);
 // cmd_secrets.cpp
 int cmdSecretsShow(const std::string& name, const std::string& dir);
 int cmdSecretsSet(const std::string& name, const std::string& dir, const std::string& valueFile);

@@ -91,6 +91,21 @@ int main(int argc, char** argv) {
   auto* sedit = secrets->add_subcommand("edit", "decrypt to $EDITOR, re-encrypt on save");
   sedit->add_option("dir", dir, "spec directory (default .)");
 
+  std::string outDir, keyFile, what;
+  bool reveal = false;
+  auto* render = app.add_subcommand("render", "write every file tend would deliver (offline), for reading or diffing");
+  render->add_option("dir", dir, "spec directory (default .)");
+  render->add_option("--out", outDir, "output directory (files go to OUTDIR/HOST/PATH)")->required();
+  render->add_flag("--reveal", reveal, "write secret values (needs the age key) instead of (secret)");
+  render->add_option("--key", keyFile, "age identity file for --reveal (default TEND_AGE_KEY_FILE)");
+  addOutput(render);
+  addPolicy(render);
+  auto* explainCmd = app.add_subcommand("explain", "what one app (or resource id) turns into, with FILE:LINE sources");
+  explainCmd->add_option("what", what, "app name or resource id")->required();
+  explainCmd->add_option("dir", dir, "spec directory (default .)");
+  addOutput(explainCmd);
+  addPolicy(explainCmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -115,6 +130,8 @@ int main(int argc, char** argv) {
   if (*reconcile) return cmdReconcile(conn, wait, resources, output);
   if (*events) return cmdEvents(conn, since, follow, output);
   if (*ui) return cmdUi(conn);
+  if (*render) return cmdRender(dir, outDir, reveal, keyFile, output);
+  if (*explainCmd) return cmdExplain(what, dir, output);
   if (*sshow) return cmdSecretsShow(secretName, dir);
   if (*sset) return cmdSecretsSet(secretName, dir, valueFile);
   if (*sedit) return cmdSecretsEdit(dir);

@@ -585,6 +585,29 @@ Result<ConfSpec> parseConfSpec(const json& spec) {
     std::sort(c.secondaries.begin(), c.secondaries.end(),
               [](const auto& a, const auto& b) { return a.name < b.name; });
   }
+  if (auto fit = spec.find("forward_zones"); fit != spec.end() && !fit->is_null()) {
+    if (!fit->is_array()) return makeError(what + ": 'forward_zones' must be a list", true);
+    for (const auto& f : *fit) {
+      if (!f.is_object()) return makeError(what + ": each forward zone must be a mapping", true);
+      ForwardZoneSpec fz;
+      auto name = getString(f, "name", true, what + ": forward zone");
+      if (!name) return name.error();
+      fz.name = stripDot(*name);
+      if (unsafeToken(fz.name) || fz.name.find('/') != std::string::npos)
+        return makeError(what + ": invalid forward zone '" + fz.name + "'", true);
+      auto fw = getList(f, "forwarders", what + ": forward zone " + fz.name);
+      if (!fw) return fw.error();
+      fz.forwarders = fw->empty() ? c.forwarders : *fw;
+      if (fz.forwarders.empty())
+        return makeError(what + ": forward zone " + fz.name + " needs forwarders", true);
+      for (const auto& a : fz.forwarders)
+        if (!isAddress(a))
+          return makeError(what + ": forward zone " + fz.name + ": '" + a + "' is not an address", true);
+      c.forwardZones.push_back(std::move(fz));
+    }
+    std::sort(c.forwardZones.begin(), c.forwardZones.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
+  }
   c.file = confFilePath(c.confDir);
   return c;
 }
@@ -701,6 +724,12 @@ std::string renderConfBody(const ConfSpec& c) {
       out += ";\n        file \"" + c.secondaryDir + "/" + v.name + "/" + s.name +
              ".zone\";\n    };\n";
     }
+    if (v.recursion)
+      for (const auto& f : c.forwardZones) {
+        out += "\n    zone \"" + f.name + "\" {\n        type forward;\n        forward only;\n        forwarders ";
+        appendList(out, f.forwarders);
+        out += ";\n    };\n";
+      }
     out += "};\n";
   }
   return out;

@@ -60,6 +60,13 @@ struct SecondaryZoneSpec {
   std::vector<std::string> views;  // empty = the first view
 };
 
+// A forward zone (dns.forward_zones): answered by asking these forwarders, declared in every
+// view with recursion.
+struct ForwardZoneSpec {
+  std::string name;
+  std::vector<std::string> forwarders;
+};
+
 struct ConfSpec {
   std::string server;
   std::string confDir;
@@ -73,6 +80,7 @@ struct ConfSpec {
   std::string notify;                   // "yes" | "no" | "explicit"
   std::vector<ViewSpec> views;
   std::vector<SecondaryZoneSpec> secondaries;
+  std::vector<ForwardZoneSpec> forwardZones;  // sorted by name
   std::string file;  // <conf_dir>/named.conf.tend
 };
 
