@@ -53,7 +53,7 @@ vms:
 """
     apps = ["apps:"]
     for a in range(3):
-        apps.append(f"  app{a}:\n    host: local\n" + ("    depends_on: [app/app0]\n" if a else "") +
+        apps.append(f"  {site_id}a{a}:\n    host: local\n" + (f"    depends_on: [app/{site_id}a0]\n" if a else "") +
                     "    containers:")
         for c in range(2):
             apps.append(f"""      c{c}:
@@ -92,7 +92,9 @@ def mutate(kind, files, rng, repo):
     if kind == "cycle":
         text = files["apps.yml"]
         if rng.random() < 0.5:  # app0 -> app2 -> app0
-            text = text.replace("  app0:\n    host: local\n", "  app0:\n    host: local\n    depends_on: [app/app2]\n", 1)
+            a0 = re.search(r"^  (\S+a0):$", text, re.M).group(1)
+            a2 = a0[:-1] + "2"
+            text = text.replace(f"  {a0}:\n    host: local\n", f"  {a0}:\n    host: local\n    depends_on: [app/{a2}]\n", 1)
         else:  # containers of one app wait for each other
             text = text.replace("      c0:\n", "      c0:\n        depends_on: [c1]\n", 1)
             text = text.replace("      c1:\n", "      c1:\n        depends_on: [c0]\n", 1)

@@ -123,7 +123,8 @@ class Site:
 
     # ---- the spec ----
     def app_name(self, a):
-        return f"app{a}"
+        # Docker names are global: the run's id keeps concurrent runs apart.
+        return f"{self.id}a{a}"
 
     def write_spec(self):
         env = f"""environment: {self.id}
@@ -160,7 +161,7 @@ dns:
         stop_grace_period: 1s
         environment: {{ GEN: "{self.gen[(a, c)]}" }}{vol}""")
         if self.extra:
-            apps.append("  extra:\n    host: local\n    containers:")
+            apps.append(f"  {self.id}x:\n    host: local\n    containers:")
             for c in range(2):
                 apps.append(f"      e{c}:\n        image: {self.image}\n        command: [sleep, \"2147483647\"]\n"
                             f"        stop_grace_period: 1s")
