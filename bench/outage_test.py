@@ -159,6 +159,7 @@ def main():
     ap.add_argument("--per-app", type=int, default=2)
     ap.add_argument("--outage", type=float, default=12.0, help="seconds each outage lasts")
     ap.add_argument("--work", type=float, default=30.0, help="seconds allowed for the converge itself")
+    ap.add_argument("--healthz-p99", type=float, default=50.0, help="ms; the short test allows more on a busy CI box")
     a = ap.parse_args()
     site = Site(a.src, os.path.abspath(a.build), apps=a.apps, per_app=a.per_app)
     proxy_path = os.path.join(site.work, "docker-proxy.sock")
@@ -264,8 +265,8 @@ def main():
             if errors or site.proc.poll() is not None:
                 raise Failure(f"{outage}: /healthz failed: {errors[:3]}")
             # p99, not max: the test's own polling and the site share the 2 loaded cores.
-            if p99 >= 50:
-                raise Failure(f"{outage}: /healthz p99 {p99:.1f} ms (< 50 ms required; max {worst:.1f} ms)")
+            if p99 >= a.healthz_p99:
+                raise Failure(f"{outage}: /healthz p99 {p99:.1f} ms (< {a.healthz_p99:.0f} ms required; max {worst:.1f} ms)")
             rows.append((outage, len(affected), reason[:90], cap, recovered, worst, n))
             log(f"ok: {outage}: {len(affected)} affected failed/blocked ({reason[:90]}), others converged, "
                 f"longest retry delay {cap:.0f} s, converged {recovered:.1f} s after recovery without a "
