@@ -108,7 +108,7 @@ TEST_CASE("a day of periodic passes with drift on the fake clock grows nothing b
   for (int p = 1; p <= passes; ++p) {
     // Enough drift that the events retention (10,000) is full well before the half-day.
     std::string victim = rs[rng() % rs.size()].id;
-    for (int k = 0; k < 6; ++k) mem.setDrift(rs[rng() % rs.size()].id);
+    for (int k = 0; k < 8; ++k) mem.setDrift(rs[rng() % rs.size()].id);
     if (rng() % 3 == 0) mem.erase(victim);
     // Now and then an apply fails (terminal: the run ends failed, the next pass retries it).
     MemoryProvider::Faults f;
@@ -136,7 +136,9 @@ TEST_CASE("a day of periodic passes with drift on the fake clock grows nothing b
   INFO("end:  heap " << end.heap << " fds " << end.fds << " threads " << end.threads << " events "
                      << end.events << " runs " << end.runs << " db " << end.dbBytes);
   CHECK(failedRuns < passes / 50);  // injected failures only, each healed on its retry
-  CHECK(end.fds == warm.fds);
+  // At most one more handle, once (SQLite opening a file lazily): a per-pass leak would be
+  // hundreds over the 1,440 passes.
+  CHECK(end.fds <= warm.fds + 1);
   CHECK(end.threads == warm.threads);
   CHECK(end.events <= 10000);
   CHECK(end.runs <= 1000);
