@@ -11,6 +11,7 @@ PKGS=(
   docker.io busybox-static bind9 bind9-utils bind9-dnsutils openssh-server
   prometheus age wrk curl jq iproute2 procps docker-compose systemd python3 python3-yaml
   python3-cryptography openssl debootstrap libncurses-dev tmux chromium caddy
+  clang libclang-rt-14-dev   # libFuzzer targets (tests/fuzz, TEND_FUZZ)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -97,7 +97,7 @@ EOF
 # Every program some test needs. A test that cannot find one reports itself skipped; under
 # CI=true a skip is a failure, and this check names everything missing before the long run.
 TEST_TOOLS=(dockerd docker docker-compose named rndc rndc-confgen named-checkzone named-checkconf
-  sshd git openssl curl jq python3 prometheus promtool systemd-analyze age sqlite3 ip)
+  sshd git openssl curl jq python3 prometheus promtool systemd-analyze age sqlite3 ip dig clang++)
 check_test_tools() {
   local missing=() t
   for t in "${TEST_TOOLS[@]}"; do
@@ -148,6 +148,15 @@ run_tests() {
     cmake --build "$BUILD-asan" -j "$JOBS" --target tend_spec_tests tend_secrets_tests
     (cd "$BUILD-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$JOBS" \
        -L 'tend_spec_tests|tend_secrets_tests') || rc=$?
+  fi
+  if [ "${TEND_FUZZ_TESTS:-1}" = 1 ]; then
+    # libFuzzer targets (tests/fuzz) built with clang in their own build dir, each run for a
+    # few seconds from its committed corpus: any crash or sanitizer report fails the run.
+    say "fuzzing: each libFuzzer target for ${TEND_FUZZ_SECONDS:-10} s (tests/fuzz/run.sh)"
+    cmake -S "$ROOT" -B "$BUILD-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+      -DTEND_FUZZ=ON -DTEND_BUILD_TESTS=OFF -DTEND_BUILD_BENCH=OFF >/dev/null
+    cmake --build "$BUILD-fuzz" -j "$JOBS" --target fuzzers
+    "$ROOT/tests/fuzz/run.sh" "$BUILD-fuzz" "${TEND_FUZZ_SECONDS:-10}" || rc=1
   fi
   return $rc
 }

@@ -262,7 +262,11 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
 
   auto deadline = deadlineFor(req.ctx, std::chrono::seconds(30));
   // Issue every list call of every endpoint first, then collect: they run concurrently.
-  for (auto& [ep, g] : groups) {
+  // Named references, not a structured binding: lambdas below capture them, which clang
+  // before 16 refuses for bindings (the fuzz build uses clang 14).
+  for (auto& entry : groups) {
+    const std::string& ep = entry.first;
+    Group& g = entry.second;
     auto c = client(ep);
     if (!c) {
       for (auto* d : g.all) out.errors[d->id] = c.error();
@@ -286,7 +290,11 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
   for (auto* d : req.desired)
     if (d) desiredIds.insert(d->id);
 
-  for (auto& [ep, g] : groups) {
+  // Named references, not a structured binding: lambdas below capture them, which clang
+  // before 16 refuses for bindings (the fuzz build uses clang 14).
+  for (auto& entry : groups) {
+    const std::string& ep = entry.first;
+    Group& g = entry.second;
     if (!g.client) continue;
     std::string failure;
     auto take = [&](std::future<ApiResponse>& f) -> json {

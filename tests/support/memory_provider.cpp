@@ -338,3 +338,11 @@ ApplyResponse MemoryProvider::apply(const ApplyRequest& req) {
 }
 
 }  // namespace tend::testing
+
+void tend::testing::MemoryProvider::clearLogs() {
+  std::lock_guard lk(mu_);
+  log_.clear();
+  log_.shrink_to_fit();
+  observeLog_.clear();
+  observeLog_.shrink_to_fit();
+}

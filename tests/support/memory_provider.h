@@ -85,6 +85,8 @@ class MemoryProvider : public Provider {
   int tasksStarted() const { return tasksStarted_.load(); }
   // Observe calls per scope ("" for none), and the ids of each call.
   std::vector<std::vector<std::string>> observeLog() const;
+  // Forgets the call logs above (a long soak would otherwise measure them growing).
+  void clearLogs();
   int maxConcurrentPerHost() const { return maxHostConcurrent_.load(); }
 
   // --- setup and inspection (thread-safe) ---
