@@ -384,13 +384,17 @@ struct Expander {
 
   // Every item of a host's payload becomes a resource `host/NAME/KIND:KEY` (docs/resources.md);
   // run once every payload is complete (derived files included), before tier edges.
-  void hostItems() {
+  void finishHashes() {
     noHashThread = true;  // positions move while items are added: hash inline from here on
     if (hashes) {
       auto done = hashes->finish();
       hashes.reset();
       for (const auto& h : done) g->resources[h.ix].hash = hexOf(h.digest);
     }
+  }
+
+  void hostItems() {
+    finishHashes();
     auto positions = std::move(hostPositions);
     for (const auto& hp : positions) hostItemsOf(hp);
   }
@@ -1363,6 +1367,8 @@ struct Expander {
   std::shared_ptr<DesiredGraph> finish() {
     appDeps();
     dns();
+    finishHashes();
+    derivedFiles();  // before hostItems: a derived file is a file item of its host like any other
     hostItems();
     tierEdges();
     providerConfigs();
@@ -1371,7 +1377,6 @@ struct Expander {
       hashes.reset();
       for (const auto& h : done) g->resources[h.ix].hash = hexOf(h.digest);
     }
-    derivedFiles();
     size_t before = d.size();
     if (!sortTopo()) return nullptr;
     (void)before;
