@@ -68,7 +68,7 @@ TEST_CASE("event stream: events with ids, resume after an id, status snapshot th
   });
   auto resumed = readStream(d.tcp(), "/v1/events?since=" + std::to_string(first) + "&stream=1", [&](const auto& ms) {
     for (const auto& m : ms)
-      if (m.event.empty() && json::parse(m.data)["id"].get<int64_t>() > ids.back()) return true;
+      if (m.event.empty() && json::parse(m.data)["id"].template get<int64_t>() > ids.back()) return true;
     return false;
   });
   later.join();

@@ -355,7 +355,8 @@ TEST_CASE("an app file change recreates only the containers that mount it", "[co
     REQUIRE(rb);
     bool changed = ra.hash != rb->hash;
     INFO(ra.id);
-    CHECK(changed == (ra.id == "container/romm/romm" || ra.id == "host/mediastack"));
+    CHECK(changed == (ra.id == "container/romm/romm" || ra.id == "host/mediastack" ||
+                      ra.id == "host/mediastack/file:/opt/romm/config/config.yml"));
   }
 }
 

@@ -65,6 +65,7 @@ TEST_CASE("the default policy refuses binds of /, the Docker socket and tend's d
   SpecDir s;
   s.write("apps.yml", kApps);
   LoadResult r = loadSpecDir(s.dir);
+  for (const auto& x : r.diagnostics) UNSCOPED_INFO(x.str());
   REQUIRE(r.ok());
   auto d = checkContainerPolicy(*r.graph, defaultContainerPolicy());
   for (const auto& x : d) INFO(x.str());
@@ -94,6 +95,7 @@ TEST_CASE("a policy file allows what the default refuses and forbids the rest",
   SpecDir s;
   s.write("apps.yml", kApps);
   LoadResult r = loadSpecDir(s.dir);
+  for (const auto& x : r.diagnostics) UNSCOPED_INFO(x.str());
   REQUIRE(r.ok());
 
   s.write("allow.yml", "containers:\n  bind_mounts: { deny: [] }\n");
