@@ -9,6 +9,7 @@
 
 #include "core/spec.h"
 #include "providers/docker/policy.h"
+#include "tests/support/spec_load.h"
 
 using namespace tend;
 using namespace tend::docker;
@@ -64,7 +65,7 @@ TEST_CASE("the default policy refuses binds of /, the Docker socket and tend's d
           "[docker][unit][policy]") {
   SpecDir s;
   s.write("apps.yml", kApps);
-  LoadResult r = loadSpecDir(s.dir);
+  LoadResult r = tend::test::loadSpec(s.dir);
   for (const auto& x : r.diagnostics) UNSCOPED_INFO(x.str());
   REQUIRE(r.ok());
   auto d = checkContainerPolicy(*r.graph, defaultContainerPolicy());
@@ -80,7 +81,7 @@ TEST_CASE("the default policy refuses binds of /, the Docker socket and tend's d
   }
 
   // A refused spec is an invalid one: no graph, the errors with the rest.
-  LoadResult again = loadSpecDir(s.dir);
+  LoadResult again = tend::test::loadSpec(s.dir);
   enforceContainerPolicy(again, defaultContainerPolicy());
   CHECK_FALSE(again.ok());
   CHECK(hasErrors(again.diagnostics));
@@ -94,7 +95,7 @@ TEST_CASE("a policy file allows what the default refuses and forbids the rest",
           "[docker][unit][policy]") {
   SpecDir s;
   s.write("apps.yml", kApps);
-  LoadResult r = loadSpecDir(s.dir);
+  LoadResult r = tend::test::loadSpec(s.dir);
   for (const auto& x : r.diagnostics) UNSCOPED_INFO(x.str());
   REQUIRE(r.ok());
 
@@ -102,7 +103,7 @@ TEST_CASE("a policy file allows what the default refuses and forbids the rest",
   auto allow = loadContainerPolicy(s.path("allow.yml"), defaultContainerPolicy());
   REQUIRE(allow.policy);
   CHECK(checkContainerPolicy(*r.graph, *allow.policy).empty());
-  LoadResult ok = loadSpecDir(s.dir);
+  LoadResult ok = tend::test::loadSpec(s.dir);
   enforcePolicyFile(ok, s.path("allow.yml"), defaultContainerPolicy());
   CHECK(ok.ok());
 
