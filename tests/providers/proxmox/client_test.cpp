@@ -71,7 +71,7 @@ std::string createTemplate(Client& c) {
   PveEmulator emu{__VA_ARGS__};       \
   if (!emu.started()) FAIL(emu.error)
 
-TEST_CASE("token auth works; a bad token is a clear auth error without the secret",
+TEST_CASE("token auth works, a bad token is a clear auth error without the secret",
           "[proxmox][client]") {
   START_EMULATOR(emu);
   Client ok(emu.config());
@@ -131,7 +131,7 @@ TEST_CASE("a wrong TLS pin is refused before any request is sent", "[proxmox][cl
   CHECK(missing.ready().error().message.find("missing.pem") != std::string::npos);
 }
 
-TEST_CASE("a CA file (pve-root-ca.pem) is trusted with an IP check; insecure only when set",
+TEST_CASE("a CA file (pve-root-ca.pem) is trusted with an IP check, insecure only when set",
           "[proxmox][client][tls]") {
   START_EMULATOR(emu);
   auto cfg = emu.config();

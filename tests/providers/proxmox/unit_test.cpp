@@ -156,7 +156,7 @@ TEST_CASE("memory: property string and spec sizes", "[proxmox][normalize]") {
   CHECK_FALSE(specMemoryMiB(json(8)).ok());
 }
 
-TEST_CASE("tags: lowercased, sorted, de-duplicated, ';'-joined", "[proxmox][normalize]") {
+TEST_CASE("tags: lowercased, sorted, de-duplicated, joined with semicolons", "[proxmox][normalize]") {
   CHECK(normalizeTags({"Infrastructure", "tend", "infrastructure"}) == "infrastructure;tend");
   CHECK(normalizeTagString("tend,B; a  b") == "a;b;tend");
   CHECK(normalizeTagString("") == "");
