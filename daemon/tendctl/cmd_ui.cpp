@@ -332,11 +332,13 @@ class Ui {
   void paintList() {
     std::map<std::string, int> counts;
     for (const auto& [id, r] : res_) counts[s(r.j, "phase")]++;
-    std::string line = " " + std::to_string(res_.size()) + " resources:";
+    // The filter and a spec error come first: in 80 columns the counts are what gets cut.
+    std::string line;
+    if (!s(head_, "spec_error").empty()) line += " SPEC ERROR ";
+    if (!filter_.empty()) line += " filter: " + filter_ + " (" + std::to_string(shown_) + ") |";
+    line += " " + std::to_string(res_.size()) + " resources:";
     for (const char* p : {"ready", "progressing", "pending", "blocked", "failed", "deleting"})
       if (counts[p]) line += " " + std::to_string(counts[p]) + " " + p;
-    if (!filter_.empty()) line += "   filter: " + filter_ + " (" + std::to_string(shown_) + ")";
-    if (!s(head_, "spec_error").empty()) line += "   SPEC ERROR";
     mvaddstr(1, 0, fit(line, COLS).c_str());
     const int top = 2, height = LINES - 3;
     if (height <= 0) return;
