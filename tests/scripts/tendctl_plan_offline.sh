@@ -68,7 +68,7 @@ set -e
 grep -Eq '^noop +host/alpha +up to date$' "$WORK/plan.txt" || fail "alpha should be noop: $(cat "$WORK/plan.txt")"
 grep -Eq '^update +host/bravo +spec changed since last apply$' "$WORK/plan.txt" || fail "bravo should be an update"
 grep -Eq '^create +host/charlie +not in recorded state$' "$WORK/plan.txt" || fail "charlie should be created"
-grep -Eq '^delete +host/gone +no longer in the spec$' "$WORK/plan.txt" || fail "gone should be deleted"
+grep -Eq "^delete +host/gone +(no longer in the spec|left the spec)$" "$WORK/plan.txt" || fail "gone should be deleted: $(cat "$WORK/plan.txt")"
 grep -Eq '^noop +image/alpha/busybox:old +images are kept' "$WORK/plan.txt" || fail "docker keeps images: $(cat "$WORK/plan.txt")"
 grep -q "1 to create, 1 to update, 1 to delete, 2 unchanged" "$WORK/plan.txt" || fail "summary: $(tail -1 "$WORK/plan.txt")"
 grep -q "fresh state" "$WORK/plan.txt" && fail "a recorded state is not fresh"
@@ -87,7 +87,7 @@ assert rows["host/bravo"]["action"] == "update"
 assert rows["host/bravo"]["diff"] == {"hash": {"from": "0" * 64, "to": want["host/bravo"]}}
 assert rows["host/charlie"]["action"] == "create"
 assert rows["host/charlie"]["diff"]["hash"] == {"from": None, "to": want["host/charlie"]}
-assert rows["host/gone"]["action"] == "delete" and rows["host/gone"]["reason"] == "no longer in the spec"
+assert rows["host/gone"]["action"] == "delete" and rows["host/gone"]["reason"] in ("no longer in the spec", "left the spec")
 for r in rows.values():
     assert set(r) == {"id", "action", "reason", "diff"}, r
 PY
