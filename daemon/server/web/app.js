@@ -24,7 +24,7 @@
       else if (k === 'class') el.className = v;
       else el.setAttribute(k, String(v));
     }
-    for (const kid of kids.flat()) {
+    for (const kid of kids.flat(Infinity)) {
       if (kid === null || kid === undefined || kid === false) continue;
       el.appendChild(kid instanceof Node ? kid : document.createTextNode(String(kid)));
     }
@@ -384,8 +384,8 @@
       for (const a of plan) counts[a.action] = (counts[a.action] || 0) + 1;
       const changes = plan.filter((a) => a.action !== 'noop');
       box.replaceChildren(h('h2', {}, 'plan'), h('p', { id: 'plan-summary' }, ['create', 'update', 'replace', 'delete'].map((k) => (counts[k] || 0) + ' to ' + k).join(', ') + ', ' + (counts.noop || 0) + ' unchanged'),
-        changes.length ? changes.slice(0, 500).map((a) => h('div', { class: 'diff' }, h('div', { class: 'diff-head' }, h('span', { class: 'act-' + a.action }, a.action), ' ', resLink(a.id), ' ', h('span', { class: 'hint' }, a.reason || '')), diffTable(a.diff)))
-          : h('p', {}, 'nothing to do: every resource matches the spec'));
+        ...(changes.length ? changes.slice(0, 500).map((a) => h('div', { class: 'diff' }, h('div', { class: 'diff-head' }, h('span', { class: 'act-' + a.action }, a.action), ' ', resLink(a.id), ' ', h('span', { class: 'hint' }, a.reason || '')), diffTable(a.diff)))
+          : [h('p', {}, 'nothing to do: every resource matches the spec')]));
     })();
     return { el: box, render() {} };
   }
