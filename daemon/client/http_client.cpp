@@ -117,6 +117,22 @@ awaitable<void> streamExchange(Stream& s, http::request<http::string_body>& req,
   }
 }
 
+// TLS to the daemon: the system CAs, or only those of CA_FILE; the peer is always verified.
+// Returns an error message, empty when the context is ready.
+std::string verifyPeers(asio::ssl::context& ssl, const std::string& caFile) {
+  boost::system::error_code ec;
+  if (caFile.empty()) {
+    ssl.set_default_verify_paths(ec);
+  } else {
+    // OpenSSL says only "asio.ssl error" for a missing file: name the reason ourselves.
+    if (::access(caFile.c_str(), R_OK) != 0) return "cannot read CA file " + caFile + ": " + std::strerror(errno);
+    ssl.load_verify_file(caFile, ec);
+    if (ec) return "cannot load CA certificates from " + caFile + ": " + ec.message();
+  }
+  ssl.set_verify_mode(asio::ssl::verify_peer);
+  return "";
+}
+
 }  // namespace
 
 bool parseSse(std::string& buf, const std::function<bool(const SseMessage&)>& onMessage) {
@@ -209,16 +225,7 @@ Result<StreamEnd> httpStream(const ClientTarget& t, const std::string& target,
     req.prepare_payload();
     asio::ssl::context ssl(asio::ssl::context::tls_client);
     if (u.tls) {
-      if (t.caFile.empty()) {
-        ssl.set_default_verify_paths(ec);
-      } else {
-        if (::access(t.caFile.c_str(), R_OK) != 0)
-          return makeError("cannot read CA file " + t.caFile + ": " + std::strerror(errno));
-        ssl.load_verify_file(t.caFile, ec);
-        if (ec) return makeError("cannot load CA certificates from " + t.caFile + ": " + ec.message());
-      }
-      ec = {};
-      ssl.set_verify_mode(asio::ssl::verify_peer);
+      if (std::string e = verifyPeers(ssl, t.caFile); !e.empty()) return makeError(e);
     }
     asio::ip::tcp::resolver resolver(io);
     beast::tcp_stream plain(io);
@@ -306,17 +313,7 @@ Result<HttpReply> httpCall(const ClientTarget& t, const std::string& method, con
     req.prepare_payload();
     asio::ssl::context ssl(asio::ssl::context::tls_client);
     if (u.tls) {
-      if (t.caFile.empty()) {
-        ssl.set_default_verify_paths(ec);
-      } else {
-        // OpenSSL says only "asio.ssl error" for a missing file: name the reason ourselves.
-        if (::access(t.caFile.c_str(), R_OK) != 0)
-          return makeError("cannot read CA file " + t.caFile + ": " + std::strerror(errno));
-        ssl.load_verify_file(t.caFile, ec);
-        if (ec) return makeError("cannot load CA certificates from " + t.caFile + ": " + ec.message());
-      }
-      ec = {};
-      ssl.set_verify_mode(asio::ssl::verify_peer);
+      if (std::string e = verifyPeers(ssl, t.caFile); !e.empty()) return makeError(e);
     }
     asio::ip::tcp::resolver resolver(io);
     beast::tcp_stream plain(io);
