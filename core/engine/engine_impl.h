@@ -198,6 +198,10 @@ class EngineImpl final : public Engine {
   int inflight_ = 0;
   std::map<std::string, int> inflightByProvider_;  // applies
   std::map<BatchKey, int> rerunsByScope_;           // applying keys triggered again
+  // When a failed scope's current backoff ends: observe calls that fail before then (they
+  // were already in flight, or were sent for keys that joined meanwhile) share that backoff
+  // instead of raising it; only a retry after it raises it again.
+  std::unordered_map<std::string, Clock::TimePoint> scopeRetryAt_;
   int64_t epoch_ = 0;  // bumped by cancel(): completions of older calls are not requeued
   std::vector<int> dirtyKeys_;         // keys whose status changed (Key::statusDirty)
   std::set<std::string> dirtyStatus_;  // prune keys whose status changed

@@ -791,13 +791,22 @@ void EngineImpl::onObserved(Completion& c) {
   bool oldEpoch = c.epoch != epoch_;
   const std::string scopeKey = kScopePrefix + c.batch.provider + "/" + c.batch.scope;
   std::optional<Clock::Duration> scopeRetry;
+  auto now = clock_->now();
   if (resp.scopeError) {
-    // One root cause, one backoff for the whole scope.
-    scopeRetry = queue_->addRateLimited(scopeKey);
-    log::warn("observe failed for a whole scope: " + redact(resp.scopeError->message),
-              {{"provider", c.batch.provider}, {"scope", c.batch.scope}});
+    // One root cause, one backoff for the whole scope, raised once per retry: a call that
+    // fails while the scope's backoff is still running shares what is left of it.
+    auto at = scopeRetryAt_.find(scopeKey);
+    if (at != scopeRetryAt_.end() && now < at->second) {
+      scopeRetry = at->second - now;
+    } else {
+      scopeRetry = queue_->addRateLimited(scopeKey);
+      if (scopeRetry) scopeRetryAt_[scopeKey] = now + *scopeRetry;
+      log::warn("observe failed for a whole scope: " + redact(resp.scopeError->message),
+                {{"provider", c.batch.provider}, {"scope", c.batch.scope}});
+    }
   } else if (queue_->failures(scopeKey) > 0) {
     queue_->forget(scopeKey);
+    scopeRetryAt_.erase(scopeKey);
   }
   // The owned listing first (it reads the answer before ids are moved out of it).
   for (auto seq : c.listFor) {
@@ -817,7 +826,6 @@ void EngineImpl::onObserved(Completion& c) {
       listingDone(r, pname);
     }
   }
-  auto now = clock_->now();
   for (auto& id : c.ids) {
     auto it = index_.find(id);
     if (it == index_.end()) {
@@ -883,7 +891,21 @@ void EngineImpl::listingDone(Run& r, const std::string& pname) {
       if (auto rec = persisted_.find(k.res->id); rec != persisted_.end())
         for (auto& d : rec->second.dependsOn) namedBy[d].push_back(k.res->id);
     for (auto& c : cands) {
-      if (prunes_.count(c.id)) continue;
+      if (auto ex = prunes_.find(c.id); ex != prunes_.end()) {
+        // A prune an earlier run started: this run waits for it too (a `reconcile --now
+        // --wait` after a restart does not return while the startup run is still deleting).
+        auto& q = ex->second;
+        if (std::find(q.runs.begin(), q.runs.end(), r.seq) != q.runs.end()) continue;
+        q.runs.push_back(r.seq);
+        r.unsettled++;
+        if (q.settled) {
+          // Settled for the earlier run (failed, or waiting on something that was not
+          // ready): a new attempt for this one.
+          q.failures = 0;
+          queue_->add(c.id);
+        }
+        continue;
+      }
       PruneKey pk;
       pk.id = c.id;
       pk.kind = c.kind;
@@ -1296,6 +1318,8 @@ void EngineImpl::finishPrune(const std::string& id, Phase phase, std::string msg
   markDone(id, p.processing);
   if (removed) {
     for (auto seq : p.runs)
+      if (auto r = loopRuns_.find(seq); r != loopRuns_.end() && !r->second->finished) r->second->unsettled--;
+    for (auto seq : p.nextRuns)
       if (auto r = loopRuns_.find(seq); r != loopRuns_.end() && !r->second->finished) r->second->unsettled--;
     prunes_.erase(it);
     persisted_.erase(id);

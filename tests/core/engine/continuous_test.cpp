@@ -253,6 +253,75 @@ TEST_CASE("a host-level error fails that host's resources at once with one root 
   CHECK(h1calls == 1);
 }
 
+TEST_CASE("a failed scope's backoff is raised once per retry, not once per failed call",
+          "[core][engine][continuous]") {
+  ClockRig rig;
+  rig.opts.maxAttemptsPerRun = 1;
+  MemoryProvider::Faults f;
+  f.downScopes = {"h1"};
+  rig.mem.setFaults(f);
+  auto& e = rig.makeClocked();
+  e.setDesired(graphOf({on("container/a/1", "h1"), on("container/a/2", "h1")}));
+  const std::string scopeKey = std::string("\x01scope:") + "memory/h1";
+  RunRequest one;
+  one.resources = {"container/a/1"};
+  CHECK(e.run(one).failed == 1);
+  CHECK(rig.impl().queue().failures(scopeKey) == 1);
+  // Another key of the same host fails while the host's backoff (1 s) still runs: it shares
+  // that backoff instead of doubling it.
+  rig.clock.advance(400ms);
+  RunRequest two;
+  two.resources = {"container/a/2"};
+  CHECK(e.run(two).failed == 1);
+  CHECK(rig.impl().queue().failures(scopeKey) == 1);
+  CHECK(rig.status("container/a/2").message.find("host h1 unreachable") != std::string::npos);
+  // The retry after the backoff brings both back in one call, and that failure raises it once.
+  size_t calls = rig.mem.observeLog().size();
+  rig.step(700ms);  // 1.1 s after the first failure: past the backoff with its jitter (<= 10%)
+  auto log = rig.mem.observeLog();
+  REQUIRE(log.size() == calls + 1);
+  CHECK(log.back().size() == 2);
+  CHECK(rig.impl().queue().failures(scopeKey) == 2);
+  // The host comes back: the next retry succeeds and the backoff is forgotten.
+  rig.mem.setFaults(MemoryProvider::Faults{});
+  rig.step(3s);
+  CHECK(rig.status("container/a/1").phase == "ready");
+  CHECK(rig.status("container/a/2").phase == "ready");
+  CHECK(rig.impl().queue().failures(scopeKey) == 0);
+}
+
+TEST_CASE("a run started while an earlier run is still pruning waits for that prune",
+          "[core][engine][continuous]") {
+  ClockRig rig;
+  MemoryProvider::Faults f;
+  f.busyApplies["container/gone/1"] = 2;  // the delete answers "busy, retry in 3 s" twice
+  f.busyAfter = 3s;
+  rig.mem.setFaults(f);
+  MemoryProvider::Object gone;
+  gone.id = "container/gone/1";
+  gone.appliedHash = "old";
+  rig.mem.put(gone);
+  auto& e = rig.makeClocked();
+  e.setDesired(graphOf({on("container/a/1", "h1")}));
+  std::promise<RunResult> first, second;
+  e.start(RunRequest{}, [&](const RunResult& r) { first.set_value(r); });
+  REQUIRE(rig.impl().waitIdle());
+  // `reconcile --now --wait` while the first run's prune waits on a lock.
+  e.start(RunRequest{}, [&](const RunResult& r) { second.set_value(r); });
+  REQUIRE(rig.impl().waitIdle());
+  auto f1 = first.get_future(), f2 = second.get_future();
+  CHECK(f2.wait_for(0ms) == std::future_status::timeout);
+  CHECK(rig.mem.get("container/gone/1").has_value());
+  rig.step(3s);
+  CHECK(f2.wait_for(0ms) == std::future_status::timeout);
+  rig.step(3s);
+  REQUIRE(f2.wait_for(1s) == std::future_status::ready);
+  CHECK_FALSE(rig.mem.get("container/gone/1").has_value());
+  CHECK(f2.get().result == "success");
+  REQUIRE(f1.wait_for(1s) == std::future_status::ready);
+  CHECK(f1.get().result == "success");
+}
+
 TEST_CASE("concurrency keys bound applies per host besides the provider limit", "[core][engine][continuous]") {
   Rig rig;
   rig.opts.workers = 8;
