@@ -1018,6 +1018,8 @@ struct Expander {
     std::string server = b->value("server", "");
     if (!s.vm(server) && !s.host(server)) return;
     std::string serverIp = s.addressOf(server);
+    // How named's machine is reached (its provider's registration: ssh:// or "" for here).
+    const std::string& endpoint = endpointOf("bind9", server);
     std::string confDir = absPath(s, b->value("conf_dir", std::string("/etc/bind")));
     int64_t ttl = s.dns.ttl.set ? s.dns.ttl.v : 300;
     int last = s.lastTier();
@@ -1159,6 +1161,7 @@ struct Expander {
     json j = {{"server", server}, {"conf_dir", confDir}, {"rndc", rndc}, {"reload", b->value("reload", std::string("rndc"))},
               {"acls", acls}, {"forwarders", strs(s.dns.forwarders)}, {"transfer_clients", strs(s.dns.transferClients)},
               {"views", viewList}, {"secondary_zones", sec}};
+    if (!endpoint.empty()) j["endpoint"] = endpoint;
     if (!s.dns.forwardZones.empty()) {
       json fz = json::array();
       for (const auto& f : s.dns.forwardZones) fz.push_back({{"name", f.name.v}, {"forwarders", strs(f.forwarders)}});
@@ -1195,6 +1198,7 @@ struct Expander {
                        {"retry", pick(&DnsSoa::retry, 600)}, {"expire", pick(&DnsSoa::expire, 604800)},
                        {"minimum", pick(&DnsSoa::minimum, 300)}}},
               {"records", rr}};
+    if (const auto& ep = endpointOf("bind9", server); !ep.empty()) j["endpoint"] = ep;
     auto* r = add(id, "zone", "bind9", server, j, s.dns.loc, tier);
     for (auto& [x, ix] : deps) dep(r, std::move(x), ix);
   }

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -19,6 +20,7 @@
 #include "core/secrets.h"
 #include "core/provider_plan.h"
 #include "providers/bind9/bind9_internal.h"
+#include "providers/bind9/host_io_sessions.h"
 #include "providers/bind9/render.h"
 #include "providers/bind9/rndc_key.h"
 #include "providers/bind9/temp_files.h"
@@ -48,12 +50,11 @@ uint32_t utcDate(std::chrono::system_clock::time_point t) {
   return static_cast<uint32_t>((tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday);
 }
 
-// Remote DNS servers go through the ssh provider's HostIo (Bind9Options::hostFor), which does
-// not exist yet: say so in words an operator can act on.
-std::string remoteServerMessage(const std::string& server) {
-  return "bind9 server '" + server +
-         "' is another machine: writing its zone files and running rndc there needs the ssh "
-         "provider, which tend does not have yet (only providers.bind9.server: local works)";
+// A DNS server on another machine is reached over the daemon's SSH sessions; a process that
+// has none (tendctl, a test) says so in words an operator can act on.
+std::string noSessionsMessage(const std::string& server, const std::string& endpoint) {
+  return "bind9 server '" + server + "' is reached over SSH (" + endpoint +
+         "), and this process has no SSH sessions (only tendd has them)";
 }
 
 bool contains(const std::string& s, const char* what) { return s.find(what) != std::string::npos; }
@@ -73,8 +74,8 @@ struct Existing {
 
 class Bind9Provider final : public Provider {
  public:
-  Bind9Provider(ProviderSettings s, Bind9Options o, std::string stateDir)
-      : settings_(std::move(s)), opts_(std::move(o)), stateDir_(std::move(stateDir)) {
+  Bind9Provider(ProviderSettings s, Bind9Options o, std::string stateDir, HostSessions* sessions)
+      : settings_(std::move(s)), opts_(std::move(o)), stateDir_(std::move(stateDir)), sessions_(sessions) {
     if (!opts_.clock) opts_.clock = &systemClock_;
     loadSerials();
   }
@@ -95,10 +96,36 @@ class Bind9Provider final : public Provider {
     }
   };
 
+  // The machine named runs on: this one, unless the resources of `server` carry an ssh://
+  // endpoint (providers.bind9.transport; by default whenever providers.ssh is configured).
   Result<HostIo*> hostFor(const std::string& server) {
     if (opts_.hostFor) return opts_.hostFor(server);
-    if (server == "local" || server.empty()) return local_.get();
-    return makeError(remoteServerMessage(server), true);
+    std::lock_guard lk(remoteMu_);
+    auto ep = endpoints_.find(server);
+    if (ep == endpoints_.end()) {
+      // None of its resources seen yet (the provider's own server when the spec has no DNS
+      // left): "local" is this machine; any other name is not guessed.
+      if (server == "local" || server.empty()) return local_.get();
+      return makeError("bind9 server '" + server + "': none of its resources seen yet");
+    }
+    if (ep->second.empty()) return local_.get();
+    if (!sessions_) return makeError(noSessionsMessage(server, ep->second), true);
+    auto& io = remote_[ep->second];
+    if (!io) {
+      auto addr = parseSshEndpoint(ep->second);
+      if (!addr) return addr.error();
+      io = makeSessionsHostIo(*sessions_, *addr);
+    }
+    return io.get();
+  }
+
+  // Remembers where `server` is reached (its resources' endpoint; none = this machine), for
+  // calls that have no desired resource at hand (a prune, the server's own listing).
+  void learnEndpoint(const json& spec) {
+    std::string ep;
+    if (auto it = spec.find("endpoint"); it != spec.end() && it->is_string()) ep = it->get<std::string>();
+    std::lock_guard lk(remoteMu_);
+    endpoints_[serverOf(spec)] = ep;
   }
 
   std::string serverOf(const json& spec) const {
@@ -175,6 +202,10 @@ class Bind9Provider final : public Provider {
   std::string stateDir_;
   SystemClock systemClock_;
   std::unique_ptr<HostIo> local_ = makeLocalHostIo();
+  HostSessions* sessions_ = nullptr;
+  std::mutex remoteMu_;
+  std::map<std::string, std::string> endpoints_;             // server -> ssh:// endpoint ("" = local)
+  std::map<std::string, std::unique_ptr<HostIo>> remote_;    // by endpoint
   std::mutex serialsMu_;
   std::map<std::string, uint32_t> serials_;
   std::atomic<uint64_t> tempCounter_{0};
@@ -281,6 +312,7 @@ ObserveResponse Bind9Provider::observe(const ObserveRequest& req) {
       resp.errors[d->id] = makeError(d->id + ": conf_dir must be an absolute path", true);
       continue;
     }
+    learnEndpoint(d->spec);
     groups[{serverOf(d->spec), confDir}].push_back(d);
   }
 
@@ -1003,6 +1035,7 @@ ApplyResponse Bind9Provider::apply(const ApplyRequest& req) {
       break;
   }
   if (!req.desired) return failed(req.action.id + ": nothing desired to apply", true);
+  learnEndpoint(req.desired->spec);
   if (kind == "zone") return applyZone(req);
   if (kind == "dnsconf") return applyConf(req);
   return failed("bind9 does not manage kind '" + kind + "'", true);
@@ -1037,7 +1070,7 @@ Result<std::unique_ptr<Provider>> makeBind9ProviderWith(const ProviderConfig& cf
         s.rndc.keyFile = absolutize(k->get<std::string>(), cfg.specDir);
     }
   }
-  return std::unique_ptr<Provider>(new Bind9Provider(std::move(s), std::move(opts), cfg.stateDir));
+  return std::unique_ptr<Provider>(new Bind9Provider(std::move(s), std::move(opts), cfg.stateDir, cfg.hostSessions));
 }
 
 Result<std::unique_ptr<Provider>> makeBind9Provider(const ProviderConfig& cfg) {

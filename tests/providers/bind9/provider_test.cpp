@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/spec.h"
+#include "providers/bind9/host_io_sessions.h"
 #include "tests/providers/bind9/test_env.h"
 #include "tests/support/spec_load.h"
 
@@ -25,7 +26,27 @@ TEST_CASE("bind9 provider is named bind9 and manages zone and dnsconf", "[bind9]
   CHECK((*p)->kinds() == std::vector<std::string>{"zone", "dnsconf"});
 }
 
-TEST_CASE("a server other than local asks for the ssh provider", "[bind9][provider]") {
+TEST_CASE("a server reached over ssh in a process without ssh sessions says so, terminally",
+          "[bind9][provider]") {
+  Env e;
+  auto d = testing::makeResource("zone/a.test@internal", "zone",
+                                 {{"zone", "a.test"},
+                                  {"view", "internal"},
+                                  {"server", "networking"},
+                                  {"endpoint", "ssh://root@127.2.0.53:22"},
+                                  {"conf_dir", e.wil.confDir}});
+  ObserveRequest req;
+  req.desired = {&d};
+  auto obs = e.provider->observe(req);
+  REQUIRE(obs.errors.count(d.id));
+  CHECK(obs.errors[d.id].message ==
+        "bind9 server 'networking' is reached over SSH (ssh://root@127.2.0.53:22), and this process "
+        "has no SSH sessions (only tendd has them)");
+  CHECK(obs.errors[d.id].terminal);
+  CHECK_FALSE(fs::exists(e.wil.confDir + "/zones"));
+}
+
+TEST_CASE("a server without an ssh endpoint is this machine, whatever its name", "[bind9][provider]") {
   Env e;
   auto d = testing::makeResource("zone/a.test@internal", "zone",
                                  {{"zone", "a.test"},
@@ -35,17 +56,28 @@ TEST_CASE("a server other than local asks for the ssh provider", "[bind9][provid
   ObserveRequest req;
   req.desired = {&d};
   auto obs = e.provider->observe(req);
-  REQUIRE(obs.errors.count(d.id));
-  CHECK(obs.errors[d.id].message ==
-        "bind9 server 'networking' is another machine: writing its zone files and running rndc "
-        "there needs the ssh provider, which tend does not have yet (only "
-        "providers.bind9.server: local works)");
-  CHECK(obs.errors[d.id].terminal);
+  CHECK(obs.errors.empty());
+  CHECK_FALSE(obs.observed[d.id].exists);
+}
+
+TEST_CASE("ssh endpoints of bind9 servers parse as the docker ones do", "[bind9][provider]") {
+  auto a = parseSshEndpoint("ssh://tend@10.2.20.53:2222");
+  REQUIRE(a.ok());
+  CHECK(a->user == "tend");
+  CHECK(a->host == "10.2.20.53");
+  CHECK(a->port == 2222);
+  auto b = parseSshEndpoint("ssh://root@[fd00::53]");
+  REQUIRE(b.ok());
+  CHECK(b->host == "fd00::53");
+  CHECK(b->port == 22);
+  CHECK_FALSE(parseSshEndpoint("ssh://root@host:99999").ok());
+  CHECK_FALSE(parseSshEndpoint("tcp://host:22").ok());
+  CHECK_FALSE(parseSshEndpoint("ssh://root@").ok());
 }
 
 TEST_CASE(
-    "the wil spec puts named on the networking VM: every bind9 resource fails naming the "
-    "missing ssh provider, nothing is written",
+    "the wil spec puts named on the networking VM over ssh: in a process without ssh sessions "
+    "every bind9 resource fails saying so, nothing is written",
     "[bind9][provider][spec]") {
   auto loaded = test::loadSpec(std::string(TEND_SOURCE_DIR) + "/specs/wil");
   INFO(json(loaded.diagnostics.size()).dump());
@@ -64,17 +96,18 @@ TEST_CASE(
   for (const auto& r : g.resources)
     if (r.provider == "bind9") mine.push_back(r);
   REQUIRE(mine.size() > 5);  // the five domains' zones per view, the reverse zone, dnsconf
+  for (const auto& d : mine) CHECK(d.spec.value("endpoint", "").rfind("ssh://", 0) == 0);
 
   auto existed = [](const std::string& p) { return fs::exists(p); };
   std::string confDir = cfg.config.value("conf_dir", "");
   bool fragBefore = existed(confDir + "/named.conf.tend");
   bool zonesBefore = existed(confDir + "/zones");
-  const std::string want = "needs the ssh provider, which tend does not have yet";
+  const std::string want = "is reached over SSH (ssh://";
   auto r = testing::converge(**made, mine);
   for (const auto& d : mine) {
     INFO(d.id);
     REQUIRE(r.failures.count(d.id));
-    CHECK(r.failures[d.id].find("bind9 server 'networking' is another machine") == 0);
+    CHECK(r.failures[d.id].find("bind9 server 'networking'") == 0);
     CHECK(r.failures[d.id].find(want) != std::string::npos);
   }
   // An apply reached directly (a plan made elsewhere) says the same, terminally.
