@@ -146,8 +146,10 @@ run_tests() {
     say "loader + secrets tests under ASan+UBSan"
     cmake -S "$ROOT" -B "$BUILD-asan" -DTEND_SANITIZE=ON -DTEND_BUILD_BENCH=OFF >/dev/null
     cmake --build "$BUILD-asan" -j "$JOBS" --target tend_spec_tests tend_secrets_tests
+    # The tendctl-driven secrets cases run the tendctl binary, which this build does not make
+    # (they ran in the main build above); here the library code is under the sanitizers.
     (cd "$BUILD-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$JOBS" \
-       -L 'tend_spec_tests|tend_secrets_tests') || rc=$?
+       -L 'tend_spec_tests|tend_secrets_tests' -E '^tendctl ') || rc=$?
   fi
   if [ "${TEND_FUZZ_TESTS:-1}" = 1 ]; then
     # libFuzzer targets (tests/fuzz) built with clang in their own build dir, each run for a

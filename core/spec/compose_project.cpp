@@ -271,7 +271,8 @@ const YNode* Project::merge(const YNode* base, const YNode* over, const std::str
     YNode* m = node(*base, YNode::Kind::Map);
     m->pairs = base->pairs;
     for (const auto& [k, v] : over->pairs) {
-      auto it = std::find_if(m->pairs.begin(), m->pairs.end(), [&](auto& p) { return p.first->value == k->value; });
+      const std::string& name = k->value;  // (clang 14 cannot capture a structured binding)
+      auto it = std::find_if(m->pairs.begin(), m->pairs.end(), [&](auto& p) { return p.first->value == name; });
       if (it == m->pairs.end()) {
         if (v->tag != YNode::Tag::Reset) m->pairs.emplace_back(k, v);
         continue;
