@@ -3,6 +3,7 @@
 // The provider-specific configuration travels as JSON (`spec`); its shape per kind is
 // documented in docs/resources.md and is the contract between core/ expansion and providers.
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -50,6 +51,8 @@ struct DesiredGraph {
   bool prune = true;                       // reconcile.prune
   int intervalSeconds = 300;               // reconcile.interval
   std::map<std::string, int> parallelism;  // provider -> max concurrent applies
+  // reconcile.call_timeout: provider -> deadline of one call (over the provider's default).
+  std::map<std::string, std::chrono::seconds> callTimeouts;
   std::vector<std::string> secretNames;    // names referenced by ${secret:...}
   std::map<std::string, nlohmann::json> providerConfigs;  // providers.<name> (secrets symbolic)
   std::string specDir;                     // absolute path of the spec directory

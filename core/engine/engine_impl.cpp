@@ -408,9 +408,13 @@ CallContext EngineImpl::callContext(const std::string& providerName, const Provi
   ctx.secrets = deps_.secrets;
   auto graph = desired();
   ctx.environment = opts_.environment.empty() && graph ? graph->environment : opts_.environment;
+  // tendd --call-timeout NAME=D, then the spec's reconcile.call_timeout, then the
+  // provider's own default, then the engine's.
   std::chrono::milliseconds timeout = opts_.callTimeout;
   if (auto it = opts_.callTimeouts.find(providerName); it != opts_.callTimeouts.end()) {
     timeout = it->second;
+  } else if (graph && graph->callTimeouts.count(providerName)) {
+    timeout = graph->callTimeouts.at(providerName);
   } else if (p && p->defaultCallTimeout().count() > 0) {
     timeout = p->defaultCallTimeout();
   }

@@ -1397,6 +1397,8 @@ struct Expander {
     g->intervalSeconds = s.intervalS.set ? static_cast<int>(s.intervalS.v) : 300;
     for (const auto& [k, v] : s.parallelism)
       if (v.set) g->parallelism[k] = static_cast<int>(v.v);
+    for (const auto& [k, v] : s.callTimeoutS)
+      if (v.set) g->callTimeouts[k] = std::chrono::seconds(v.v);
     std::sort(secrets.begin(), secrets.end());
     secrets.erase(std::unique(secrets.begin(), secrets.end()), secrets.end());
     g->secretNames = secrets;

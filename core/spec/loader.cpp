@@ -258,6 +258,22 @@ void readEnvironment(const YDoc& doc, Spec& s, Diagnostics& diags, const Provide
                          }
                          s.parallelism[k->value] = w.integer(n, k->value, 1, 1024);
                        }
+                     }},
+                    {"call_timeout", [&](const YNode* y) {
+                       // The deadline of one call of a provider (an observe, a plan, an apply).
+                       if (!w.needMap(y, "call_timeout")) return;
+                       for (const auto& [k, n] : y->pairs) {
+                         if (!providers.has(k->value)) {
+                           w.err(k, "unknown key '" + k->value + "' in reconcile.call_timeout");
+                           continue;
+                         }
+                         auto d = w.durationS(n, k->value);
+                         if (d.set && d.v < 1) {
+                           w.err(n, "reconcile.call_timeout." + k->value + " must be at least 1s");
+                           continue;
+                         }
+                         s.callTimeoutS[k->value] = d;
+                       }
                      }}});
         }},
        {"tiers", [&](const YNode* x) {

@@ -384,6 +384,7 @@ struct Spec {
   Val<int64_t> intervalS;
   Val<bool> prune;
   std::map<std::string, Val<int64_t>> parallelism;
+  std::map<std::string, Val<int64_t>> callTimeoutS;  // reconcile.call_timeout, by provider
   std::vector<spec::Tier> tiers;
   std::map<std::string, spec::ProviderSpec> providers;
   Str secretsFile;

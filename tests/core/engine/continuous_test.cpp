@@ -365,6 +365,24 @@ TEST_CASE("cancellation reaches a provider call blocked in I/O", "[core][engine]
   CHECK(std::chrono::steady_clock::now() - t0 < 2s);
 }
 
+TEST_CASE("reconcile.call_timeout of the spec bounds that provider's calls", "[core][engine][continuous]") {
+  Rig rig;
+  rig.opts.callTimeout = std::chrono::minutes(10);
+  rig.opts.maxAttemptsPerRun = 1;
+  MemoryProvider::Faults f;
+  f.blockApplyIds = {"container/a/x"};
+  rig.mem.setFaults(f);
+  auto& e = rig.make();
+  auto g = std::make_shared<DesiredGraph>(*graphOf({res("container/a/x")}));
+  g->callTimeouts["memory"] = 1s;
+  e.setDesired(g);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = rig.run();
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  CHECK(r.result == "failed");
+  CHECK(rig.status("container/a/x").message.find("deadline") != std::string::npos);
+}
+
 TEST_CASE("a call past its deadline is cancelled", "[core][engine][continuous]") {
   Rig rig;
   rig.opts.callTimeout = 100ms;

@@ -95,3 +95,29 @@ TEST_CASE("unregistered providers are unknown keys, listed from the registry", "
   LoadResult bare = load(d, none);
   CHECK(lines(bare) == d.path() + "/environment.yml:3:3: unknown key 'docker' in providers (no provider is registered)\n");
 }
+
+TEST_CASE("reconcile.call_timeout sets one provider's call deadline, checked like parallelism", "[spec][providers]") {
+  ProviderRegistry reg;
+  tend::registerBuiltinProviders(reg);
+  TempSpecDir d;
+  d.write("environment.yml",
+          "environment: t\n"
+          "reconcile:\n  call_timeout: { docker: 90s, proxmox: 20m }\n");
+  LoadResult ok = load(d, reg);
+  INFO(lines(ok));
+  REQUIRE(ok.ok());
+  CHECK(ok.graph->callTimeouts.at("docker") == std::chrono::seconds(90));
+  CHECK(ok.graph->callTimeouts.at("proxmox") == std::chrono::minutes(20));
+  CHECK_FALSE(ok.graph->callTimeouts.count("ssh"));
+
+  d.write("environment.yml",
+          "environment: t\n"
+          "reconcile:\n  call_timeout: { dokcer: 90s, docker: 0s, bind9: soon }\n");
+  LoadResult bad = load(d, reg);
+  CHECK_FALSE(bad.ok());
+  auto has = [&](const std::string& line) { return lines(bad).find(line) != std::string::npos; };
+  INFO(lines(bad));
+  CHECK(has("unknown key 'dokcer' in reconcile.call_timeout"));
+  CHECK(has("reconcile.call_timeout.docker must be at least 1s"));
+  CHECK(has("bind9"));
+}
