@@ -163,7 +163,11 @@ std::string fileContentWithMark(const std::string& id, const std::string& path, 
 
 std::string probeScript(const std::vector<const DesiredResource*>& items) {
   std::string s =
-      "e() { printf '%s\\t%s\\t%s\\n' \"$1\" \"$2\" \"$(printf '%s' \"$3\" | tr '\\t\\n' '  ')\"; }\n"
+      // One line per field; only a value holding a tab or a newline costs a subshell and tr
+      // (a no-op pass runs this for every item of the host, so forks are most of its time).
+      "T=$(printf '\\t'); N='\n'\n"
+      "e() { case \"$3\" in *\"$T\"*|*\"$N\"*) set -- \"$1\" \"$2\" \"$(printf '%s' \"$3\" | tr '\\t\\n' '  ')\";; esac; "
+      "printf '%s\\t%s\\t%s\\n' \"$1\" \"$2\" \"$3\"; }\n"
       "if [ -r /etc/os-release ]; then . /etc/os-release; e @ os \"$PRETTY_NAME\"; fi\n"
       "e @ arch \"$(dpkg --print-architecture 2>/dev/null || uname -m)\"\n"
       "e @ hostname \"$(hostname 2>/dev/null || cat /etc/hostname)\"\n"
