@@ -127,7 +127,9 @@ t2=$(now)
 TEND_FIRST=$(elapsed "$t0" "$t1")
 TEND_ONCE_NOOP=$(elapsed "$t1" "$t2")
 # The daemon's steady state: sessions open, a no-op pass on demand.
-"$TENDD" --spec "$SPEC" --state "$WORK/tend.db" --socket "$WORK/tendd.sock" --listen off >>"$WORK/tendd.log" 2>&1 &
+# TEND_BENCH_WORKERS: tendd --workers for the running daemon (default: tendd's own, 8).
+"$TENDD" --spec "$SPEC" --state "$WORK/tend.db" --socket "$WORK/tendd.sock" --listen off \
+  ${TEND_BENCH_WORKERS:+--workers "$TEND_BENCH_WORKERS"} >>"$WORK/tendd.log" 2>&1 &
 TENDD_PID=$!
 for _ in $(seq 1 100); do "$TENDCTL" --socket "$WORK/tendd.sock" status >/dev/null 2>&1 && break; sleep 0.1; done
 "$TENDCTL" --socket "$WORK/tendd.sock" reconcile --now --wait >/dev/null
