@@ -6,6 +6,7 @@
 source "$(dirname "$0")/ui_lib.sh"
 need tmux
 TS=tend-ui-$$-$RANDOM
+UI_STARTS=0
 trap 'tmux -L "$TS" kill-server 2>/dev/null || true; cleanup' EXIT
 screen() { tmux -L "$TS" capture-pane -p -t ui; }
 # wait_screen REGEX WHAT: up to 20 s
@@ -17,6 +18,9 @@ wait_screen() {
 keys() { tmux -L "$TS" send-keys -t ui "$@"; }
 start_ui() {
   tmux -L "$TS" kill-server 2>/dev/null || true
+  # A server of its own each time: kill-server returns before the old server is gone, and a
+  # new session on the same socket could reach the dying one ("server exited unexpectedly").
+  TS=tend-ui-$$-$RANDOM-$((++UI_STARTS))
   tmux -L "$TS" new-session -d -s ui -x 80 -y 24 \
     "TERM=xterm-256color $TENDCTL --url $BASE $* ui; echo UI-EXIT=\$?; sleep 30"
 }
