@@ -121,3 +121,53 @@ TEST_CASE("reconcile.call_timeout sets one provider's call deadline, checked lik
   CHECK(has("reconcile.call_timeout.docker must be at least 1s"));
   CHECK(has("bind9"));
 }
+
+TEST_CASE("providers.bind9.transport is checked where it is written and picks where zones are written",
+          "[spec][providers]") {
+  ProviderRegistry reg;
+  tend::registerBuiltinProviders(reg);
+  TempSpecDir d;
+  d.write("hosts.yml", "hosts:\n  ns: { address: 127.0.0.53 }\n");
+  const std::string dns = "dns:\n  domains: [a.test]\n  views:\n    internal: { match_clients: [any] }\n";
+  d.write("environment.yml",
+          "environment: t\n"
+          "providers:\n"
+          "  bind9: { server: ns, transport: carrier-pigeon }\n" + dns);
+  LoadResult bad = load(d, reg);
+  INFO(lines(bad));
+  CHECK_FALSE(bad.ok());
+  CHECK(lines(bad).find("environment.yml:3:35: providers.bind9.transport must be local or ssh, got 'carrier-pigeon'") !=
+        std::string::npos);
+
+  d.write("environment.yml",
+          "environment: t\n"
+          "providers:\n"
+          "  bind9: { server: ns, transport: ssh }\n" + dns);
+  LoadResult noSsh = load(d, reg);
+  INFO(lines(noSsh));
+  CHECK_FALSE(noSsh.ok());
+  CHECK(lines(noSsh).find("environment.yml:3:35: bind9 transport 'ssh' needs providers.ssh") != std::string::npos);
+
+  // The default without providers.ssh: this machine (no endpoint in the payloads).
+  d.write("environment.yml", "environment: t\nproviders:\n  bind9: { server: ns }\n" + dns);
+  LoadResult local = load(d, reg);
+  INFO(lines(local));
+  REQUIRE(local.ok());
+  int zones = 0;
+  for (const auto& r : local.graph->resources)
+    if (r.provider == "bind9") {
+      ++zones;
+      CHECK_FALSE(r.spec.contains("endpoint"));
+    }
+  CHECK(zones >= 2);  // the zone and dnsconf
+}
+
+TEST_CASE("reconcile.call_timeout errors name the line and column", "[spec][providers]") {
+  ProviderRegistry reg;
+  tend::registerBuiltinProviders(reg);
+  TempSpecDir d;
+  d.write("environment.yml", "environment: t\nreconcile:\n  call_timeout: { dokcer: 90s }\n");
+  LoadResult bad = load(d, reg);
+  INFO(lines(bad));
+  CHECK(lines(bad).find("environment.yml:3:19: unknown key 'dokcer' in reconcile.call_timeout") != std::string::npos);
+}

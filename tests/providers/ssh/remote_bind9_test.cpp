@@ -84,7 +84,8 @@ TEST_CASE("bind9 over ssh without a reachable server fails its resources with th
   // Nothing listens there (a free loopback port): a connection refused, quickly.
   int port = freePort();
   writeText(dir + "/known_hosts", "");
-  reg.configure({{"user", "root"}, {"known_hosts_file", dir + "/known_hosts"}});
+  REQUIRE(sh("ssh-keygen -q -t ed25519 -N '' -f " + dir + "/id_ed25519 >/dev/null 2>&1; echo $?") == "0");
+  reg.configure({{"user", "root"}, {"private_key_file", dir + "/id_ed25519"}, {"known_hosts_file", dir + "/known_hosts"}});
   ProviderConfig cfg;
   cfg.config = {{"server", "ns1"}, {"conf_dir", "/etc/bind"}, {"reload", "none"}};
   cfg.stateDir = dir + "/state";
@@ -102,6 +103,11 @@ TEST_CASE("bind9 over ssh without a reachable server fails its resources with th
   oreq.ctx.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   auto o = (*made)->observe(oreq);
   REQUIRE(o.errors.count(d.id));
-  CHECK(o.errors[d.id].message.find("127.0.0.1:" + std::to_string(port)) != std::string::npos);
+  const std::string& msg = o.errors[d.id].message;
+  INFO(msg);
+  CHECK(msg.find("127.0.0.1:" + std::to_string(port)) != std::string::npos);
+  // The connection itself failed (not a configuration error before it).
+  CHECK((msg.find("refused") != std::string::npos || msg.find("connect") != std::string::npos));
+  CHECK(msg.find("private_key") == std::string::npos);
   fs::remove_all(dir);
 }
