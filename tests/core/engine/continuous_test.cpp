@@ -380,7 +380,10 @@ TEST_CASE("reconcile.call_timeout of the spec bounds that provider's calls", "[c
   auto r = rig.run();
   CHECK(std::chrono::steady_clock::now() - t0 < 5s);
   CHECK(r.result == "failed");
-  CHECK(rig.status("container/a/x").message.find("deadline") != std::string::npos);
+  // The engine cancels the call at its deadline, or the call sees the deadline itself first.
+  const std::string msg = rig.status("container/a/x").message;
+  INFO(msg);
+  CHECK((msg.find("deadline") != std::string::npos || msg.find("cancelled") != std::string::npos));
 }
 
 TEST_CASE("a call past its deadline is cancelled", "[core][engine][continuous]") {
