@@ -67,7 +67,7 @@ TEST_CASE("bind9 on a server reached over ssh: zones written, checked and reload
   CHECK(testing::digUntil(env.named, "hmg.wil.5am.cloud", "A", "10.2.20.187") == "10.2.20.187");
 
   // The files really go through the session: with sshd down, observing the server fails
-  // naming it, and nothing is written.
+  // naming it.
   sshd.stop();
   ObserveRequest oreq;
   for (auto& d : desired) oreq.desired.push_back(&d);
