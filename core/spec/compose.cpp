@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -707,6 +708,158 @@ bool parsePortString(const std::string& in, std::vector<PortSpec>& out) {
 
 namespace {
 
+// A file mode as Compose writes it: an octal number (0440, 0o440, "0440") or its decimal
+// value (288). False when it is not one or is above 07777.
+bool parseFileMode(const std::string& t, int64_t& out) {
+  if (t.empty()) return false;
+  std::string digits = t;
+  int base = 10;
+  if (t.rfind("0o", 0) == 0 || t.rfind("0O", 0) == 0) digits = t.substr(2), base = 8;
+  else if (t.size() > 1 && t[0] == '0') digits = t.substr(1), base = 8;
+  if (digits.empty()) return false;
+  int64_t v = 0;
+  for (char ch : digits) {
+    if (ch < '0' || ch > (base == 8 ? '7' : '9')) return false;
+    v = v * base + (ch - '0');
+    if (v > 07777) return false;
+  }
+  out = v;
+  return true;
+}
+
+// A service's `secrets:` / `configs:`: names, or {source, target, uid, gid, mode}.
+void readFileRefs(Walker& w, const YNode* x, bool secret, const std::string& ctx, std::vector<FileRef>& out) {
+  const char* key = secret ? "secrets" : "configs";
+  if (x->isNull()) return;
+  if (!w.needSeq(x, key)) return;
+  for (const YNode* it : x->items) {
+    FileRef r;
+    r.loc = w.loc(it);
+    if (it->isMap()) {
+      auto id = [&](Str& dst, const char* k) {
+        return Walker::Field{k, [&w, &dst, k](const YNode* y) {
+                               dst = w.str(y, k);
+                               if (dst.set && (dst.v.empty() || dst.v.find_first_not_of("0123456789") != std::string::npos))
+                                 w.err(y, std::string("'") + k + "' must be a numeric id, got '" + printable(dst.v) + "'");
+                             }};
+      };
+      w.fields(it, std::string(key) + " entry of " + ctx,
+               {{"source", [&](const YNode* y) { r.source = w.str(y, "source"); }},
+                {"target", [&](const YNode* y) { r.target = w.str(y, "target"); }},
+                id(r.uid, "uid"),
+                id(r.gid, "gid"),
+                {"mode", [&](const YNode* y) {
+                   if (!y->isScalar() || !parseFileMode(y->value, r.mode))
+                     w.err(y, "'mode' must be a file mode such as 0440 (octal), got '" +
+                                  printable(y->isScalar() ? y->value : std::string("a collection")) + "'");
+                 }}},
+               [&](const YNode* k, const YNode*) { return k->value.rfind("x-", 0) == 0; });
+      if (!r.source.set) w.err(it, std::string(key) + " entry of " + ctx + " is missing required key 'source'");
+    } else {
+      r.source = w.str(it, key);
+    }
+    if (r.source.set && r.source.v.empty()) w.err(it, std::string(key) + " entry of " + ctx + " has an empty source");
+    if (r.target.set) {
+      const std::string& t = r.target.v;
+      if (t.empty() || t.find('\0') != std::string::npos || t.find(':') != std::string::npos ||
+          t == "/" || t.back() == '/')
+        w.err(it, "invalid target '" + printable(t) + "' in " + ctx + " " + key + ": a file path in the container");
+      for (size_t p = 0; p <= t.size();) {
+        size_t q = t.find('/', p);
+        if (q == std::string::npos) q = t.size();
+        if (t.compare(p, q - p, "..") == 0) {
+          w.err(it, "invalid target '" + printable(t) + "' in " + ctx + " " + key + ": no '..'");
+          break;
+        }
+        p = q + 1;
+      }
+    }
+    out.push_back(std::move(r));
+  }
+}
+
+}  // namespace
+
+void readFileObjects(Walker& w, const YNode* v, bool secret, const std::string& baseDir, const std::string& specRoot,
+                     const ComposeVars* vars, const std::string& dotenv, std::vector<FileObject>& out) {
+  if (v->isNull()) return;
+  const std::string what = secret ? "secret" : "config";
+  w.entries(v, secret ? "secrets" : "configs", [&](const YNode* k, const YNode* x) {
+    FileObject fo;
+    fo.key = k->value;
+    fo.loc = w.loc(k);
+    fo.secret = secret;
+    fo.dotenv = dotenv;
+    w.checkName(k, what);
+    std::string ctx = what + " '" + fo.key + "'";
+    if (!x->isMap()) {
+      w.typeErr(x, fo.key, "a mapping");
+      return;
+    }
+    int sources = 0;
+    auto swarm = [&](const char* key) {
+      return Walker::Field{key, [&w, &ctx, key](const YNode* y) {
+                             w.err(y, std::string("'") + key + "' of " + ctx +
+                                          " applies to Docker Swarm objects; tend delivers the file itself (use 'file' or 'environment')");
+                           }};
+    };
+    w.fields(x, ctx,
+             {{"file", [&](const YNode* a) {
+                Str f = w.str(a, "file");
+                if (!f.set) return;
+                ++sources;
+                SpecFile sf = confinePath(specRoot, baseDir, f.v);
+                std::error_code ec;
+                if (!sf.error.empty()) w.err(a, ctx + ": file '" + printable(f.v) + "' " + sf.error);
+                else if (sf.missing || !std::filesystem::exists(sf.path, ec))
+                  w.err(a, ctx + ": file '" + printable(f.v) + "' does not exist");
+                else if (!std::filesystem::is_regular_file(sf.path, ec))
+                  w.err(a, ctx + ": file '" + printable(f.v) + "' is not a regular file");
+                else if (std::filesystem::file_size(sf.path, ec) > (4u << 20))
+                  w.err(a, ctx + ": file '" + printable(f.v) + "' is larger than 4 MiB");
+                fo.file = sf.path;
+              }},
+              {"environment", [&](const YNode* a) {
+                fo.environment = w.str(a, "environment");
+                if (!fo.environment.set) return;
+                ++sources;
+                const std::string& n = fo.environment.v;
+                if (n.empty() || n.find_first_of(" =\t\n$") != std::string::npos)
+                  w.err(a, ctx + ": invalid environment variable name '" + printable(n) + "'");
+                else if (vars && !vars->get(n))
+                  w.warn(a, ctx + ": environment variable '" + n +
+                                "' is not set here; tendd reads it (or the project's .env) when it creates the container");
+              }},
+              {"content", [&](const YNode* a) {
+                if (secret) {
+                  w.err(a, "'content' is for configs; " + ctx + " comes from 'file' or 'environment'");
+                  return;
+                }
+                fo.content = w.str(a, "content");
+                if (fo.content.set) ++sources;
+              }},
+              {"external", [&](const YNode* a) {
+                if (a->isScalar() && (a->value == "false" || a->value == "False" || a->value == "no")) return;
+                w.err(a, "external " + what + "s live in a Docker Swarm, which tend does not use: give " + ctx +
+                             " a 'file' or 'environment'" + (secret ? "" : " or 'content'"));
+                ++sources;
+              }},
+              swarm("name"),
+              swarm("labels"),
+              swarm("driver"),
+              swarm("driver_opts"),
+              swarm("template_driver")},
+             [&](const YNode* kk, const YNode*) { return kk->value.rfind("x-", 0) == 0; });
+    if (sources == 0)
+      w.err(k, ctx + " needs a source: 'file' or 'environment'" + std::string(secret ? "" : " or 'content'"));
+    else if (sources > 1)
+      w.err(k, ctx + " has more than one source: give one of 'file', 'environment'" + std::string(secret ? "" : ", 'content'"));
+    out.push_back(std::move(fo));
+  });
+}
+
+namespace {
+
 // Compose keys the Docker Engine has no place for (or not in API 1.41), with the reason shown
 // when a service uses one. Everything else of the Compose schema is applied.
 const std::map<std::string, std::string>& refusedServiceKeys() {
@@ -724,8 +877,6 @@ const std::map<std::string, std::string>& refusedServiceKeys() {
       {"pre_stop", "lifecycle hooks are not supported by tend"},
       {"pull_refresh_after", "is not supported by tend (use pull_policy: always or missing)"},
       {"use_api_socket", "is not supported by tend (it copies the Docker CLI's credentials into the container)"},
-      {"configs", "is not supported by tend yet: mount a file from the app directory instead"},
-      {"secrets", "is not supported by tend yet: use environment values ${secret:NAME} or a bind-mounted file"},
       {"platform", "is not supported by tend: pin an image built for the host's platform"},
   };
   return m;
@@ -1227,6 +1378,8 @@ void readContainer(Walker& w, const YNode* key, const YNode* v, const std::strin
        {"label_file", [&](const YNode* x) { readLabelFile(w, x, baseDir, specRoot, c); }},
        {"ports", [&](const YNode* x) { readPorts(w, x, ctx, c); }},
        {"volumes", [&](const YNode* x) { readVolumes(w, x, ctx, c); }},
+       {"secrets", [&](const YNode* x) { readFileRefs(w, x, true, ctx, c.secrets); }},
+       {"configs", [&](const YNode* x) { readFileRefs(w, x, false, ctx, c.configs); }},
        {"networks", [&](const YNode* x) { readServiceNetworks(w, x, c); }},
        {"restart", [&](const YNode* x) {
           c.restart = w.str(x, "restart");

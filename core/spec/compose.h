@@ -18,6 +18,12 @@ void readContainer(Walker& w, const YNode* key, const YNode* value, const std::s
 // Compose top-level `volumes:` / `networks:` (also accepted on an app).
 void readNamedVolumes(Walker& w, const YNode* v, std::vector<NamedVolume>& out);
 void readNamedNetworks(Walker& w, const YNode* v, std::vector<NamedNetwork>& out);
+// Compose top-level `secrets:` (secret) or `configs:` (also accepted on an app): `file` paths
+// resolve against `baseDir` and must stay inside `specRoot`; `vars` checks that an
+// `environment:` variable is set (a warning: tendd reads it when it creates the container, from
+// its environment and then from `dotenv`, the project's .env).
+void readFileObjects(Walker& w, const YNode* v, bool secret, const std::string& baseDir, const std::string& specRoot,
+                     const ComposeVars* vars, const std::string& dotenv, std::vector<FileObject>& out);
 // The Compose files of an app (`files`, merged in order) into `app`: include and extends
 // resolved, profiles applied (app.profiles), values interpolated with the `.env` beside the
 // first file and the process environment. `shownFiles` gets every file read (as shown).

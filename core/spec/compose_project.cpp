@@ -52,6 +52,7 @@ struct Named {
   const YNode* key = nullptr;
   const YNode* value = nullptr;
   std::string shown;
+  std::string dir;  // relative paths (a secret's file:) resolve here
 };
 
 class Project {
@@ -72,6 +73,8 @@ class Project {
   std::map<std::string, Service> services_;
   std::vector<std::string> volOrder_, netOrder_;
   std::map<std::string, Named> volumes_, networks_;
+  std::vector<std::string> secOrder_, cfgOrder_;
+  std::map<std::string, Named> secrets_, configs_;
   std::vector<std::string> includeStack_;
 
   void err(const SpecLoc& l, std::string m) { d_.push_back({Severity::Error, l, std::move(m)}); }
@@ -195,6 +198,21 @@ class Project {
 
   void addFile(const YNode* r, const std::string& shown, const std::string& abs, const std::string& dir,
                const ComposeVars& vars, bool included, AppSpec& app);
+  // A top-level secrets:/configs: mapping: a later file's entry replaces an earlier one's
+  // (Compose merges these by name; a definition has one source).
+  void addNamed(Walker& w, const YNode* x, const char* key, const std::string& shown, const std::string& dir,
+                std::map<std::string, Named>& into, std::vector<std::string>& order) {
+    if (x->isNull()) return;
+    w.entries(x, key, [&](const YNode* k, const YNode* v) {
+      auto it = into.find(k->value);
+      if (it == into.end()) {
+        into[k->value] = Named{k, v, shown, dir};
+        order.push_back(k->value);
+      } else if (!v->isNull()) {
+        it->second = Named{k, v, shown, dir};
+      }
+    });
+  }
   void addInclude(const YNode* v, const std::string& shown, const std::string& dir, const ComposeVars& vars, AppSpec& app);
   const YNode* resolveExtends(const std::string& name, const YNode* svc, const std::map<std::string, const YNode*>& fileServices,
                               const std::string& shown, const std::string& dir, const ComposeVars& vars,
@@ -525,6 +543,10 @@ void Project::addInclude(const YNode* v, const std::string& shown, const std::st
       if (!volumes_.count(n)) volumes_[n] = sub.volumes_[n], volOrder_.push_back(n);
     for (const auto& n : sub.netOrder_)
       if (!networks_.count(n)) networks_[n] = sub.networks_[n], netOrder_.push_back(n);
+    for (const auto& n : sub.secOrder_)
+      if (!secrets_.count(n)) secrets_[n] = sub.secrets_[n], secOrder_.push_back(n);
+    for (const auto& n : sub.cfgOrder_)
+      if (!configs_.count(n)) configs_[n] = sub.configs_[n], cfgOrder_.push_back(n);
     // Keep the sub-project's nodes alive.
     for (auto& dd : sub.docs_) docs_.push_back(std::move(dd));
     for (auto& vv : sub.varsKeep_) varsKeep_.push_back(std::move(vv));
@@ -600,14 +622,8 @@ void Project::addFile(const YNode* r, const std::string& shown, const std::strin
           if (n.set && n.v != app.name && !included)
             w.warn(x, "Compose project name '" + n.v + "' is not used: the project name is the app name '" + app.name + "'");
         }},
-       {"secrets", [&](const YNode* x) {
-          if (!x->isNull() && !(x->isMap() && x->pairs.empty()))
-            w.err(x, "top-level 'secrets' are not supported by tend yet: use ${secret:NAME} values or a bind-mounted file");
-        }},
-       {"configs", [&](const YNode* x) {
-          if (!x->isNull() && !(x->isMap() && x->pairs.empty()))
-            w.err(x, "top-level 'configs' are not supported by tend yet: mount a file from the app directory instead");
-        }},
+       {"secrets", [&](const YNode* x) { addNamed(w, x, "secrets", shown, dir, secrets_, secOrder_); }},
+       {"configs", [&](const YNode* x) { addNamed(w, x, "configs", shown, dir, configs_, cfgOrder_); }},
        {"models", [&](const YNode* x) { w.err(x, "top-level 'models' (Docker Model Runner) are not supported by tend"); }}},
       [&](const YNode* k, const YNode*) { return k->value.rfind("x-", 0) == 0; });
   (void)sawServices;
@@ -679,6 +695,22 @@ void Project::load(const std::vector<Str>& refs, AppSpec& app) {
     wrap.kind = YNode::Kind::Map;
     wrap.pairs.emplace_back(v.key, v.value);
     readNamedNetworks(w, &wrap, app.networks);
+  }
+  std::error_code ec;
+  std::string dotenv = (fs::path(projectDir) / ".env").string();
+  if (!fs::is_regular_file(dotenv, ec)) dotenv.clear();
+  for (int secret = 1; secret >= 0; --secret) {
+    auto& names = secret ? secOrder_ : cfgOrder_;
+    auto& defs = secret ? secrets_ : configs_;
+    for (const auto& n : names) {
+      const Named& v = defs[n];
+      Walker w(v.shown, d_);
+      w.composeExtensions(true);
+      YNode wrap;
+      wrap.kind = YNode::Kind::Map;
+      wrap.pairs.emplace_back(v.key, v.value);
+      readFileObjects(w, &wrap, secret == 1, v.dir, root_, projectVars_, dotenv, secret ? app.secrets : app.configs);
+    }
   }
 }
 

@@ -304,6 +304,16 @@ struct Expander {
       for (const auto& x : v.tags) j["tags"].push_back(x.v);
       for (const auto& x : v.groups) j["groups"].push_back(x.v);
       sectionFields("proxmox", j);
+      // Per-VM keys over providers.proxmox's (present only when written: no other hash moves).
+      if (v.description.set) j["description"] = interpolate(s, v.description.v, v.description.loc, "", &d, &secrets);
+      if (v.ciuser.set) j["ciuser"] = v.ciuser.v;
+      if (v.searchdomain.set) j["searchdomain"] = v.searchdomain.v;
+      if (v.restart.set) j["restart"] = v.restart.v;
+      if (v.sshKeysSet) {
+        json keys = json::array();
+        for (const auto& k : v.sshKeys) keys.push_back(interpolate(s, k.v, k.loc, "", &d, &secrets));
+        j["ssh_keys"] = std::move(keys);
+      }
       int tier = tierOf(v.tier, 0);
       auto* r = add("vm/" + v.name, "vm", "proxmox", v.name, j, v.loc, tier);
       if (t) dep(r, "template/" + t->name);
@@ -887,6 +897,50 @@ struct Expander {
               fh[f.path] = sha256Hex(f.content);
           }
         if (!fh.empty()) put("file_hashes", json(std::move(fh)));
+      }
+      {
+        // Compose secrets and configs: where each goes and where its value comes from. A
+        // secret's value is never here: the Docker provider reads it when it creates the
+        // container (docs/resources.md).
+        json::array_t files;
+        std::set<std::string> targets;
+        for (int secret = 1; secret >= 0; --secret) {
+          const auto& refs = secret ? c.secrets : c.configs;
+          const auto& objs = secret ? a.secrets : a.configs;
+          const char* what = secret ? "secret" : "config";
+          for (const auto& ref : refs) {
+            if (!ref.source.set || ref.source.v.empty()) continue;
+            auto def = std::find_if(objs.begin(), objs.end(), [&](const FileObject& f) { return f.key == ref.source.v; });
+            if (def == objs.end()) {
+              d.push_back({Severity::Error, ref.loc,
+                           std::string(what) + " '" + ref.source.v + "' of container '" + c.name +
+                               "' is not defined in the top-level '" + what + "s'"});
+              continue;
+            }
+            std::string target = ref.target.set ? ref.target.v : ref.source.v;
+            if (target.empty() || target[0] != '/') target = (secret ? "/run/secrets/" : "/") + target;
+            if (!targets.insert(target).second) {
+              d.push_back({Severity::Error, ref.loc,
+                           "container '" + c.name + "' gets two secrets or configs at '" + target + "'"});
+              continue;
+            }
+            json::object_t e;
+            if (def->content.set) e.emplace("content", interpolate(s, def->content.v, def->content.loc, a.name, &d, &secrets));
+            if (def->environment.set) {
+              e.emplace("env", def->environment.v);
+              if (!def->dotenv.empty()) e.emplace("dotenv", def->dotenv);
+            }
+            if (!def->file.empty()) e.emplace("file", def->file);
+            if (ref.gid.set) e.emplace("gid", ref.gid.v);
+            e.emplace("kind", what);
+            e.emplace("mode", ref.mode >= 0 ? ref.mode : 0444);
+            e.emplace("name", def->key);
+            e.emplace("target", std::move(target));
+            if (ref.uid.set) e.emplace("uid", ref.uid.v);
+            files.push_back(std::move(e));
+          }
+        }
+        if (!files.empty()) put("files", json(std::move(files)));
       }
       putList("group_add", c.groupAdd);
       if (c.healthcheck) {

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -388,7 +389,33 @@ void readHosts(const YDoc& doc, Spec& s, Diagnostics& diags) {
                       {"dns_name", [&](const YNode* y) { vm.dnsName = w.str(y, "dns_name"); }},
                       {"nameservers", [&](const YNode* y) { vm.nameservers = w.strList(y, "nameservers"); }},
                       {"ssh_port", [&](const YNode* y) { vm.sshPort = w.integer(y, "ssh_port", 1, 65535); }},
-                      {"onboot", [&](const YNode* y) { vm.onboot = w.boolean(y, "onboot"); }}});
+                      {"onboot", [&](const YNode* y) { vm.onboot = w.boolean(y, "onboot"); }},
+                      {"description", [&](const YNode* y) {
+                         vm.description = w.str(y, "description");
+                         if (vm.description.v.size() > 7000)
+                           w.err(y, ctx + ": description is longer than 7000 characters (Proxmox keeps 8192, tend adds its mark)");
+                         if (vm.description.v.find("tend: io.tend.") != std::string::npos)
+                           w.err(y, ctx + ": description must not contain tend's ownership mark");
+                       }},
+                      {"ciuser", [&](const YNode* y) {
+                         vm.ciuser = w.str(y, "ciuser");
+                         if (vm.ciuser.set && (vm.ciuser.v.empty() || vm.ciuser.v.find_first_of(" :\t\n/") != std::string::npos))
+                           w.err(y, ctx + ": invalid ciuser '" + printable(vm.ciuser.v) + "'");
+                       }},
+                      {"ssh_keys", [&](const YNode* y) {
+                         vm.sshKeys = w.strList(y, "ssh_keys");
+                         vm.sshKeysSet = true;
+                         for (const auto& k : vm.sshKeys)
+                           if (k.v.rfind("ssh-", 0) != 0 && k.v.rfind("ecdsa-", 0) != 0 && k.v.rfind("sk-", 0) != 0 &&
+                               k.v.find("${secret:") == std::string::npos)
+                             w.err(y, ctx + ": ssh_keys entries must be public keys (ssh-ed25519 AAAA…)");
+                       }},
+                      {"searchdomain", [&](const YNode* y) { vm.searchdomain = w.str(y, "searchdomain"); }},
+                      {"restart", [&](const YNode* y) {
+                         vm.restart = w.str(y, "restart");
+                         if (vm.restart.set && vm.restart.v != "auto" && vm.restart.v != "manual")
+                           w.err(y, ctx + ": restart must be auto or manual, got '" + printable(vm.restart.v) + "'");
+                       }}});
             for (const char* req : {"vmid", "template", "ip"}) {
               if (!std::any_of(vv->pairs.begin(), vv->pairs.end(), [&](auto& p) { return p.first->value == req; }))
                 w.err(k, ctx + " is missing required key '" + req + "'");
@@ -537,6 +564,16 @@ std::unique_ptr<ComposeVars> specComposeVars(const Spec& s, Diagnostics& diags) 
 
 }  // namespace
 
+// An app's own `secrets:` / `configs:` (for its inline containers; a Compose file has its own).
+static void readAppFileObjects(Walker& w, const YNode* y, bool secret, const Spec& s, AppSpec& a) {
+  Diagnostics envDiags;  // a bad .env is reported once, by the containers that read it
+  std::unique_ptr<ComposeVars> vars = specComposeVars(s, envDiags);
+  std::error_code ec;
+  std::string dotenv = (std::filesystem::path(s.absDir) / ".env").string();
+  if (!std::filesystem::is_regular_file(dotenv, ec)) dotenv.clear();
+  readFileObjects(w, y, secret, s.absDir, s.absDir, vars.get(), dotenv, secret ? a.secrets : a.configs);
+}
+
 void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& diags) {
   AppSpec a;
   a.name = k->value;
@@ -570,6 +607,8 @@ void readApp(Walker& w, const YNode* k, const YNode* av, Spec& s, Diagnostics& d
              }},
             {"volumes", [&](const YNode* y) { readNamedVolumes(w, y, a.volumes); }},
             {"networks", [&](const YNode* y) { readNamedNetworks(w, y, a.networks); }},
+            {"secrets", [&](const YNode* y) { readAppFileObjects(w, y, true, s, a); }},
+            {"configs", [&](const YNode* y) { readAppFileObjects(w, y, false, s, a); }},
             {"compose", [&](const YNode* y) {
                if (y->isSeq()) {
                  a.composeFiles = w.strList(y, "compose");

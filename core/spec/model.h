@@ -72,6 +72,26 @@ struct VolumeMount {
   SpecLoc loc;
 };
 
+// A Compose top-level `secrets:` / `configs:` entry (also accepted on an app). Exactly one
+// source is set. A secret's value never enters the payload: the Docker provider reads the file
+// or the variable when it creates the container.
+struct FileObject {
+  std::string key;     // the name services refer to
+  SpecLoc loc;
+  bool secret = true;  // `secrets:` (else `configs:`)
+  std::string file;    // file: absolute path inside the spec ("" = not this source)
+  Str environment;     // environment: VAR
+  Str content;         // content: (configs only), tend's ${...} unresolved
+  std::string dotenv;  // the project's .env (environment: looks there after the process environment)
+};
+
+// A service's `secrets:` / `configs:` entry: `NAME` or {source, target, uid, gid, mode}.
+struct FileRef {
+  Str source, target, uid, gid;
+  int64_t mode = -1;  // -1: 0444
+  SpecLoc loc;
+};
+
 struct Healthcheck {
   std::vector<std::string> test;  // ["NONE"] when disabled
   SpecLoc testLoc;
@@ -134,6 +154,7 @@ struct ContainerSpec {
   std::map<std::string, nlohmann::json> networkEndpoint;  // network key -> ipv4_address, ...
   std::vector<Str> profiles;
   BuildSpec build;
+  std::vector<FileRef> secrets, configs;
 };
 
 struct NamedVolume {
@@ -206,6 +227,7 @@ struct AppSpec {
   std::vector<ContainerSpec> containers;
   std::vector<NamedVolume> volumes;
   std::vector<NamedNetwork> networks;
+  std::vector<FileObject> secrets, configs;  // Compose top-level secrets:/configs: (or the app's)
   Str compose;  // path as written (the first when several)
   std::vector<Str> composeFiles;  // every file of `compose:`, merged in order
   std::vector<Str> profiles;      // Compose profiles this app enables
@@ -222,6 +244,10 @@ struct VmSpec {
   std::vector<Str> tags, groups;
   std::vector<Str> nameservers;  // overrides network.nameservers for this VM
   Val<bool> onboot;
+  // Per-VM cloud-init and lifecycle keys; unset = providers.proxmox's.
+  Str description, ciuser, searchdomain, restart;
+  std::vector<Str> sshKeys;
+  bool sshKeysSet = false;
 };
 
 struct HostSpec {

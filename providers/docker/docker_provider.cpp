@@ -24,6 +24,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "providers/docker/engine_client.h"
+#include "providers/docker/files.h"
 #include "providers/docker/payload.h"
 
 namespace tend::docker {
@@ -139,7 +140,7 @@ Result<std::string> loadLabelKey(const std::string& stateDir) {
 class DockerProvider final : public Provider {
  public:
   DockerProvider(const ProviderConfig& cfg, std::string labelKey)
-      : environment_(cfg.environment), labelKey_(std::move(labelKey)), hostSessions_(cfg.hostSessions) {
+      : environment_(cfg.environment), labelKey_(std::move(labelKey)), stateDir_(cfg.stateDir), hostSessions_(cfg.hostSessions) {
     const json& c = cfg.config;
     std::string transport = jstr(c, "transport");
     std::string endpoint = jstr(c, "endpoint");
@@ -225,8 +226,21 @@ class DockerProvider final : public Provider {
   ApplyResponse startedOutcome(const ApplyRequest& req, const std::string& containerId,
                                const std::string& what);
 
+  // Where Compose secrets and configs of a container on a local engine are kept: one
+  // directory per container name ("" without a state directory: they are copied in instead).
+  std::string filesDirFor(const std::string& containerName) const {
+    if (stateDir_.empty() || containerName.empty()) return "";
+    return (std::filesystem::path(stateDir_) / "files" / containerName).string();
+  }
+  void removeFilesOf(const std::string& containerName) const {
+    std::string dir = filesDirFor(containerName);
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+  }
+
   std::string environment_;
   std::string labelKey_;
+  std::string stateDir_;
   HostSessions* hostSessions_ = nullptr;  // ssh:// endpoints: the daemon's connections
   std::string defaultEndpoint_ = kDefaultEndpoint;
   std::chrono::seconds pullAlwaysInterval_{24 * 3600};
@@ -781,6 +795,7 @@ ApplyResponse DockerProvider::applyContainer(const ApplyRequest& req, EngineClie
       if (cid.empty()) return ok("already absent");
       auto r = removeContainer(c, cid, grace, req.ctx);
       if (!r) return failed(r.error().message);
+      removeFilesOf(o ? jstr(o->state, "name") : "");
       return ok("removed");
     }
     case Action::Update: {  // drift: an owned container with the right spec is not running
@@ -822,11 +837,31 @@ ApplyResponse DockerProvider::applyContainer(const ApplyRequest& req, EngineClie
   body["Labels"][kLabelSpecHash] = *eff;
   auto sub = substituteSecretsInJson(body, req.ctx.secrets);
   if (!sub) return failed(sub.error().message, sub.error().terminal);
+  std::string name = jstr(d.spec, "name");
+  // Compose secrets and configs: bind-mounted read-only from the state directory when the
+  // engine is on this machine, else copied into the container before it starts (files.h).
+  SecretString archive;
+  {
+    auto files = resolveFiles(d.spec, req.ctx.secrets);
+    if (!files) return failed(files.error().message, files.error().terminal);
+    if (!files->empty()) {
+      auto ep = parseEndpoint(endpointOf(d));
+      std::string dir = filesDirFor(name);
+      if (ep && ep->kind == Endpoint::Kind::Unix && !dir.empty()) {
+        auto paths = materializeFiles(dir, *files);
+        if (!paths) return failed(paths.error().message, paths.error().terminal);
+        json& binds = body["HostConfig"]["Binds"];
+        if (!binds.is_array()) binds = json::array();
+        for (size_t i = 0; i < paths->size(); ++i) binds.push_back((*paths)[i] + ":" + (*files)[i].target + ":ro");
+      } else {
+        archive = tarFiles(*files);
+      }
+    }
+  }
   if (replace && !cid.empty()) {
     auto r = removeContainer(c, cid, grace, req.ctx);
     if (!r) return failed("replace: removing the old container failed: " + r.error().message);
   }
-  std::string name = jstr(d.spec, "name");
   ApiRequest creq;
   creq.method = "POST";
   creq.target = "/containers/create?name=" + urlEncode(name);
@@ -844,6 +879,16 @@ ApplyResponse DockerProvider::applyContainer(const ApplyRequest& req, EngineClie
   auto cj = json::parse(cr.body, nullptr, false);
   std::string id = jstr(cj, "Id");
   if (id.empty()) return failed("create returned no container id");
+  if (!archive.empty()) {
+    ApiRequest ar;
+    ar.method = "PUT";
+    ar.target = "/containers/" + id + "/archive?path=%2F";
+    ar.body = archive.reveal();
+    ar.contentType = "application/x-tar";
+    ar.deadline = deadlineFor(req.ctx, std::chrono::seconds(60));
+    auto r = c.call(std::move(ar));
+    if (!r.ok()) return failed("copying secrets and configs into the container failed: " + r.errorText());
+  }
   for (auto& [net, ep] : built->extraNetworks) {
     auto r = call(c, "POST", "/networks/" + urlEncode(net) + "/connect",
                   json{{"Container", id}, {"EndpointConfig", ep}},

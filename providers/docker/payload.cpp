@@ -9,6 +9,7 @@
 #include <openssl/hmac.h>
 
 #include "core/hash.h"
+#include "providers/docker/files.h"
 
 namespace tend::docker {
 using nlohmann::json;
@@ -388,7 +389,7 @@ void collectSecretNames(const json& j, std::set<std::string>& out) {
 
 bool referencesSecrets(const json& spec) {
   // Cheap pre-check on the serialized spec (called per container per observe).
-  return spec.dump().find("${secret:") != std::string::npos;
+  return hasExternalFileSources(spec) || spec.dump().find("${secret:") != std::string::npos;
 }
 
 std::vector<std::string> secretNamesIn(const json& spec) {
@@ -400,8 +401,9 @@ std::vector<std::string> secretNamesIn(const json& spec) {
 Result<std::string> effectiveSpecHash(const DesiredResource& r, const SecretResolver* secrets,
                                       const std::string& key) {
   auto names = secretNamesIn(r.spec);
-  if (names.empty()) return r.hash;
-  if (!secrets)
+  bool external = hasExternalFileSources(r.spec);
+  if (names.empty() && !external) return r.hash;
+  if (!names.empty() && !secrets)
     return makeError("secret '" + names.front() + "' is referenced but no secrets are configured",
                      true);
   // Length-prefixed fields: no two different (name, value) lists give the same input.
@@ -420,6 +422,17 @@ Result<std::string> effectiveSpecHash(const DesiredResource& r, const SecretReso
     }
     field(n);
     field(v->reveal());
+  }
+  if (external) {  // Compose secrets and configs read from a file or the environment
+    auto files = resolveFiles(r.spec, secrets);
+    if (!files) {
+      OPENSSL_cleanse(data.data(), data.size());
+      return files.error();
+    }
+    for (const auto& f : *files) {
+      field("file:" + f.target);
+      field(f.content.reveal());
+    }
   }
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

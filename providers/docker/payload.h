@@ -51,6 +51,8 @@ Result<void> substituteSecretsInJson(nlohmann::json& j, const SecretResolver* se
 // references ${secret:NAME} is sha256(specHash ":" HMAC-SHA256(key, id, names and resolved
 // values)), so a changed secret value changes the label (and recreates the container) while
 // the label reveals nothing without the key. Specs without secrets keep the plain spec hash.
+// The values of Compose secrets and configs read from a file or the environment (files.h)
+// count as secret values here.
 bool referencesSecrets(const nlohmann::json& spec);
 // Sorted unique NAMEs of ${secret:NAME} in every string of `spec`.
 std::vector<std::string> secretNamesIn(const nlohmann::json& spec);

@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -45,6 +47,14 @@ constexpr auto kBusyRetry = seconds(3);
 constexpr auto kInflightExpiry = std::chrono::hours(2);
 
 std::string redact(const std::string& s) { return Redactor::instance().redact(s); }
+
+// When the VM's current boot began, in Unix seconds (from its uptime): changes written during
+// one boot and waiting for a reboot are recorded with it, and a later boot has applied them.
+int64_t bootEpoch(int64_t uptimeSeconds) {
+  auto now = std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return now - uptimeSeconds;
+}
+constexpr int64_t kSameBootSlack = 30;  // uptime in cluster/resources lags by up to a status cycle
 
 ApplyResponse progressing(std::string msg, json priv, seconds after = kTaskRecheck) {
   ApplyResponse r;
@@ -540,6 +550,21 @@ ObserveResponse ProxmoxProvider::observe(const ObserveRequest& req) {
         o.appliedHash.clear();
       }
     }
+    // Changes tend wrote that wait for a reboot (cloud-init values, restart: manual), kept in
+    // the private data with the boot they were written in: still pending in that boot.
+    if (o.owned && o.state["status"] == "running") {
+      auto pd = req.privateData.find(id);
+      if (pd != req.privateData.end() && pd->second.is_object() && pd->second.contains("pending_reboot")) {
+        const json& pr = pd->second["pending_reboot"];
+        int64_t boot = bootEpoch(intField(e->second, "uptime").value_or(0));
+        if (std::llabs(boot - pr.value("boot", int64_t{0})) <= kSameBootSlack && pr.contains("fields"))
+          for (const auto& f : pr["fields"]) {
+            std::string name = f.is_string() ? f.get<std::string>() : "";
+            if (name.empty() || name == "memory" || name == "cores") continue;  // seen from the running size
+            o.state["pending"].push_back(name);
+          }
+      }
+    }
     std::string status = o.state["status"];
     std::string lock = o.state["lock"];
     if (!o.owned) {
@@ -556,7 +581,7 @@ ObserveResponse ProxmoxProvider::observe(const ObserveRequest& req) {
       std::string pendingNote;
       if (!o.state["pending"].empty()) {
         for (const auto& p : o.state["pending"]) pendingNote += (pendingNote.empty() ? "" : ", ") + p.get<std::string>();
-        pendingNote = "; pending a reboot: " + pendingNote + (settings_.restartAuto ? "" : " (restart: manual)");
+        pendingNote = "; pending a reboot: " + pendingNote + (w.d.restartAuto ? "" : " (restart: manual)");
       }
       auto aw = agentWhy.find(w.d.vmid);
       if (!w.d.agent || w.d.expectedIp.empty() || (aw != agentWhy.end() && aw->second.empty())) {
@@ -646,7 +671,7 @@ PlannedAction ProxmoxProvider::plan(const PlanRequest& req) const {
     a.reason = st.value("status", "stopped");
     return a;
   }
-  if (settings_.restartAuto && st.contains("pending") && !st["pending"].empty()) {
+  if (d->restartAuto && st.contains("pending") && !st["pending"].empty()) {
     a.action = Action::Update;
     a.reason = "pending a reboot: " + st["pending"].dump();
     a.diff["pending"] = st["pending"];
@@ -728,34 +753,58 @@ ApplyResponse ProxmoxProvider::applyVm(const ApplyRequest& req, const DesiredVm&
   }
   bool rebootNeeded = false;
   std::string rebootWhy;
+  std::vector<std::string> rebootFields;
   for (const auto& ch : diff.changes)
     if (ch.needsReboot) {
       rebootNeeded = true;
       rebootWhy += (rebootWhy.empty() ? "" : ", ") + ch.field;
+      rebootFields.push_back(ch.field);
     }
   for (const auto& ch : diff.changes)
     if (ch.field == "disk") {
       std::string key = st["disk"].value("key", "scsi0");
       Params rp = {{"disk", key}, {"size", ch.to}};
       priv["reboot"] = rebootNeeded && running;
+      priv["reboot_fields"] = rebootFields;
       return startTask(c, write("PUT", qemuPath(d.node, d.vmid) + "/resize", rp), ctx, "resize", d.node, d.vmid,
                        priv, vm + ": growing " + key + " to " + ch.to);
     }
   if (priv.value("reboot", false)) {
     rebootNeeded = running;
+    if (priv.contains("reboot_fields") && priv["reboot_fields"].is_array())
+      for (const auto& f : priv["reboot_fields"])
+        if (f.is_string()) rebootFields.push_back(f.get<std::string>());
     if (rebootWhy.empty()) rebootWhy = "cloud-init/config changes";
   }
   priv.erase("reboot");
+  priv.erase("reboot_fields");
+  // A boot (start or reboot) applies what was pending.
+  if (doneOp == "reboot" || doneOp == "start") priv.erase("pending_reboot");
   if (!running) {
+    priv.erase("pending_reboot");
     return startTask(c, write("POST", qemuPath(d.node, d.vmid) + "/status/start"), ctx, "start", d.node, d.vmid,
                      priv, vm + ": starting");
   }
   bool pending = req.observed && req.observed->state.contains("pending") && !req.observed->state["pending"].empty();
   if (doneOp != "reboot" && (rebootNeeded || pending)) {
-    if (settings_.restartAuto)
+    if (d.restartAuto)
       return startTask(c, write("POST", qemuPath(d.node, d.vmid) + "/status/reboot"), ctx, "reboot", d.node,
                        d.vmid, priv, vm + ": rebooting to apply " + (rebootWhy.empty() ? "pending changes" : rebootWhy));
-    done.push_back("changes pending a reboot (" + (rebootWhy.empty() ? "pending" : rebootWhy) + "; restart: manual)");
+    // restart: manual. What waits for the next boot is remembered with this boot, so it stays
+    // visible (and a later switch to auto reboots for it) across passes and tendd restarts.
+    if (!rebootFields.empty()) {
+      int64_t boot = bootEpoch(intField(status.data, "uptime").value_or(0));
+      std::set<std::string> fields(rebootFields.begin(), rebootFields.end());
+      if (priv.contains("pending_reboot") &&
+          std::llabs(priv["pending_reboot"].value("boot", int64_t{0}) - boot) <= kSameBootSlack)
+        for (const auto& f : priv["pending_reboot"].value("fields", json::array()))
+          if (f.is_string()) fields.insert(f.get<std::string>());
+      priv["pending_reboot"] = {{"boot", boot}, {"fields", fields}};
+    }
+    std::string what = rebootWhy;
+    if (what.empty() && req.observed)
+      for (const auto& p : req.observed->state["pending"]) what += (what.empty() ? "" : ", ") + p.get<std::string>();
+    done.push_back("changes pending a reboot (" + (what.empty() ? "pending" : what) + "; restart: manual)");
   }
   if (!doneOp.empty()) done.insert(done.begin(), opWords(doneOp) + " done");
   std::string summary;
@@ -796,9 +845,22 @@ ApplyResponse ProxmoxProvider::applyTemplate(const ApplyRequest& req, const Desi
                             " exists and is not managed by tend; not touched",
                         true, priv);
     if (!st.value("lock", "").empty()) return busy(vm + " is locked (" + st.value("lock", "") + ")", priv);
-    if (!st.value("template", false))
+    if (!st.value("template", false)) {
+      // The template's `disk`: the imported image grows to it before the conversion, so every
+      // clone starts at that size (a clone keeps its template's disk size).
+      if (d.diskBytes && st.contains("disk") && st["disk"]["bytes"].is_number_unsigned()) {
+        std::string key = st["disk"].value("key", "scsi0");
+        auto r = planDiskResize(key, st["disk"]["bytes"].get<uint64_t>(), *d.diskBytes);
+        if (r.kind == DiskResize::Kind::Shrink)
+          return failedWith(d.id + ": " + r.message + " (the cloud image is larger than the template's disk)", true,
+                            priv);
+        if (r.kind == DiskResize::Kind::Grow)
+          return startTask(c, write("PUT", qemuPath(d.node, d.vmid) + "/resize", {{"disk", key}, {"size", r.size}}),
+                           ctx, "resize", d.node, d.vmid, priv, vm + ": growing " + key + " to " + r.size);
+      }
       return startTask(c, write("POST", qemuPath(d.node, d.vmid) + "/template"), ctx, "template", d.node, d.vmid,
                        priv, vm + ": converting to a template");
+    }
     if (st["mark"].value("hash", "") != d.hash) {
       Params p = {{"description", markedDescription(d.description, {d.id, d.environment, d.hash})}};
       if (!st.value("digest", "").empty()) p.emplace_back("digest", st.value("digest", ""));

@@ -144,6 +144,12 @@ Result<DesiredVm> desiredOf(const DesiredResource& r, const Settings& s, const s
   }
   d.agent = s.agent;
   if (p.contains("agent")) d.agent = asBool(p["agent"]).value_or(s.agent);
+  if (std::string rs = str(p, "restart"); !rs.empty()) {
+    if (rs != "auto" && rs != "manual") return bad("restart must be auto or manual");
+    d.restartAuto = rs == "auto";
+  } else {
+    d.restartAuto = s.restartAuto;
+  }
   d.description = str(p, "description");
   std::vector<std::string> tags = {"tend"};
   if (p.contains("tags") && p["tags"].is_array())

@@ -46,6 +46,7 @@ struct DesiredVm {
   std::string tags;         // normalised, includes "tend"
   bool onboot = true;
   bool agent = true;
+  bool restartAuto = true;  // restart: auto (the VM's, else providers.proxmox's)
   std::string description;  // the spec's own
   std::string hash;
   // template only

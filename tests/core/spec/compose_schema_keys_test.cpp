@@ -35,7 +35,7 @@ const std::vector<Case>& serviceCases() {
       {"cgroup", "    cgroup: private\n", true, "/engine/host_config/CgroupnsMode"},
       {"cgroup_parent", "    cgroup_parent: m-executor\n", true, "/engine/host_config/CgroupParent"},
       {"command", "    command: [sleep, '1']\n", true, "/command"},
-      {"configs", "    configs: [c]\n", false, ""},
+      {"configs", "    configs: [c]\n", true, "/files/0/target"},
       {"container_name", "    container_name: my-web\n", true, "/name"},
       {"cpu_count", "    cpu_count: 2\n", false, ""},
       {"cpu_percent", "    cpu_percent: 50\n", false, ""},
@@ -101,7 +101,7 @@ const std::vector<Case>& serviceCases() {
       {"restart", "    restart: unless-stopped\n", true, "/restart"},
       {"runtime", "    runtime: runc\n", true, "/engine/host_config/Runtime"},
       {"scale", "    scale: 2\n", false, ""},
-      {"secrets", "    secrets: [s]\n", false, ""},
+      {"secrets", "    secrets: [s]\n", true, "/files/0/target"},
       {"security_opt", "    security_opt: ['no-new-privileges:true']\n", true, "/security_opt"},
       {"shm_size", "    shm_size: 64m\n", true, "/shm_size"},
       {"stdin_open", "    stdin_open: true\n", true, "/stdin_open"},
@@ -157,6 +157,10 @@ networks:
     ipam: { config: [{ subnet: 172.30.9.0/24 }] }
 volumes:
   data: {}
+secrets:
+  s: { environment: TEND_SCHEMA_KEYS_UNSET }
+configs:
+  c: { content: "key = value" }
 )";
 
 std::string composeWith(const std::string& lines) {

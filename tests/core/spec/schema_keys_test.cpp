@@ -169,6 +169,8 @@ std::map<std::string, Embedding> embeddings() {
       {"namedVolumeLong", apps(R"({"apps": {"a1": {"host": "h", "volumes": {"v1": @@}, "containers": {"c1": {"image": "busybox:1.36"}}}}})")},
       {"namedNetworkLong", apps(R"({"apps": {"a1": {"host": "h", "networks": {"n1": @@}, "containers": {"c1": {"image": "busybox:1.36"}}}}})")},
       {"container", apps(std::string(R"({"apps": {"a1": )") + kApp + "}}")},
+      {"fileObject", apps(R"({"apps": {"a1": {"host": "h", "secrets": {"s1": @@}, "containers": {"c1": {"image": "busybox:1.36"}}}}})")},
+      {"fileRefLong", container(R"("secrets": [@@])")},
       {"portLong", container(R"("ports": [@@])")},
       {"volumeLong", container(R"("volumes": [@@])")},
       {"serviceNetworkLong", container(R"("networks": {"n1": @@})")},

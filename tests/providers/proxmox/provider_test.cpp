@@ -15,6 +15,7 @@
 #include "core/engine.h"
 #include "core/provider_plan.h"
 #include "providers/proxmox/proxmox_registration.h"
+#include "providers/proxmox/wire.h"
 #include "tests/providers/proxmox/emulator_fixture.h"
 #include "tests/support/memory_provider.h"
 #include "tests/support/memory_state_store.h"
@@ -539,4 +540,100 @@ TEST_CASE("proxmox: the API hanging holds up only the VMs while the rest of the 
   rig.engine->cancel();
   emu.admin("DELETE", "/faults");
   rig.engine->drain(std::chrono::seconds(10));
+}
+
+TEST_CASE("proxmox vm: description, ciuser, ssh_keys, searchdomain and restart per VM over providers.proxmox; "
+          "a cloud-init change stays pending with restart: manual, across a restart of the provider",
+          "[proxmox][provider]") {
+  START_EMULATOR(emu);
+  registerImage(emu);
+  auto p = makeProvider(providerConfig(emu));  // providers.proxmox: restart auto, ciuser tend
+  json tp;
+  REQUIRE(converge(*p, templateRes(), tp).outcome == Outcome::Ok);
+  auto vm = vmRes("web", 1000, "127.0.20.45");
+  const std::string key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPerVmKeyForTheWebVmOnly0123456789abcd web@example";
+  vm.spec["description"] = "Web server\nowned by the ops team";
+  vm.spec["ciuser"] = "webadmin";
+  vm.spec["ssh_keys"] = {key};
+  vm.spec["searchdomain"] = "web.example.test";
+  vm.spec["restart"] = "manual";
+  json priv;
+  auto r = converge(*p, vm, priv);
+  INFO(r.message);
+  REQUIRE(r.outcome == Outcome::Ok);
+  auto v = emu.admin("GET", "/vms/1000");
+  std::string desc = v["config"]["description"];
+  CHECK(desc.rfind("Web server\nowned by the ops team\n", 0) == 0);
+  CHECK(desc.find("tend: io.tend.resource=vm/web") != std::string::npos);
+  CHECK(v["config"]["ciuser"] == "webadmin");
+  CHECK(v["config"]["searchdomain"] == "web.example.test");
+  CHECK(tend::proxmox::percentDecode(v["config"]["sshkeys"].get<std::string>()).find(key) != std::string::npos);
+
+  // A cloud-init change on the running VM: written, pending a reboot (restart: manual).
+  int reboots = counter(emu, "POST /nodes/{node}/qemu/{vmid}/status/reboot");
+  auto changed = vm;
+  changed.spec["ciuser"] = "ops";
+  changed.hash += "-ciuser";
+  r = converge(*p, changed, priv);
+  INFO(r.message);
+  CHECK(r.outcome == Outcome::Ok);
+  CHECK(r.message.find("pending a reboot (ciuser; restart: manual)") != std::string::npos);
+  CHECK(emu.admin("GET", "/vms/1000")["config"]["ciuser"] == "ops");
+  CHECK(counter(emu, "POST /nodes/{node}/qemu/{vmid}/status/reboot") == reboots);
+  REQUIRE(priv.contains("pending_reboot"));
+
+  // A new provider (tendd restarted) with the stored private data still sees it pending, and
+  // writes nothing.
+  auto again = makeProvider(providerConfig(emu));
+  emu.admin("POST", "/counters/reset");
+  ObserveRequest oreq;
+  oreq.desired = {&changed};
+  oreq.ctx = tend::testing::conformanceContext();
+  oreq.privateData[changed.id] = priv;
+  auto o = again->observe(oreq);
+  auto& ob = o.observed.at(changed.id);
+  CHECK(ob.ready);
+  CHECK(ob.message.find("pending a reboot: ciuser (restart: manual)") != std::string::npos);
+  CHECK(again->plan(PlanRequest{&changed, &ob}).action == Action::Noop);
+  CHECK(emu.admin("GET", "/counters")["writes"] == 0);
+
+  // restart: auto for this VM: the pending change gets its reboot, then nothing is pending.
+  auto autoVm = changed;
+  autoVm.spec["restart"] = "auto";
+  autoVm.hash += "-auto";
+  r = converge(*again, autoVm, priv);
+  INFO(r.message);
+  CHECK(r.outcome == Outcome::Ok);
+  CHECK(counter(emu, "POST /nodes/{node}/qemu/{vmid}/status/reboot") == 1);
+  CHECK_FALSE(priv.contains("pending_reboot"));
+  oreq.desired = {&autoVm};
+  oreq.privateData[autoVm.id] = priv;
+  o = again->observe(oreq);
+  CHECK(o.observed.at(autoVm.id).message.find("pending") == std::string::npos);
+}
+
+TEST_CASE("proxmox template: the image grows to the template's disk before it becomes a template; a smaller "
+          "disk than the image is refused", "[proxmox][provider]") {
+  START_EMULATOR(emu);
+  registerImage(emu);  // a 2 GiB image
+  auto p = makeProvider(providerConfig(emu));
+  auto t = templateRes();
+  t.spec["disk"] = "10G";
+  json priv;
+  auto r = converge(*p, t, priv);
+  INFO(r.message);
+  REQUIRE(r.outcome == Outcome::Ok);
+  auto v = emu.admin("GET", "/vms/9000");
+  CHECK(v["config"]["template"] == "1");
+  CHECK(v["config"]["scsi0"].get<std::string>().find("size=10G") != std::string::npos);
+
+  auto small = templateRes(9001);
+  small.id = "template/small";
+  small.spec["name"] = "small";
+  small.spec["disk"] = "1G";
+  json p2;
+  auto rs = converge(*p, small, p2);
+  CHECK(rs.outcome == Outcome::Failed);
+  CHECK(rs.message.find("the cloud image is larger than the template's disk") != std::string::npos);
+  CHECK(emu.admin("GET", "/vms/9001")["config"].value("template", "0") != "1");
 }
