@@ -593,7 +593,7 @@ void Project::addFile(const YNode* r, const std::string& shown, const std::strin
           w.entries(x, "volumes", [&](const YNode* k, const YNode* v) {
             auto it = volumes_.find(k->value);
             if (it == volumes_.end()) {
-              volumes_[k->value] = Named{k, v, shown};
+              volumes_[k->value] = Named{k, v, shown, dir};
               volOrder_.push_back(k->value);
             } else if (it->second.value->isMap() && v->isMap()) {
               it->second.value = merge(it->second.value, v, "", 2);
@@ -607,7 +607,7 @@ void Project::addFile(const YNode* r, const std::string& shown, const std::strin
           w.entries(x, "networks", [&](const YNode* k, const YNode* v) {
             auto it = networks_.find(k->value);
             if (it == networks_.end()) {
-              networks_[k->value] = Named{k, v, shown};
+              networks_[k->value] = Named{k, v, shown, dir};
               netOrder_.push_back(k->value);
             } else if (it->second.value->isMap() && v->isMap()) {
               it->second.value = merge(it->second.value, v, "", 2);

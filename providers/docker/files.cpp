@@ -189,9 +189,11 @@ Result<std::vector<std::string>> materializeFiles(const std::string& dir, const 
 
 namespace {
 
+// A zero-padded octal number in `width - 1` digits and a NUL (values too large keep their low
+// digits; the callers' values fit: modes, ids below 8^7, sizes below 4 MiB).
 void octal(char* field, size_t width, uint64_t v) {
-  // width includes the terminating NUL
-  std::snprintf(field, width, "%0*llo", static_cast<int>(width - 1), static_cast<unsigned long long>(v));
+  field[width - 1] = '\0';
+  for (size_t i = width - 1; i-- > 0; v >>= 3) field[i] = static_cast<char>('0' + (v & 7));
 }
 
 void tarEntry(std::string& out, const std::string& name, bool dir, uint32_t mode, uint32_t uid, uint32_t gid,
@@ -219,7 +221,7 @@ void tarEntry(std::string& out, const std::string& name, bool dir, uint32_t mode
   std::memset(h + 148, ' ', 8);
   unsigned sum = 0;
   for (unsigned char ch : h) sum += ch;
-  std::snprintf(h + 148, 8, "%06o", sum);
+  octal(h + 148, 7, sum);  // six digits, NUL, then a space
   h[155] = ' ';
   out.append(h, sizeof h);
   if (!dir) {

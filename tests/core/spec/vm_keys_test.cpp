@@ -54,12 +54,12 @@ TEST_CASE("per-VM cloud-init and restart keys reach the vm payload over provider
   CHECK_FALSE(find(plain, "vm/web")->spec.contains("restart"));
   CHECK(find(plain, "template/base")->spec["disk"] == "10G");
 
-  auto r = loadWith(d, R"(    description: "Web server (${environment.name})"
+  auto r = loadWith(d, R"Y(    description: "Web server (${environment.name})"
     ciuser: web
     searchdomain: web.lab.test
     ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWebKeyWebKeyWebKeyWebKeyWebKeyWebKey00 web@example"]
     restart: manual
-)");
+)Y");
   std::string errs;
   for (const auto& x : r.diagnostics) errs += x.str() + "\n";
   INFO(errs);

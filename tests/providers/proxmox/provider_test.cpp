@@ -542,7 +542,7 @@ TEST_CASE("proxmox: the API hanging holds up only the VMs while the rest of the 
   rig.engine->drain(std::chrono::seconds(10));
 }
 
-TEST_CASE("proxmox vm: description, ciuser, ssh_keys, searchdomain and restart per VM over providers.proxmox; "
+TEST_CASE("proxmox vm: description, ciuser, ssh_keys, searchdomain and restart per VM over providers.proxmox, and "
           "a cloud-init change stays pending with restart: manual, across a restart of the provider",
           "[proxmox][provider]") {
   START_EMULATOR(emu);
@@ -612,7 +612,7 @@ TEST_CASE("proxmox vm: description, ciuser, ssh_keys, searchdomain and restart p
   CHECK(o.observed.at(autoVm.id).message.find("pending") == std::string::npos);
 }
 
-TEST_CASE("proxmox template: the image grows to the template's disk before it becomes a template; a smaller "
+TEST_CASE("proxmox template: the image grows to the template's disk before it becomes a template, and a smaller "
           "disk than the image is refused", "[proxmox][provider]") {
   START_EMULATOR(emu);
   registerImage(emu);  // a 2 GiB image
