@@ -841,7 +841,7 @@ void readFileObjects(Walker& w, const YNode* v, bool secret, const std::string& 
               {"external", [&](const YNode* a) {
                 if (a->isScalar() && (a->value == "false" || a->value == "False" || a->value == "no")) return;
                 w.err(a, "external " + what + "s live in a Docker Swarm, which tend does not use: give " + ctx +
-                             " a 'file' or 'environment'" + (secret ? "" : " or 'content'"));
+                             (secret ? " a 'file' or 'environment'" : " a 'file', 'environment' or 'content'"));
                 ++sources;
               }},
               swarm("name"),

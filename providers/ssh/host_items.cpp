@@ -1,6 +1,7 @@
 #include "providers/ssh/host_items.h"
 
 #include <algorithm>
+#include <cctype>
 #include <sstream>
 
 #include "core/hash.h"
@@ -172,12 +173,36 @@ std::string probeScript(const std::vector<const DesiredResource*>& items) {
       "e @ arch \"$(dpkg --print-architecture 2>/dev/null || uname -m)\"\n"
       "e @ hostname \"$(hostname 2>/dev/null || cat /etc/hostname)\"\n"
       "e @ disk_free_kb \"$(df -Pk / 2>/dev/null | awk 'NR==2{print $4}')\"\n"
-      "for f in " + std::string(kItemRecordDir) + "/*; do [ -f \"$f\" ] && { printf 'R\\t'; head -n1 \"$f\"; }; done\n";
+      // tend's records: the first line of each, in one awk for all of them.
+      "set -- " + std::string(kItemRecordDir) + "/*; [ -f \"$1\" ] && awk 'FNR==1{print \"R\\t\" $0}' \"$@\"\n";
+  // Files and directories are hashed and stat'ed in one sha256sum and one stat for the whole
+  // host (a no-op pass is mostly these): the existing ones are collected in "$@", each with a
+  // line `M<TAB>id<TAB>path` that maps the answers (by path) back to the item. A path holding
+  // a tab, a newline or a backslash (which sha256sum escapes) is probed on its own.
+  auto batchable = [](const std::string& path) { return path.find_first_of("\t\n\\") == std::string::npos; };
+  std::string shaList, dirList;
+  for (const DesiredResource* r : items) {
+    std::string path = str(r->spec, "path");
+    if (!batchable(path)) continue;
+    std::string id = q(r->id), p = q(path);
+    if (r->kind == "file")
+      shaList += "if [ -f " + p + " ]; then set -- \"$@\" " + p + "; printf 'M\\t%s\\t%s\\n' " + id + " " + p +
+                 "; elif [ -e " + p + " ]; then e " + id + " type other; fi\n";
+    else if (r->kind == "directory")
+      dirList += "[ -d " + p + " ] && { set -- \"$@\" " + p + "; printf 'M\\t%s\\t%s\\n' " + id + " " + p + "; }\n";
+  }
+  if (!shaList.empty() || !dirList.empty()) {
+    s += "set --\n" + shaList;
+    if (!shaList.empty()) s += "[ $# -gt 0 ] && sha256sum -- \"$@\" 2>/dev/null\n";
+    s += dirList;
+    s += "[ $# -gt 0 ] && stat -c 'F\t%n\t%a %U %G %u %g' -- \"$@\" 2>/dev/null\n";
+  }
   std::vector<std::string> pkgs;
   for (const DesiredResource* r : items) {
     const json& j = r->spec;
     const std::string id = q(r->id);
     const std::string& k = r->kind;
+    if ((k == "file" || k == "directory") && batchable(str(j, "path"))) continue;
     if (k == "package") {
       pkgs.push_back(str(j, "name"));
       if (str(j, "state") == "latest")
@@ -245,9 +270,28 @@ ProbeResult parseProbe(const std::string& out) {
   ProbeResult p;
   std::istringstream is(out);
   std::string line;
+  std::vector<std::pair<std::string, std::string>> mapped;  // id, path (the batched files and directories)
+  std::map<std::string, std::string> shaByPath, statByPath;
+  auto isHex64 = [](const std::string& l) {
+    if (l.size() < 67) return false;
+    for (size_t i = 0; i < 64; ++i)
+      if (!std::isxdigit(static_cast<unsigned char>(l[i]))) return false;
+    return l[64] == ' ' && (l[65] == ' ' || l[65] == '*');
+  };
   while (std::getline(is, line)) {
     auto t1 = line.find('\t');
-    if (t1 == std::string::npos) continue;
+    if (t1 == std::string::npos) {
+      if (isHex64(line)) shaByPath[line.substr(66)] = line.substr(0, 64);  // sha256sum: HASH, 2 chars, path
+      continue;
+    }
+    if (line.compare(0, t1, "M") == 0 || line.compare(0, t1, "F") == 0) {
+      auto t2 = line.find('\t', t1 + 1);
+      if (t2 == std::string::npos) continue;
+      std::string b = line.substr(t1 + 1, t2 - t1 - 1), c = line.substr(t2 + 1);
+      if (line[0] == 'M') mapped.emplace_back(b, c);
+      else statByPath[b] = c;
+      continue;
+    }
     auto t2 = line.find('\t', t1 + 1);
     std::string a = line.substr(0, t1);
     std::string b = t2 == std::string::npos ? line.substr(t1 + 1) : line.substr(t1 + 1, t2 - t1 - 1);
@@ -263,6 +307,11 @@ ProbeResult parseProbe(const std::string& out) {
       auto& f = p.items[a][b];
       f = f.empty() ? c : f + "\n" + c;
     }
+  }
+  for (const auto& [id, path] : mapped) {
+    auto& f = p.items[id];
+    if (auto it = shaByPath.find(path); it != shaByPath.end()) f["sha"] = it->second;
+    if (auto it = statByPath.find(path); it != statByPath.end()) f["stat"] = it->second;
   }
   return p;
 }

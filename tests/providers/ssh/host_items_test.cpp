@@ -116,5 +116,35 @@ TEST_CASE("the probe's output becomes observations: records own and drift differ
   CHECK(o.message == "content changed on the host; mode 600, want 0644");
   // No probe script runs anything but reads for these kinds.
   std::string script = tend::ssh::probeScript({&f});
-  CHECK(script.find("sha256sum <'/etc/a.conf'") != std::string::npos);
+  CHECK(script.find("sha256sum -- \"$@\"") != std::string::npos);
+  CHECK(script.find("printf 'M\\t%s\\t%s\\n' 'host/web/file:/etc/a.conf' '/etc/a.conf'") != std::string::npos);
+}
+
+TEST_CASE("the batched hash and stat answers map back to their files and directories by path", "[ssh][host][unit]") {
+  DesiredResource f, d, odd;
+  f.id = "host/web/file:/etc/a.conf";
+  f.kind = "file";
+  f.spec = {{"path", "/etc/a.conf"}};
+  d.id = "host/web/directory:/srv/data";
+  d.kind = "directory";
+  d.spec = {{"path", "/srv/data"}};
+  odd.id = "host/web/file:/etc/we\\ird";
+  odd.kind = "file";
+  odd.spec = {{"path", "/etc/we\\ird"}};
+  std::string script = tend::ssh::probeScript({&f, &d, &odd});
+  // One sha256sum and one stat for the batchable ones; a path sha256sum would escape is probed alone.
+  CHECK(script.find("sha256sum -- \"$@\"") != std::string::npos);
+  CHECK(script.find("stat -c 'F\t%n\t%a %U %G %u %g' -- \"$@\"") != std::string::npos);
+  CHECK(script.find("sha256sum <'/etc/we\\ird'") != std::string::npos);
+  std::string hash(64, 'a');
+  std::string out = "M\thost/web/file:/etc/a.conf\t/etc/a.conf\n"
+                    "M\thost/web/directory:/srv/data\t/srv/data\n" +
+                    hash + "  /etc/a.conf\n"
+                    "F\t/etc/a.conf\t644 root root 0 0\n"
+                    "F\t/srv/data\t755 root adm 0 4\n";
+  auto p = tend::ssh::parseProbe(out);
+  CHECK(p.items[f.id]["sha"] == hash);
+  CHECK(p.items[f.id]["stat"] == "644 root root 0 0");
+  CHECK(p.items[d.id]["stat"] == "755 root adm 0 4");
+  CHECK(p.items[d.id].count("sha") == 0);
 }
