@@ -4,6 +4,8 @@
 #include "core/spec/derived.h"
 #include "core/spec/loader.h"
 
+#include <regex>
+
 namespace tend::spec {
 
 namespace {
@@ -149,6 +151,18 @@ std::vector<ExplainItem> explain(const Spec& s, const DesiredGraph& g, const std
     for (const auto& d : r->dependsOn) out.push_back({r->kind, r->id, "depends_on", d, SpecLoc{r->loc.file, r->loc.line, r->loc.col}});
   }
   return out;
+}
+
+nlohmann::json explainJson(const std::vector<ExplainItem>& items) {
+  static const std::regex secretRef(R"(\$\{secret:[^}]*\})");
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& i : items)
+    a.push_back({{"kind", i.kind},
+                 {"id", i.id},
+                 {"field", i.field},
+                 {"value", std::regex_replace(i.value, secretRef, "(secret)")},
+                 {"source", {{"file", i.source.file}, {"line", i.source.line}, {"col", i.source.col}}}});
+  return a;
 }
 
 }  // namespace tend::spec

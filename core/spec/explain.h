@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/resource.h"
 #include "core/spec/model.h"
 
@@ -20,5 +22,9 @@ struct ExplainItem {
 // Items for `what`: an app name, or a resource id (container/APP/NAME → its app's items for
 // that container; any other id → the resource). Empty when nothing matches.
 std::vector<ExplainItem> explain(const Spec& s, const DesiredGraph& g, const std::string& what);
+
+// The items as `tendctl explain --output json` and GET /v1/explain/WHAT show them: an array of
+// {kind, id, field, value, source: {file, line, col}}, every ${secret:NAME} shown as "(secret)".
+nlohmann::json explainJson(const std::vector<ExplainItem>& items);
 
 }  // namespace tend::spec

@@ -81,6 +81,7 @@ const Route kRoutes[] = {
     {"/v1/plan", http::verb::get, false},       {"/v1/events", http::verb::get, false},
     {"/v1/reconcile", http::verb::post, true},  {"/v1/hooks/git", http::verb::post, true},
     {"/v1/runs", http::verb::get, false},       {"/v1/resources/", http::verb::get, false},
+    {"/v1/explain/", http::verb::get, false},
     {"/", http::verb::get, false},              {"/ui/", http::verb::get, false},
 };
 
@@ -277,6 +278,15 @@ awaitable<Response> Api::handle(Request req, Transport t) {
       if (d.ok()) res = jsonResponse(http::status::ok, *d);
       else if (d.error().message.rfind("unknown resource", 0) == 0) res = errorResponse(http::status::not_found, d.error().message);
       else res = errorResponse(http::status::internal_server_error, d.error().message);
+    } else if (path.rfind("/v1/explain/", 0) == 0) {
+      std::string what;
+      if (!percentDecode(std::string_view(path).substr(12), what, false) || what.empty())
+        co_return errorResponse(http::status::bad_request, "give an app name or a resource id: /v1/explain/WHAT");
+      const auto call5 = [this, what] { return backend_.explainJson(what); };
+      auto e = co_await offload<Result<json>>(blocking_, call5);
+      if (e.ok()) res = jsonResponse(http::status::ok, *e);
+      else if (e.error().message.rfind("no app or resource", 0) == 0) res = errorResponse(http::status::not_found, e.error().message);
+      else res = errorResponse(http::status::service_unavailable, e.error().message);
     } else if (path == "/" || path.rfind("/ui/", 0) == 0) {
       res = co_await web(req, path, query);
     } else if (path == "/v1/reconcile") {

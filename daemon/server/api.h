@@ -57,6 +57,13 @@ class ApiBackend {
   // whose message starts with "unknown resource" is a 404.
   virtual Result<nlohmann::json> resourceDetail(const std::string& id, bool withPlan) = 0;
   virtual Result<nlohmann::json> runsJson(int limit) = 0;  // newest first; blocking
+  // GET /v1/explain/WHAT: what one app (or resource id) of the applied spec turns into, with
+  // FILE:LINE sources (spec::explainJson). An error whose message starts with "no app or
+  // resource" is a 404; "no spec" a 503.
+  virtual Result<nlohmann::json> explainJson(const std::string& what) {
+    (void)what;
+    return makeError("no spec: explain is not served here");
+  }
   // The newest events (of one resource, or all for ""), oldest first. Blocking.
   virtual Result<nlohmann::json> recentEventsJson(const std::string& resource, int limit) = 0;
 };

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "core/secrets.h"
+#include "core/spec/explain.h"
 #include "daemon/server/status_render.h"
 
 namespace tend::daemon {
@@ -187,6 +188,8 @@ bool Controller::reloadSpec(bool fetch, const std::string& trigger) {
     clearedError = !specErrors_.empty();
     specErrors_.clear();
     same = graph_ && fp == fingerprint_ && graph_->revision == lr.graph->revision;
+    explainSpec_ = lr.spec;
+    explainGraph_ = lr.graph;
     localGen_++;
   }
   if (clearedError) {
@@ -386,6 +389,22 @@ StatusView Controller::statusView() {
     for (const auto& r : recorded_) v.resources.push_back(statusOfRecord(r));
   }
   return v;
+}
+
+Result<json> Controller::explainJson(const std::string& what) {
+  std::shared_ptr<const Spec> sp;
+  DesiredGraphPtr g;
+  {
+    std::lock_guard lk(mu_);
+    sp = explainSpec_;
+    g = explainGraph_;
+  }
+  if (!sp || !g) return makeError("no spec: tendd has not loaded a valid spec yet");
+  auto items = spec::explain(*sp, *g, what);
+  if (items.empty()) return makeError("no app or resource '" + what + "' in the applied spec (revision " + g->revision + ")");
+  json j = spec::explainJson(items);
+  std::string text = Redactor::instance().redact(j.dump());
+  return json::parse(text, nullptr, false);
 }
 
 Result<json> Controller::resourceDetail(const std::string& id, bool withPlan) {

@@ -84,6 +84,7 @@ class Controller final : public ApiBackend {
   StatusView statusView() override;
   Result<nlohmann::json> resourceDetail(const std::string& id, bool withPlan) override;
   Result<nlohmann::json> runsJson(int limit) override;
+  Result<nlohmann::json> explainJson(const std::string& what) override;
   Result<nlohmann::json> recentEventsJson(const std::string& resource, int limit) override;
 
  private:
@@ -108,6 +109,9 @@ class Controller final : public ApiBackend {
 
   mutable std::mutex mu_;
   DesiredGraphPtr graph_;
+  // The last valid load's model and graph, for explain (FILE:LINE of every value).
+  std::shared_ptr<const Spec> explainSpec_;
+  DesiredGraphPtr explainGraph_;
   std::string fingerprint_;
   std::vector<std::string> specErrors_;
   std::optional<RunRecord> lastRun_;

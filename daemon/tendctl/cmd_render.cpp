@@ -134,6 +134,34 @@ int cmdRender(const std::string& dir, const std::string& outDir, bool reveal, co
   return kOk;
 }
 
+int printExplain(const nlohmann::json& items, const std::string& output) {
+  if (output == "json") {
+    std::cout << items.dump(2) << "\n";
+    return kOk;
+  }
+  // Grouped by what they belong to, in order of first appearance.
+  auto s = [](const nlohmann::json& j, const char* k) {
+    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
+  };
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const nlohmann::json*>> byId;
+  for (const auto& i : items) {
+    auto& v = byId[s(i, "id")];
+    if (v.empty()) order.push_back(s(i, "id"));
+    v.push_back(&i);
+  }
+  for (const auto& id : order) {
+    const auto& v = byId[id];
+    std::cout << s(*v.front(), "kind") << " " << id << "\n";
+    for (const auto* i : v) {
+      const auto& src = (*i)["source"];
+      std::cout << "  " << s(*i, "field") << " = " << s(*i, "value") << "    (" << s(src, "file") << ":"
+                << src.value("line", 0) << ":" << src.value("col", 0) << ")\n";
+    }
+  }
+  return kOk;
+}
+
 int cmdExplain(const std::string& what, const std::string& dir, const std::string& output) {
   LoadResult r = loadSpecChecked(dir);
   for (const auto& d : r.diagnostics)
@@ -144,25 +172,7 @@ int cmdExplain(const std::string& what, const std::string& dir, const std::strin
     std::cerr << "tendctl explain: no app or resource '" << what << "' in " << dir << "\n";
     return kFailure;
   }
-  if (output == "json") {
-    nlohmann::json a = nlohmann::json::array();
-    for (const auto& i : items)
-      a.push_back({{"kind", i.kind}, {"id", i.id}, {"field", i.field}, {"value", hideSecrets(i.value)},
-                   {"source", {{"file", i.source.file}, {"line", i.source.line}, {"col", i.source.col}}}});
-    std::cout << a.dump(2) << "\n";
-    return kOk;
-  }
-  // Grouped by what they belong to, in order of first appearance.
-  std::map<std::string, size_t> first;
-  for (size_t k = 0; k < items.size(); ++k) first.emplace(items[k].id, k);
-  std::stable_sort(items.begin(), items.end(), [&](const auto& a, const auto& b) { return first[a.id] < first[b.id]; });
-  std::string last;
-  for (const auto& i : items) {
-    if (i.id != last) std::cout << i.kind << " " << i.id << "\n";
-    last = i.id;
-    std::cout << "  " << i.field << " = " << hideSecrets(i.value) << "    (" << i.source.str() << ")\n";
-  }
-  return kOk;
+  return printExplain(spec::explainJson(items), output);
 }
 
 }  // namespace tend::ctl

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/provider.h"
 #include "core/spec.h"
 
@@ -40,6 +42,10 @@ int cmdUi(const Conn& c);
 int cmdRender(const std::string& dir, const std::string& outDir, bool reveal, const std::string& keyFile,
               const std::string& output);
 int cmdExplain(const std::string& what, const std::string& dir, const std::string& output);
+// The same from the running tendd (GET /v1/explain/WHAT, the applied spec), in cmd_online.cpp.
+int cmdExplainOnline(const Conn& c, const std::string& what, const std::string& output);
+// Prints explain items (spec::explainJson's form) as text or JSON.
+int printExplain(const nlohmann::json& items, const std::string& output);
 // cmd_secrets.cpp
 int cmdSecretsShow(const std::string& name, const std::string& dir);
 int cmdSecretsSet(const std::string& name, const std::string& dir, const std::string& valueFile);

@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
   addPolicy(render);
   auto* explainCmd = app.add_subcommand("explain", "what one app (or resource id) turns into, with FILE:LINE sources");
   explainCmd->add_option("what", what, "app name or resource id")->required();
-  explainCmd->add_option("dir", dir, "spec directory (default .)");
+  std::string explainDir;
+  explainCmd->add_option("dir", explainDir, "spec directory (offline); without it the running tendd answers");
   addOutput(explainCmd);
   addPolicy(explainCmd);
 
@@ -131,7 +132,7 @@ int main(int argc, char** argv) {
   if (*events) return cmdEvents(conn, since, follow, output);
   if (*ui) return cmdUi(conn);
   if (*render) return cmdRender(dir, outDir, reveal, keyFile, output);
-  if (*explainCmd) return cmdExplain(what, dir, output);
+  if (*explainCmd) return explainDir.empty() ? cmdExplainOnline(conn, what, output) : cmdExplain(what, explainDir, output);
   if (*sshow) return cmdSecretsShow(secretName, dir);
   if (*sset) return cmdSecretsSet(secretName, dir, valueFile);
   if (*sedit) return cmdSecretsEdit(dir);

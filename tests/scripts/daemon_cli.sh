@@ -97,3 +97,42 @@ printf 'environment: [broken\n' >"$SPEC/environment.yml"
 set -e
 [ $rc -eq 1 ] || fail "--once on an invalid spec should exit 1, got $rc"
 pass "--once"
+
+# --- explain from the running daemon (the applied spec) equals explain offline
+XSPEC=$WORK/xspec
+mkdir -p "$XSPEC"
+printf 'environment: scripttest\nreconcile: { interval: 1h }\n' >"$XSPEC/environment.yml"
+printf 'hosts:\n  h: { address: 127.0.0.1 }\n' >"$XSPEC/hosts.yml"
+cat >"$XSPEC/apps.yml" <<'YML'
+apps:
+  web:
+    host: h
+    containers:
+      app:
+        image: busybox:1.36
+        ports: ["127.0.0.1:18099:80"]
+        environment: { MODE: explain }
+YML
+XSOCK=$WORK/x.sock
+"$TENDD" --spec "$XSPEC" --state "$WORK/x/tend.db" --socket "$XSOCK" --dry-run >"$WORK/x.log" 2>&1 &
+XPID=$!
+PIDS+=($XPID)
+wait_for "$TENDCTL" --socket "$XSOCK" explain web >/dev/null 2>&1 || fail "explain from the daemon: $(cat "$WORK/x.log" | tail -3)"
+"$TENDCTL" --socket "$XSOCK" explain web >"$WORK/x-online.txt"
+grep -q "^container container/web/app" "$WORK/x-online.txt" || fail "online explain should list the container: $(cat "$WORK/x-online.txt")"
+grep -q "image = busybox:1.36 *(.*apps.yml:6:" "$WORK/x-online.txt" || fail "online explain should locate the image: $(cat "$WORK/x-online.txt")"
+"$TENDCTL" --socket "$XSOCK" explain web -o json >"$WORK/x-online.json"
+(cd "$XSPEC" && "$TENDCTL" explain web . -o json) >"$WORK/x-offline.json"
+python3 - "$WORK/x-online.json" "$WORK/x-offline.json" "$XSPEC" <<'PY' || fail "online and offline explain should agree"
+import json, os, sys
+on, off = (json.load(open(p)) for p in sys.argv[1:3])
+norm = lambda items: sorted((i["kind"], i["id"], i["field"], i["value"], os.path.basename(i["source"]["file"]), i["source"]["line"]) for i in items)
+sys.exit(0 if on and norm(on) == norm(off) else 1)
+PY
+set +e
+"$TENDCTL" --socket "$XSOCK" explain nosuchapp >/dev/null 2>"$WORK/x-err"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "explain of an unknown app should exit 1, got $rc"
+grep -q "no app or resource 'nosuchapp'" "$WORK/x-err" || fail "unknown app message: $(cat "$WORK/x-err")"
+kill -TERM $XPID; wait $XPID 2>/dev/null || true
+pass "explain from the daemon"
