@@ -174,7 +174,9 @@ std::string probeScript(const std::vector<const DesiredResource*>& items) {
       "e @ hostname \"$(hostname 2>/dev/null || cat /etc/hostname)\"\n"
       "e @ disk_free_kb \"$(df -Pk / 2>/dev/null | awk 'NR==2{print $4}')\"\n"
       // tend's records: the first line of each, in one awk for all of them.
-      "set -- " + std::string(kItemRecordDir) + "/*; [ -f \"$1\" ] && awk 'FNR==1{print \"R\\t\" $0}' \"$@\"\n";
+      "set -- " + std::string(kItemRecordDir) + "/*; [ -f \"$1\" ] && awk 'FNR==1{print \"R\\t\" $0}' \"$@\"\n"
+      // Restarts and reloads still owed (kPendingDir): one line per changed path.
+      "set -- " + std::string(kPendingDir) + "/*; [ -f \"$1\" ] && awk '{n=FILENAME; sub(/.*\\//, \"\", n); print \"Q\\t\" n \"\\t\" $0}' \"$@\"\n";
   // Files and directories are hashed and stat'ed in one sha256sum and one stat for the whole
   // host (a no-op pass is mostly these): the existing ones are collected in "$@", each with a
   // line `M<TAB>id<TAB>path` that maps the answers (by path) back to the item. A path holding
@@ -282,6 +284,14 @@ ProbeResult parseProbe(const std::string& out) {
     auto t1 = line.find('\t');
     if (t1 == std::string::npos) {
       if (isHex64(line)) shaByPath[line.substr(66)] = line.substr(0, 64);  // sha256sum: HASH, 2 chars, path
+      continue;
+    }
+    if (line.compare(0, t1, "Q") == 0) {  // Q<TAB>restart-SVC<TAB>path
+      auto t2 = line.find('\t', t1 + 1);
+      if (t2 == std::string::npos) continue;
+      std::string name = line.substr(t1 + 1, t2 - t1 - 1), path = line.substr(t2 + 1);
+      if (name.rfind("restart-", 0) == 0) p.pendingRestarts[name.substr(8)].insert(path);
+      else if (name.rfind("reload-", 0) == 0) p.pendingReloads[name.substr(7)].insert(path);
       continue;
     }
     if (line.compare(0, t1, "M") == 0 || line.compare(0, t1, "F") == 0) {
@@ -517,6 +527,27 @@ std::string writeScript(const std::string& path, const std::string& content, con
 const char* kSystemd = "[ -d /run/systemd/system ] || command -v systemctl >/dev/null";
 
 }  // namespace
+
+namespace {
+bool serviceFileName(const std::string& svc) {
+  if (svc.empty() || svc.size() > 200 || svc[0] == '.') return false;
+  for (unsigned char c : svc)
+    if (!std::isalnum(c) && c != '@' && c != '.' && c != '_' && c != '-' && c != ':') return false;
+  return true;
+}
+}  // namespace
+
+std::string pendingMarkScript(const std::string& action, const std::string& service, const std::string& path) {
+  if (!serviceFileName(service) || path.find('\n') != std::string::npos) return "";
+  return "mkdir -p " + q(kPendingDir) + " && printf '%s\\n' " + q(path) + " >> " +
+         q(std::string(kPendingDir) + "/" + action + "-" + service) + "\n";
+}
+
+std::string pendingClearScript(const std::string& service) {
+  if (!serviceFileName(service)) return "";
+  return "rm -f " + q(std::string(kPendingDir) + "/restart-" + service) + " " +
+         q(std::string(kPendingDir) + "/reload-" + service) + "\n";
+}
 
 std::string fileApplyScript(const DesiredResource& r, const std::string& sha) {
   const json& j = r.spec;

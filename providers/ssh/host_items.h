@@ -19,6 +19,16 @@
 namespace tend::ssh {
 
 inline constexpr const char* kItemRecordDir = "/var/lib/tend/items";
+// Restarts and reloads owed to a service because a file naming it in on_change was written:
+// one file per (action, service), `restart-SVC` / `reload-SVC`, one changed path per line. They
+// live on the host, so a tendd that stops between the write and the restart still restarts
+// the service on its next pass; the service's apply removes them once it has run.
+inline constexpr const char* kPendingDir = "/var/lib/tend/pending";
+// The marker lines for `action` (restart|reload) of `service` after `path` changed ("" when
+// the service name cannot be a file name: the restart is then kept in memory only).
+std::string pendingMarkScript(const std::string& action, const std::string& service, const std::string& path);
+// Removes the markers of `service` (after its restart or reload ran).
+std::string pendingClearScript(const std::string& service);
 inline constexpr const char* kBackupDir = "/var/lib/tend/backup";
 
 // The kinds of host items, in the order they are applied when nothing else orders them.
@@ -34,6 +44,8 @@ struct ProbeResult {
   // tend's records on the host: id -> {hash, detail}
   std::map<std::string, std::pair<std::string, std::string>> records;
   std::map<std::string, std::string> packages;  // name -> "ii 1.2-3" (dpkg status abbrev, version)
+  // The markers of kPendingDir: service -> changed paths.
+  std::map<std::string, std::set<std::string>> pendingRestarts, pendingReloads;
 };
 
 // The one script a pass sends to a host: facts, every desired item's state, tend's records.

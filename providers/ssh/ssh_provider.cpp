@@ -199,6 +199,9 @@ ObserveResponse SshProvider::observe(const ObserveRequest& req) {
     // A new look at the host: what an earlier transaction answered is stale now.
     for (const auto& [id, p] : pending) hs.aptResults.erase(id);
     for (const auto& [id, p] : pending) hs.pendingPackages[id] = p;
+    // Restarts owed since an earlier run (also one of another tendd process): the host keeps them.
+    for (const auto& [svc, files] : probe.pendingRestarts) hs.restarts[svc].insert(files.begin(), files.end());
+    for (const auto& [svc, files] : probe.pendingReloads) hs.reloads[svc].insert(files.begin(), files.end());
   }
   return resp;
 }
@@ -327,6 +330,7 @@ ApplyResponse SshProvider::apply(const ApplyRequest& req) {
     }
   }
   std::string script = itemApplyScript(*d, restart, reload);
+  if (kind == "service" && (restart || reload)) script += pendingClearScript(svc);  // after `set -e` work succeeded
   if (kind == "command" && script.find("${secret:") != std::string::npos) {
     if (!req.ctx.secrets) {
       out.outcome = Outcome::Failed;
@@ -455,13 +459,19 @@ ApplyResponse SshProvider::applyFile(const ApplyRequest& req, HostPool& pool, co
   }
   std::string final = fileContentWithMark(d->id, j.value("path", ""), content, j);
   std::string sha = sha256Hex(final);
-  auto r = run(pool, fileApplyScript(*d, sha), final, req.ctx);
+  bool changed = !req.observed || !req.observed->state.is_object() || req.observed->state.value("sha", "") != sha;
+  std::string script = fileApplyScript(*d, sha);
+  if (changed && j.contains("on_change") && j["on_change"].is_object())
+    // The restart it owes is written on the host in the same script (see kPendingDir).
+    for (const char* action : {"restart", "reload"})
+      if (j["on_change"].contains(action) && j["on_change"][action].is_string())
+        script += pendingMarkScript(action, j["on_change"][action].get<std::string>(), j.value("path", ""));
+  auto r = run(pool, script, final, req.ctx);
   if (!r || r->exitStatus != 0) {
     out.outcome = Outcome::Failed;
     out.message = !r ? r.error().message : failureText(*r);
     return out;
   }
-  bool changed = !req.observed || !req.observed->state.is_object() || req.observed->state.value("sha", "") != sha;
   out.message = changed ? "written (sha256:" + sha.substr(0, 12) + ")" : "mode/owner set";
   if (changed && j.contains("on_change") && j["on_change"].is_object()) {
     std::lock_guard lk(mu_);

@@ -290,3 +290,48 @@ TEST_CASE("ssh file write cut off half way leaves the old file intact", "[ssh][h
   CHECK(ok->exitStatus == 0);
   CHECK(lab.on(0, "tail -n1 /etc/tend-cut.conf") == "new content\n");
 }
+
+TEST_CASE("a restart owed by a written file survives tendd stopping before it: the host keeps it, the next tendd "
+          "restarts once", "[ssh][host][provider]") {
+  HostLab lab(1, {});
+  lab.writeSpec(hostsYaml(lab, 1, R"(  web:
+    files:
+      /etc/app/a.conf: { content: "v = 1\n", on_change: { restart: app } }
+    services:
+      app: { enabled: true, state: started }
+)"));
+  auto g = lab.load();
+  const DesiredResource* file = g->find("host/h1/file:/etc/app/a.conf");
+  REQUIRE(file);
+  // The first tendd writes the file and stops before the service's turn.
+  {
+    ObserveRequest oreq;
+    oreq.desired = {file};
+    oreq.ctx.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    auto o = lab.provider().observe(oreq);
+    REQUIRE(o.observed.count(file->id));
+    const ObservedResource& ob = o.observed.at(file->id);
+    auto a = lab.provider().plan(PlanRequest{file, &ob});
+    REQUIRE(a.action != Action::Noop);
+    ApplyRequest ar{a, file, &ob, {}};
+    ar.ctx.deadline = oreq.ctx.deadline;
+    auto r = lab.provider().apply(ar);
+    INFO(r.message);
+    REQUIRE(r.outcome == Outcome::Ok);
+  }
+  CHECK(lab.on(0, "cat /var/lib/tend/pending/restart-app") == "/etc/app/a.conf\n");
+  CHECK(count(lab.on(0, "cat /var/log/systemctl.log 2>/dev/null"), "restart app") == 0);
+  // A new tendd (fresh provider and engine, nothing in memory): the probe finds the debt.
+  lab.load();
+  auto r1 = lab.pass();
+  INFO(lab.statusDump());
+  REQUIRE(r1.result == "success");
+  CHECK(count(lab.on(0, "cat /var/log/systemctl.log"), "restart app") == 1);
+  CHECK(lab.status("host/h1/service:app").message.find("restarted (/etc/app/a.conf changed)") != std::string::npos);
+  CHECK(lab.on(0, "ls /var/lib/tend/pending | wc -l") == "0\n");
+  // Paid once: the next pass restarts nothing.
+  auto r2 = lab.pass();
+  REQUIRE(r2.result == "success");
+  CHECK(r2.changed == 0);
+  CHECK(count(lab.on(0, "cat /var/log/systemctl.log"), "restart app") == 1);
+}
