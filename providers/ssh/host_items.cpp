@@ -585,6 +585,9 @@ std::string itemApplyScript(const DesiredResource& r, bool restart, bool reload)
          "\nchmod " + q(str(j, "mode", "0755")) + " " + p + "\n";
   } else if (k == "service") {
     std::string n = q(str(j, "name"));
+    // A unit file tend (or anyone) changed since systemd read it: reload systemd first, or
+    // the restart would run the old unit (systemd only warns).
+    s += "if [ \"$(systemctl show -p NeedDaemonReload --value " + n + " 2>/dev/null)\" = yes ]; then systemctl daemon-reload; fi\n";
     if (j.contains("enabled") && j["enabled"].is_boolean())
       s += "systemctl " + std::string(j["enabled"].get<bool>() ? "enable" : "disable") + " " + n + "\n";
     std::string state = str(j, "state");

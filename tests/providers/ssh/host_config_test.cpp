@@ -335,3 +335,47 @@ TEST_CASE("a restart owed by a written file survives tendd stopping before it: t
   CHECK(r2.changed == 0);
   CHECK(count(lab.on(0, "cat /var/log/systemctl.log"), "restart app") == 1);
 }
+
+TEST_CASE("services on a host that boots systemd: a unit delivered as a file is enabled and started, a changed "
+          "unit file is reloaded and restarted once, a unit stopped behind tend's back is started",
+          "[ssh][host][provider][systemd]") {
+  HostLab lab(1, {}, "", /*realSystemd=*/true);
+  auto unit = [](const std::string& version) {
+    return "      /etc/systemd/system/tendtest.service:\n        content: |\n          [Unit]\n          Description=tend test "
+           "unit\n          [Service]\n          ExecStart=/bin/sh -c 'echo start-" + version +
+           " >>/var/tmp/tendtest.log; exec sleep infinity'\n          [Install]\n          WantedBy=multi-user.target\n"
+           "        on_change: { restart: tendtest }\n";
+  };
+  auto spec = [&](const std::string& version, const std::string& conf) {
+    return hostsYaml(lab, 1, "  web:\n    files:\n" + unit(version) + "      /etc/tendtest.conf: { content: \"" + conf +
+                                  "\\n\", on_change: { restart: tendtest } }\n    services:\n      tendtest: { enabled: true, state: started }\n");
+  };
+  auto log = [&] { return lab.on(0, "cat /var/tmp/tendtest.log 2>/dev/null"); };
+  lab.writeSpec(spec("v1", "a = 1"));
+  lab.load();
+  auto r1 = lab.pass();
+  INFO(lab.statusDump());
+  REQUIRE(r1.result == "success");
+  CHECK(lab.on(0, "systemctl is-enabled tendtest; systemctl is-active tendtest") == "enabled\nactive\n");
+  CHECK(log() == "start-v1\n");  // two files were new: one start
+  // No-op: nothing runs, nothing restarts.
+  auto r2 = lab.pass();
+  REQUIRE(r2.result == "success");
+  CHECK(r2.changed == 0);
+  CHECK(log() == "start-v1\n");
+  // The unit file and the config change together: systemd reloads the unit, one restart runs the new one.
+  lab.writeSpec(spec("v2", "a = 2"));
+  lab.load();
+  auto r3 = lab.pass();
+  INFO(lab.statusDump());
+  REQUIRE(r3.result == "success");
+  CHECK(log() == "start-v1\nstart-v2\n");
+  CHECK(lab.on(0, "systemctl show -p NeedDaemonReload --value tendtest") == "no\n");
+  // Stopped behind tend's back: started again, and only that.
+  lab.on(0, "systemctl stop tendtest");
+  auto r4 = lab.pass();
+  INFO(lab.statusDump());
+  REQUIRE(r4.result == "success");
+  CHECK(lab.on(0, "systemctl is-active tendtest") == "active\n");
+  CHECK(log() == "start-v1\nstart-v2\nstart-v2\n");
+}

@@ -48,8 +48,10 @@ struct DebPackage {
 
 class HostLab {
  public:
-  HostLab(int count, const std::vector<DebPackage>& packages, const std::string& dockerArgs = "--cap-add SYS_ADMIN --cap-add NET_ADMIN")
-      : hosts_(count, dockerArgs) {
+  // `realSystemd`: the hosts boot systemd (no systemctl double); services are real units.
+  HostLab(int count, const std::vector<DebPackage>& packages, const std::string& dockerArgs = "--cap-add SYS_ADMIN --cap-add NET_ADMIN",
+          bool realSystemd = false)
+      : hosts_(count, realSystemd ? "" : dockerArgs, realSystemd), realSystemd_(realSystemd) {
     dir_ = tempDir("tend-hostlab-");
     REQUIRE(!dir_.empty());
     buildRepo(packages);
@@ -161,6 +163,19 @@ class HostLab {
   }
   void prepare(const std::string& c) {
     int rc = 0;
+    if (realSystemd_) {
+      // Wait for the boot to settle (sshd is already up: the test hosts waited for its banner).
+      std::string out = sh("docker exec " + c + " sh -c 'for i in $(seq 1 100); do s=$(systemctl is-system-running 2>/dev/null); "
+                           "case \"$s\" in running|degraded) exit 0;; esac; sleep 0.1; done; echo \"$s\"; exit 1' 2>&1", &rc);
+      INFO("systemd did not finish booting: " << out);
+      REQUIRE(rc == 0);
+      out = sh("docker cp " + dir_ + "/repo " + c + ":/srv/tend-repo 2>&1 && docker exec " + c +
+                   " sh -c 'rm -f /etc/apt/sources.list.d/*; echo \"deb [trusted=yes] file:/srv/tend-repo ./\" >/etc/apt/sources.list' 2>&1",
+               &rc);
+      INFO(out);
+      REQUIRE(rc == 0);
+      return;
+    }
     writeText(dir_ + "/systemctl", kFakeSystemctl, 0755);
     std::string out = sh("docker cp " + dir_ + "/repo " + c + ":/srv/tend-repo 2>&1 && docker cp " + dir_ +
                              "/systemctl " + c + ":/usr/local/bin/systemctl 2>&1 && docker exec " + c +
@@ -172,6 +187,7 @@ class HostLab {
   }
 
   TestHosts hosts_;
+  bool realSystemd_ = false;
   std::string dir_;
   ProviderRegistry registry_;
   DesiredGraphPtr graph_;

@@ -227,11 +227,13 @@ class TestHosts {
     std::string name, address, container;
   };
   // `dockerArgs`: more `docker run` arguments for every host (TEND_TEST_HOST_DOCKER_ARGS).
-  explicit TestHosts(int count, const std::string& dockerArgs = "") {
+  // `systemd`: hosts that boot systemd as PID 1 (TEND_TEST_HOST_SYSTEMD=1).
+  explicit TestHosts(int count, const std::string& dockerArgs = "", bool systemd = false) {
     dir_ = tempDir("tend-testhosts-");
     REQUIRE(!dir_.empty());
     int rc = 0;
     std::string env = dockerArgs.empty() ? "" : "TEND_TEST_HOST_DOCKER_ARGS=" + tend::ssh::shellQuote(dockerArgs) + " ";
+    if (systemd) env += "TEND_TEST_HOST_SYSTEMD=1 ";
     std::string out = sh(env + "bash " TEND_SOURCE_DIR "/tests/fixtures/ssh/test-hosts.sh start " +
                              dir_ + " " + std::to_string(count) + " 2>" + dir_ + "/start.err",
                          &rc);
