@@ -454,6 +454,10 @@ Result<json> Controller::resourceDetail(const std::string& id, bool withPlan) {
   j["blocked_by"] = std::move(chain);
   auto evs = tap_.recentEvents(id, 50);
   j["events"] = evs.ok() ? renderEventsJson(*evs) : json::array();
+  // Where each of its values came from (tendctl explain ID): empty for a resource the applied
+  // spec does not name (recorded state only).
+  auto ex = explainJson(id);
+  j["explain"] = ex.ok() ? *ex : json::array();
   if (withPlan) {
     auto* e = enginePtr_.load();
     if (!e) {

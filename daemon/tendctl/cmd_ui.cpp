@@ -433,6 +433,15 @@ class Ui {
     } else {
       add(0, "  (none)");
     }
+    add(A_BOLD, "explain (where each value comes from):");
+    if (!d.contains("explain") || !d["explain"].is_array() || d["explain"].empty()) add(0, "  (not in the applied spec)");
+    else
+      for (const auto& x : d["explain"]) {
+        const json& src = x["source"];
+        std::string where = s(src, "file") + ":" + std::to_string(src.value("line", 0));
+        add(0, "  " + s(x, "field") + " = " + s(x, "value") + "  (" + where + ")" +
+                   (s(x, "id") != id ? "  [" + s(x, "id") + "]" : ""));
+      }
     add(A_BOLD, "events:");
     if (d["events"].empty()) add(0, "  (none)");
     for (auto it = d["events"].rbegin(); it != d["events"].rend(); ++it)

@@ -32,10 +32,17 @@ keys Enter
 wait_screen "depends on:" "detail"
 wait_screen "container/hello/content" "dependency of hello/web"
 wait_screen "declared at: .*apps.yml:[0-9]+" "declared at"
+# Further down the detail: where each value comes from (tendctl explain, from the daemon).
+found=""
+for _ in $(seq 1 8); do
+  if screen | grep -Eq "image = .*\(.*apps.yml:[0-9]+\)"; then found=1; break; fi
+  keys NPage; sleep 0.3
+done
+[ -n "$found" ] || { screen >&2; fail "detail: the explain lines (image = ... (apps.yml:N)) never showed"; }
 keys r; sleep 0.3; keys r
 wait_screen "run [0-9]+ (started|finished|queued)|pass queued" "reconcile over the socket"
 keys Escape; sleep 0.3; keys p
 wait_screen "to create, .* unchanged" "plan"
 keys Escape; sleep 0.3; keys q
 wait_screen "UI-EXIT=0" "quit"
-pass "tendctl ui on specs/local (dry run): apps, filter, detail, reconcile, plan, quit"
+pass "tendctl ui on specs/local (dry run): apps, filter, detail (with explain), reconcile, plan, quit"

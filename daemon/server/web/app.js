@@ -369,10 +369,19 @@
         h('h2', {}, 'needed by'), brief(loaded.dependents),
         h('h2', {}, 'plan'), !plan ? h('p', { class: 'hint' }, 'no plan') : plan.error ? h('p', { class: 'notice error' }, plan.error) :
           h('div', { class: 'diff', id: 'detail-plan' }, h('div', { class: 'diff-head' }, h('span', { class: 'act-' + plan.action }, plan.action), ' ', plan.reason || ''), diffTable(plan.diff)),
-        h('h2', {}, 'events'), eventsTable(loaded.events));
+        h('h2', {}, 'events'), eventsTable(loaded.events),
+        h('h2', {}, 'where its values come from'), explainTable(loaded.explain || []));
     }
     load();
     return { el: box, render: paint, onEvent(e) { if (e.resource === id) load(); } };
+  }
+
+  // tendctl explain ID: each value with the spec line it came from.
+  function explainTable(items) {
+    if (!items.length) return h('p', { class: 'hint' }, 'not in the applied spec');
+    return h('table', { class: 'explain', id: 'detail-explain' }, h('thead', {}, h('tr', {}, h('th', {}, 'field'), h('th', {}, 'value'), h('th', {}, 'source'))),
+      h('tbody', {}, items.map((x) => h('tr', {}, h('td', {}, x.field),
+        h('td', { class: 'value' }, x.value), h('td', { class: 'hint' }, x.source.file.split('/').pop() + ':' + x.source.line)))));
   }
 
   function planView() {
