@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <condition_variable>
 #include <exception>
@@ -43,10 +44,24 @@ std::string trim(std::string s) {
   return s;
 }
 
+// Whether git could find a repository for `dir`: a `.git` in it or in a directory above, or
+// GIT_DIR set. False means git is not asked at all (a process start saved on every load of a
+// spec that is not in a work tree, tendd --once's case).
+bool mayBeInGitTree(const std::string& dir) {
+  if (const char* gd = std::getenv("GIT_DIR"); gd && *gd) return true;
+  std::error_code ec;
+  for (std::filesystem::path p = std::filesystem::path(dir).lexically_normal();; p = p.parent_path()) {
+    if (std::filesystem::exists(p / ".git", ec)) return true;
+    if (p == p.root_path() || p.empty() || p == p.parent_path()) return false;
+  }
+}
+
 std::string computeRevision(const Spec& s) {
   // Git only for a directory inside a work tree, and never running what the tree configures
   // (safeGitArgv): the spec is content others push.
-  auto head = runCapture(safeGitArgv({"-C", s.absDir, "rev-parse", "--is-inside-work-tree", "HEAD"}));
+  std::optional<std::string> head;
+  if (mayBeInGitTree(s.absDir))
+    head = runCapture(safeGitArgv({"-C", s.absDir, "rev-parse", "--is-inside-work-tree", "HEAD"}));
   std::string out = head ? trim(*head) : "";
   if (out.rfind("true\n", 0) == 0 && !trim(out.substr(5)).empty()) {
     std::string rev = trim(out.substr(5));
