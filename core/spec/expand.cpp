@@ -237,6 +237,18 @@ struct Expander {
     auto it = s.providers.find(n);
     return it == s.providers.end() ? nullptr : &it->second.config;
   }
+  // The provider registered for `kind` (ProviderRegistration::kinds), so a provider that
+  // serves a kind plugs in without a change here; `conventional` when no registration names
+  // the kind (a registry without that provider: the resources then fail as "not built").
+  mutable std::unordered_map<std::string, std::string> kindProviders;
+  const std::string& prov(const std::string& kind, const char* conventional) const {
+    auto it = kindProviders.find(kind);
+    if (it == kindProviders.end()) {
+      std::string p = providers.providerOfKind(kind);
+      it = kindProviders.emplace(kind, p.empty() ? std::string(conventional) : p).first;
+    }
+    return it->second;
+  }
   int sshPortOf(const std::string& m) const { return machineSshPort(s, m); }
 
   // The keys of `providers.NAME` its registration says every payload carries, when set.
@@ -260,7 +272,7 @@ struct Expander {
     }
     return it->second;
   }
-  const std::string& dockerEndpointCached(const std::string& machine) { return endpointOf("docker", machine); }
+  const std::string& dockerEndpointCached(const std::string& machine) { return endpointOf(prov("container", "docker"), machine); }
 
   // ---- machines --------------------------------------------------------------------------
   void templates() {
@@ -271,8 +283,8 @@ struct Expander {
       if (t.cores.set) j["cores"] = t.cores.v;
       if (t.memory.set) j["memory"] = t.memory.v;
       if (t.disk.set) j["disk"] = t.disk.v;
-      sectionFields("proxmox", j);
-      add("template/" + t.name, "template", "proxmox", "", j, t.loc, 0);
+      sectionFields(prov("template", "proxmox"), j);
+      add("template/" + t.name, "template", prov("template", "proxmox"), "", j, t.loc, 0);
     }
   }
 
@@ -303,7 +315,7 @@ struct Expander {
                 {"environment", s.environment.v}};
       for (const auto& x : v.tags) j["tags"].push_back(x.v);
       for (const auto& x : v.groups) j["groups"].push_back(x.v);
-      sectionFields("proxmox", j);
+      sectionFields(prov("vm", "proxmox"), j);
       // Per-VM keys over providers.proxmox's (present only when written: no other hash moves).
       if (v.description.set) j["description"] = interpolate(s, v.description.v, v.description.loc, "", &d, &secrets);
       if (v.ciuser.set) j["ciuser"] = v.ciuser.v;
@@ -315,7 +327,7 @@ struct Expander {
         j["ssh_keys"] = std::move(keys);
       }
       int tier = tierOf(v.tier, 0);
-      auto* r = add("vm/" + v.name, "vm", "proxmox", v.name, j, v.loc, tier);
+      auto* r = add("vm/" + v.name, "vm", prov("vm", "proxmox"), v.name, j, v.loc, tier);
       if (t) dep(r, "template/" + t->name);
       if (v.tier.set) {
         uint32_t ix = r ? ixOf(r) : ixOf("vm/" + v.name);
@@ -358,8 +370,9 @@ struct Expander {
     }
     for (auto& [k, v] : items.items()) j[k] = v;
     int tier = tierOf(tierName, 0);
-    auto* r = add("host/" + name, "host", providerCfg("ssh") ? "ssh" : "none", name, j, loc, tier);
-    if (r && providerCfg("ssh")) hostPositions.push_back({ixOf(r), tier, isVm, tierName.set, loc});
+    const std::string& hostProvider = prov("host", "ssh");
+    auto* r = add("host/" + name, "host", providerCfg(hostProvider) ? hostProvider : "none", name, j, loc, tier);
+    if (r && providerCfg(hostProvider)) hostPositions.push_back({ixOf(r), tier, isVm, tierName.set, loc});
     if (isVm) dep(r, "vm/" + name);
     if (tierName.set) {
       uint32_t ix = r ? ixOf(r) : ixOf("host/" + name);
@@ -542,7 +555,7 @@ struct Expander {
       it.deps = before;
     }
     for (auto& it : items) {
-      auto* r = add(it.id, it.kind, "ssh", name, std::move(it.spec), loc, hp.tier);
+      auto* r = add(it.id, it.kind, prov(it.kind, prov("host", "ssh").c_str()), name, std::move(it.spec), loc, hp.tier);
       if (!r) continue;
       uint32_t ix = ixOf(r);
       if (hp.isVm) dep(r, "vm/" + name);
@@ -610,7 +623,7 @@ struct Expander {
           }
         }
       }
-      auto* r = add(id, "network", "docker", host, std::move(j), decl ? decl->loc : a.loc, tier);
+      auto* r = add(id, "network", prov("network", "docker"), host, std::move(j), decl ? decl->loc : a.loc, tier);
       dep(r, hostId, hostIx);
       ix = r ? ixOf(r) : ixOf(id);
       bindTier(ix, tier);
@@ -638,7 +651,7 @@ struct Expander {
         for (const auto& [lk, lv] : decl->labels) j["labels"][lk] = interpolate(s, lv, decl->loc, a.name, &d, &secrets);
       j["prune_volumes"] = false;
       if (decl && !decl->driverOpts.empty()) j["driver_opts"] = decl->driverOpts;
-      auto* r = add(id, "volume", "docker", host, std::move(j), decl ? decl->loc : loc, tier);
+      auto* r = add(id, "volume", prov("volume", "docker"), host, std::move(j), decl ? decl->loc : loc, tier);
       dep(r, hostId, hostIx);
       ix = r ? ixOf(r) : ixOf(id);
       bindTier(ix, tier);
@@ -692,7 +705,7 @@ struct Expander {
           if (b.shmSize > 0) bj["shm_size"] = b.shmSize;
           j["build"] = bj;
         }
-        auto* r = add(imageId, "image", "docker", host, std::move(j), c.image.loc, tier);
+        auto* r = add(imageId, "image", prov("image", "docker"), host, std::move(j), c.image.loc, tier);
         dep(r, hostId, hostIx);
         if (r) imageIx = ixOf(r);
       }
@@ -1003,7 +1016,7 @@ struct Expander {
       put("user", str(c.user, a.name));
       putArray("volumes", std::move(vols));
       put("working_dir", str(c.workingDir, a.name));
-      auto* r = add(cid, "container", "docker", host, json(std::move(o)), c.loc, tier);
+      auto* r = add(cid, "container", prov("container", "docker"), host, json(std::move(o)), c.loc, tier);
       if (!r) continue;
       {
         auto& fl = r->fieldLocs;
@@ -1067,13 +1080,13 @@ struct Expander {
   }
 
   void dns() {
-    auto* b = providerCfg("bind9");
+    auto* b = providerCfg(prov("zone", "bind9"));
     if (!b || (s.dns.domains.empty() && s.dns.reverseZones.empty())) return;
     std::string server = b->value("server", "");
     if (!s.vm(server) && !s.host(server)) return;
     std::string serverIp = s.addressOf(server);
     // How named's machine is reached (its provider's registration: ssh:// or "" for here).
-    const std::string& endpoint = endpointOf("bind9", server);
+    const std::string& endpoint = endpointOf(prov("zone", "bind9"), server);
     std::string confDir = absPath(s, b->value("conf_dir", std::string("/etc/bind")));
     int64_t ttl = s.dns.ttl.set ? s.dns.ttl.v : 300;
     int last = s.lastTier();
@@ -1221,7 +1234,7 @@ struct Expander {
       for (const auto& f : s.dns.forwardZones) fz.push_back({{"name", f.name.v}, {"forwarders", strs(f.forwarders)}});
       j["forward_zones"] = fz;
     }
-    auto* r = add("dnsconf/" + server, "dnsconf", "bind9", server, j, s.dns.loc, last);
+    auto* r = add("dnsconf/" + server, "dnsconf", prov("dnsconf", "bind9"), server, j, s.dns.loc, last);
     for (const auto& z : zoneIds) dep(r, z);
     dep(r, "host/" + server);
   }
@@ -1252,8 +1265,8 @@ struct Expander {
                        {"retry", pick(&DnsSoa::retry, 600)}, {"expire", pick(&DnsSoa::expire, 604800)},
                        {"minimum", pick(&DnsSoa::minimum, 300)}}},
               {"records", rr}};
-    if (const auto& ep = endpointOf("bind9", server); !ep.empty()) j["endpoint"] = ep;
-    auto* r = add(id, "zone", "bind9", server, j, s.dns.loc, tier);
+    if (const auto& ep = endpointOf(prov("zone", "bind9"), server); !ep.empty()) j["endpoint"] = ep;
+    auto* r = add(id, "zone", prov("zone", "bind9"), server, j, s.dns.loc, tier);
     for (auto& [x, ix] : deps) dep(r, std::move(x), ix);
   }
 

@@ -171,3 +171,27 @@ TEST_CASE("reconcile.call_timeout errors name the line and column", "[spec][prov
   INFO(lines(bad));
   CHECK(lines(bad).find("environment.yml:3:19: unknown key 'dokcer' in reconcile.call_timeout") != std::string::npos);
 }
+
+TEST_CASE("the resources of a kind go to the provider registered for it, whatever its name", "[spec][providers]") {
+  // A registry where another container engine ("podman") serves the Docker kinds: an app's
+  // containers, networks and images are its resources, with no change to core/.
+  ProviderRegistry reg;
+  ProviderRegistration podman;
+  podman.name = "podman";
+  podman.kinds = {{"container", 0}, {"network", 1}, {"volume", 1}, {"image", 1}};
+  reg.add(podman);
+  TempSpecDir d;
+  d.write("environment.yml", "environment: t\n");
+  d.write("hosts.yml", "hosts:\n  h: { address: 127.0.0.1 }\n");
+  d.write("apps.yml", "apps:\n  a:\n    host: h\n    containers:\n      web: { image: busybox:1.36 }\n");
+  auto r = load(d, reg);
+  INFO(lines(r));
+  REQUIRE(r.ok());
+  int seen = 0;
+  for (const auto& res : r.graph->resources)
+    if (res.kind == "container" || res.kind == "network" || res.kind == "image") {
+      CHECK(res.provider == "podman");
+      ++seen;
+    }
+  CHECK(seen >= 3);
+}
