@@ -28,7 +28,13 @@ TPID=""
 cleanup() {
   [ -n "$TPID" ] && kill "$TPID" 2>/dev/null && wait "$TPID" 2>/dev/null || true
   docker ps -aq --filter "label=io.tend.environment=$ENV" | xargs -r docker rm -f >/dev/null 2>&1 || true
-  docker network ls -q --filter "label=io.tend.environment=$ENV" | xargs -r docker network rm >/dev/null 2>&1 || true
+  # A container dockerd was still creating can hold a network for a moment: try a few times.
+  for _ in 1 2 3 4 5; do
+    docker ps -aq --filter "label=io.tend.environment=$ENV" | xargs -r docker rm -f >/dev/null 2>&1 || true
+    nets=$(docker network ls -q --filter "label=io.tend.environment=$ENV")
+    [ -z "$nets" ] && break
+    echo "$nets" | xargs -r docker network rm >/dev/null 2>&1 || sleep 1
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -43,7 +49,7 @@ write_apps() {  # GENERATION
   {
     echo "apps:"
     for a in 1 2 3 4 5 6; do
-      echo "  a$a:"
+      echo "  ${ENV}a$a:"
       echo "    host: local"
       echo "    containers:"
       for c in 1 2 3 4 5; do
@@ -68,9 +74,9 @@ fds() { ls "/proc/$TPID/fd" | wc -l; }
 echo "tendd pid $TPID on 127.0.0.1:$PORT; 30 containers converging; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "before: RSS $(mem VmRSS) kB, threads $(mem Threads), fds $(fds)"
 
-cat >"$WORK/mix.lua" <<'LUA'
+cat >"$WORK/mix.lua" <<LUA
 local paths = { "/healthz", "/metrics", "/v1/status", "/v1/events?tail=50", "/v1/runs?limit=5",
-                "/v1/resources/container/a1/c1", "/v1/explain/a2" }
+                "/v1/resources/container/${ENV}a1/c1", "/v1/explain/${ENV}a2" }
 local i = 0
 request = function()
   i = i + 1
@@ -91,7 +97,7 @@ EDITOR_PID=$!
 # Which routes answer non-2xx while the load runs: one probe of each every second.
 (
   while sleep 1; do
-    for p in /healthz /readyz /metrics /v1/status "/v1/events?tail=50" "/v1/runs?limit=5" /v1/resources/container/a1/c1 /v1/explain/a2; do
+    for p in /healthz /readyz /metrics /v1/status "/v1/events?tail=50" "/v1/runs?limit=5" "/v1/resources/container/${ENV}a1/c1" "/v1/explain/${ENV}a2"; do
       c=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT$p")
       case "$c" in 2*) ;; *) echo "$p $c" ;; esac
     done
@@ -113,7 +119,7 @@ curl -fsS "http://127.0.0.1:$PORT/v1/runs?limit=100" |
   python3 -c 'import json,sys
 for x in json.load(sys.stdin): print("  run %s %s (%s): %s" % (x["id"], x["result"], x.get("trigger"), x.get("summary")))'
 echo "each route once now:"
-for p in /healthz /readyz /metrics /v1/status "/v1/events?tail=50" "/v1/runs?limit=5" /v1/resources/container/a1/c1 /v1/explain/a2; do
+for p in /healthz /readyz /metrics /v1/status "/v1/events?tail=50" "/v1/runs?limit=5" "/v1/resources/container/${ENV}a1/c1" "/v1/explain/${ENV}a2"; do
   echo "  $p $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT$p")"
 done
 "$TENDCTL" --socket "$WORK/tendd.sock" reconcile --now --wait >/dev/null && echo "after the load: a full reconcile succeeded"

@@ -20,7 +20,13 @@ ENV="oncecurl$$"
 IMAGE="local/busybox:oncecurl"
 cleanup() {
   docker ps -aq --filter "label=io.tend.environment=$ENV" | xargs -r docker rm -f >/dev/null 2>&1 || true
-  docker network ls -q --filter "label=io.tend.environment=$ENV" | xargs -r docker network rm >/dev/null 2>&1 || true
+  # A container dockerd was still creating can hold a network for a moment: try a few times.
+  for _ in 1 2 3 4 5; do
+    docker ps -aq --filter "label=io.tend.environment=$ENV" | xargs -r docker rm -f >/dev/null 2>&1 || true
+    nets=$(docker network ls -q --filter "label=io.tend.environment=$ENV")
+    [ -z "$nets" ] && break
+    echo "$nets" | xargs -r docker network rm >/dev/null 2>&1 || sleep 1
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -33,7 +39,7 @@ printf 'hosts:\n  local: { address: 127.0.0.1 }\n' >"$SPEC/hosts.yml"
 {
   echo "apps:"
   for ((a = 0; a < (N + 4) / 5; a++)); do
-    echo "  a$a:"
+    echo "  ${ENV}a$a:"
     echo "    host: local"
     echo "    containers:"
     for ((c = 0; c < 5 && a * 5 + c < N; c++)); do
@@ -41,9 +47,9 @@ printf 'hosts:\n  local: { address: 127.0.0.1 }\n' >"$SPEC/hosts.yml"
     done
   done
 } >"$SPEC/apps.yml"
-once() { "$TENDD" --spec "$SPEC" --state "$WORK/tend.db" --listen off --socket "$WORK/tendd.sock" --once --log-level warn; }
+once() { "$TENDD" --spec "$SPEC" --state "$WORK/tend.db" --listen off --socket "$WORK/tendd.sock" --once --log-level "${1:-warn}"; }
 echo "converging $N containers (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-once >"$WORK/first.log" 2>&1 || { tail -5 "$WORK/first.log"; exit 1; }
+once info >"$WORK/first.log" 2>&1 || { grep -E "failed|error" "$WORK/first.log" | tail -5; sqlite3 "$WORK/tend.db" "select id, message from resources where phase != 'ready'" 2>/dev/null | head -5; exit 1; }
 now() { date +%s%N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 : >"$WORK/tend.ms"
