@@ -52,6 +52,13 @@ class FakeBackend final : public d::ApiBackend {
     return out;
   }
   bool followsGit() const override { return true; }
+  d::StatusView statusView() override { return {}; }
+  tend::Result<nlohmann::json> resourceDetail(const std::string& id, bool) override {
+    if (id != "container/app/web") return tend::makeError("unknown resource " + id);
+    return nlohmann::json{{"resource", {{"id", id}}}, {"events", nlohmann::json::array()}};
+  }
+  tend::Result<nlohmann::json> runsJson(int) override { return nlohmann::json::array(); }
+  tend::Result<nlohmann::json> recentEventsJson(const std::string&, int) override { return nlohmann::json::array(); }
   void submit(d::Job job) override {
     // The run queue calls waiters on its runner thread.
     std::thread([w = std::move(job.waiters)] {
