@@ -193,7 +193,10 @@ void octal(char* dst, size_t width, uint64_t v) {
   dst[width - 1] = '\0';
 }
 
-bool header(std::string& tar, const std::string& name, uint64_t size, uint32_t mode, bool dir, std::string& err) {
+}  // namespace
+
+bool tarHeader(std::string& tar, const std::string& name, uint64_t size, uint32_t mode, bool dir, std::string& err,
+               uint32_t uid, uint32_t gid) {
   char h[512];
   std::memset(h, 0, sizeof h);
   std::string n = dir ? name + "/" : name;
@@ -210,8 +213,8 @@ bool header(std::string& tar, const std::string& name, uint64_t size, uint32_t m
   }
   std::memcpy(h, n.data(), n.size());
   octal(h + 100, 8, mode);
-  octal(h + 108, 8, 0);
-  octal(h + 116, 8, 0);
+  octal(h + 108, 8, uid);
+  octal(h + 116, 8, gid);
   octal(h + 124, 12, size);
   octal(h + 136, 12, 0);  // mtime 0: the same context gives the same tar
   h[156] = dir ? '5' : '0';
@@ -227,18 +230,16 @@ bool header(std::string& tar, const std::string& name, uint64_t size, uint32_t m
   return true;
 }
 
-void pad(std::string& tar) {
+void tarPad(std::string& tar) {
   size_t r = tar.size() % 512;
   if (r) tar.append(512 - r, '\0');
 }
-
-}  // namespace
 
 bool tarContext(const std::vector<ContextFile>& files, const std::vector<std::pair<std::string, std::string>>& extra,
                 std::string& tar, std::string& err) {
   tar.clear();
   for (const auto& f : files) {
-    if (!header(tar, f.rel, f.dir ? 0 : f.size, f.mode, f.dir, err)) return false;
+    if (!tarHeader(tar, f.rel, f.dir ? 0 : f.size, f.mode, f.dir, err)) return false;
     if (f.dir) continue;
     std::ifstream in(f.abs, std::ios::binary);
     if (!in) {
@@ -251,12 +252,12 @@ bool tarContext(const std::vector<ContextFile>& files, const std::vector<std::pa
       err = "'" + f.rel + "' changed while the build context was read";
       return false;
     }
-    pad(tar);
+    tarPad(tar);
   }
   for (const auto& [name, content] : extra) {
-    if (!header(tar, name, content.size(), 0644, false, err)) return false;
+    if (!tarHeader(tar, name, content.size(), 0644, false, err)) return false;
     tar += content;
-    pad(tar);
+    tarPad(tar);
   }
   tar.append(1024, '\0');
   return true;

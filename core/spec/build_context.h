@@ -26,6 +26,11 @@ bool dockerIgnored(const std::vector<std::string>& patterns, const std::string& 
 
 // sha256 hex over every file's path, mode and content, plus `extra` (the build options).
 bool hashContext(const std::vector<ContextFile>& files, const std::string& extra, std::string& hex, std::string& err);
+// One ustar header (mtime 0) appended to `tar`; a name over 100 bytes is split into ustar's
+// prefix and name at a '/', and one that cannot be is `err`. tarPad pads the data after it.
+bool tarHeader(std::string& tar, const std::string& name, uint64_t size, uint32_t mode, bool dir, std::string& err,
+               uint32_t uid = 0, uint32_t gid = 0);
+void tarPad(std::string& tar);
 // The tar stream (ustar, no compression) of the files, plus extra in-memory files.
 bool tarContext(const std::vector<ContextFile>& files, const std::vector<std::pair<std::string, std::string>>& extra,
                 std::string& tar, std::string& err);

@@ -854,7 +854,9 @@ ApplyResponse DockerProvider::applyContainer(const ApplyRequest& req, EngineClie
         if (!binds.is_array()) binds = json::array();
         for (size_t i = 0; i < paths->size(); ++i) binds.push_back((*paths)[i] + ":" + (*files)[i].target + ":ro");
       } else {
-        archive = tarFiles(*files);
+        auto t = tarFiles(*files);
+        if (!t) return failed(t.error().message, t.error().terminal);
+        archive = std::move(*t);
       }
     }
   }

@@ -13,6 +13,9 @@
 #include <set>
 #include <sstream>
 
+#include <openssl/crypto.h>
+
+#include "core/spec/build_context.h"
 #include "core/spec/compose_env.h"
 
 namespace tend::docker {
@@ -187,58 +190,19 @@ Result<std::vector<std::string>> materializeFiles(const std::string& dir, const 
   return paths;
 }
 
-namespace {
-
-// A zero-padded octal number in `width - 1` digits and a NUL (values too large keep their low
-// digits; the callers' values fit: modes, ids below 8^7, sizes below 4 MiB).
-void octal(char* field, size_t width, uint64_t v) {
-  field[width - 1] = '\0';
-  for (size_t i = width - 1; i-- > 0; v >>= 3) field[i] = static_cast<char>('0' + (v & 7));
-}
-
-void tarEntry(std::string& out, const std::string& name, bool dir, uint32_t mode, uint32_t uid, uint32_t gid,
-              const std::string& data) {
-  char h[512];
-  std::memset(h, 0, sizeof h);
-  std::string n = name, prefix;
-  if (n.size() > 100) {  // ustar: split at a '/' into prefix (155) and name (100)
-    size_t cut = n.rfind('/', 155);
-    if (cut != std::string::npos && n.size() - cut - 1 <= 100) {
-      prefix = n.substr(0, cut);
-      n = n.substr(cut + 1);
-    }
-  }
-  std::memcpy(h, n.data(), std::min<size_t>(n.size(), 100));
-  octal(h + 100, 8, mode);
-  octal(h + 108, 8, uid);
-  octal(h + 116, 8, gid);
-  octal(h + 124, 12, dir ? 0 : data.size());
-  octal(h + 136, 12, 0);
-  h[156] = dir ? '5' : '0';
-  std::memcpy(h + 257, "ustar", 6);
-  std::memcpy(h + 263, "00", 2);
-  std::memcpy(h + 345, prefix.data(), std::min<size_t>(prefix.size(), 155));
-  std::memset(h + 148, ' ', 8);
-  unsigned sum = 0;
-  for (unsigned char ch : h) sum += ch;
-  octal(h + 148, 7, sum);  // six digits, NUL, then a space
-  h[155] = ' ';
-  out.append(h, sizeof h);
-  if (!dir) {
-    out += data;
-    out.append((512 - data.size() % 512) % 512, '\0');
-  }
-}
-
-}  // namespace
-
-SecretString tarFiles(const std::vector<DeliveredFile>& files) {
+Result<SecretString> tarFiles(const std::vector<DeliveredFile>& files) {
   // No entries for the parent directories: the daemon creates missing ones (0755, root) and
   // leaves existing ones as they are (an entry for /tmp would reset its mode).
   std::string out;
   for (const auto& f : files) {
-    std::string rel = f.target.substr(1);
-    tarEntry(out, rel, false, f.mode, f.uid.value_or(0), f.gid.value_or(0), f.content.reveal());
+    std::string err;
+    if (!spec::tarHeader(out, f.target.substr(1), f.content.reveal().size(), f.mode, false, err, f.uid.value_or(0),
+                         f.gid.value_or(0))) {
+      OPENSSL_cleanse(out.data(), out.size());
+      return makeError(f.kind + " '" + f.name + "': " + err, true);
+    }
+    out += f.content.reveal();
+    spec::tarPad(out);
   }
   out.append(1024, '\0');
   return SecretString(std::move(out));

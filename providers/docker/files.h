@@ -43,7 +43,8 @@ Result<std::vector<DeliveredFile>> resolveFiles(const nlohmann::json& spec, cons
 Result<std::vector<std::string>> materializeFiles(const std::string& dir, const std::vector<DeliveredFile>& files);
 
 // An uncompressed ustar archive of the files for PUT /containers/{id}/archive?path=/ (the
-// daemon makes missing parent directories).
-SecretString tarFiles(const std::vector<DeliveredFile>& files);
+// daemon makes missing parent directories); an error names the entry whose target is too
+// long for ustar.
+Result<SecretString> tarFiles(const std::vector<DeliveredFile>& files);
 
 }  // namespace tend::docker
