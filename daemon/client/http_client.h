@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "core/result.h"
 
@@ -26,6 +27,10 @@ struct HttpReply {
 };
 
 // Error (not a reply) when the daemon cannot be reached or the exchange fails.
+// Percent-encodes `s` for a URL path or query value: letters, digits and `-_.~/@:` stay as
+// they are (resource ids keep their slashes), everything else is %XX.
+std::string urlEncode(std::string_view s);
+
 Result<HttpReply> httpCall(const ClientTarget& t, const std::string& method, const std::string& target,
                            const std::string& body = "",
                            std::chrono::milliseconds timeout = std::chrono::seconds(30));

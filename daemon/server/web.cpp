@@ -1,11 +1,14 @@
 #include "daemon/server/web.h"
 
+#include "daemon/client/http_client.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <vector>
 
 #include "core/secrets.h"
+#include "daemon/client/http_client.h"
 #include "daemon/server/api.h"
 
 namespace tend::daemon {
@@ -44,20 +47,6 @@ std::string htmlEscape(std::string_view s) {
 
 namespace {
 
-std::string urlEncode(std::string_view s) {
-  static const char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/' || c == '@' || c == ':') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 std::string get(const std::map<std::string, std::string>& q, const char* k) {
   auto it = q.find(k);

@@ -198,17 +198,7 @@ int cmdReconcile(const Conn& c, bool wait, const std::vector<std::string>& resou
 }
 
 int cmdExplainOnline(const Conn& c, const std::string& what, const std::string& output) {
-  std::string path = "/v1/explain/";
-  static const char* hex = "0123456789ABCDEF";
-  for (unsigned char ch : what) {
-    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~' || ch == '/' || ch == ':' || ch == '@') {
-      path += static_cast<char>(ch);
-    } else {
-      path += '%';
-      path += hex[ch >> 4];
-      path += hex[ch & 15];
-    }
-  }
+  std::string path = "/v1/explain/" + daemon::urlEncode(what);
   auto r = call(c, "GET", path);
   if (r.exit) return r.exit;
   return printExplain(r.body, output);
