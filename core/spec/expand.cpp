@@ -907,7 +907,7 @@ struct Expander {
             if (m.type != "bind") continue;
             std::string src = str(m.source, a.name);
             if (f.path == src || (f.path.size() > src.size() && f.path.compare(0, src.size(), src) == 0 && f.path[src.size()] == '/'))
-              fh[f.path] = sha256Hex(f.content);
+              fh[f.path] = fileHash(f.content);
           }
         if (!fh.empty()) put("file_hashes", json(std::move(fh)));
       }
@@ -1276,7 +1276,9 @@ struct Expander {
   // drift-corrects them. They span apps, so they are added once every app is in (and hashed).
   void derivedFiles() {
     std::set<uint32_t> touched;
-    for (auto& f : deriveFiles(s, &secrets)) {
+    std::vector<DerivedFile> files = deriveFiles(s, &secrets);
+    mountedDerivedFiles(files);
+    for (auto& f : files) {
       uint32_t ix = ixOf("host/" + f.host);
       if (ix == kNone) continue;
       json ff = {{"content", std::move(f.content)}, {"mode", f.mode}, {"owner", f.owner}, {"group", f.group}};
@@ -1285,6 +1287,61 @@ struct Expander {
       touched.insert(ix);
     }
     for (uint32_t ix : touched) g->resources[ix].hash = jsonSha256Hex(g->resources[ix].spec, noDefaults);
+  }
+
+  // A file's value in a container's `file_hashes`: its content hash, then each secret its text
+  // names (`${secret:N}` stays symbolic until delivery), so that the Docker provider's keyed
+  // spec hash covers those secrets' values too: a rotated token recreates the container.
+  static std::string fileHash(const std::string& content) {
+    std::string h = sha256Hex(content);
+    std::set<std::string> names;
+    for (size_t p = content.find("${secret:"); p != std::string::npos; p = content.find("${secret:", p + 9)) {
+      size_t e = content.find('}', p + 9);
+      if (e == std::string::npos) break;
+      names.insert(content.substr(p, e + 1 - p));
+    }
+    for (const auto& n : names) h += " " + n;
+    return h;
+  }
+
+  // Derived files that a container on the same machine bind-mounts, and that it would not
+  // see change otherwise: tend replaces a file by rename, and a single-file bind mount keeps
+  // showing the old inode until the container is created again. So the file's hash joins the
+  // container's `file_hashes` and a change recreates exactly those containers:
+  //   - Caddyfile, Homepage files, named.conf.options: mounted as the file itself. Through a
+  //     directory mount the new file is seen at once (Caddy's --watch, Homepage re-reads it);
+  //   - Grafana's datasource provisioning: mounted as the file or a directory above it
+  //     (Grafana reads provisioning when it starts);
+  //   - file_sd targets: never (Prometheus re-reads them; no restart).
+  // An app's own `files:` were matched when its containers were built (file or directory).
+  void mountedDerivedFiles(const std::vector<DerivedFile>& files) {
+    std::unordered_map<std::string, std::vector<const DerivedFile*>> byHost;
+    for (const auto& f : files)
+      if (f.kind != "app_file" && f.kind != "file_sd") byHost[f.host].push_back(&f);
+    if (byHost.empty()) return;
+    for (auto& r : g->resources) {
+      if (r.kind != "container" || !r.spec.is_object()) continue;
+      auto h = byHost.find(r.host);
+      if (h == byHost.end()) continue;
+      auto vols = r.spec.find("volumes");
+      if (vols == r.spec.end() || !vols->is_array()) continue;
+      bool changed = false;
+      for (const DerivedFile* f : h->second)
+        for (const auto& v : *vols) {
+          if (v.value("type", "") != "bind") continue;
+          const std::string src = v.value("source", "");
+          bool under = f->path.size() > src.size() && f->path.compare(0, src.size(), src) == 0 &&
+                       (f->path[src.size()] == '/' || (!src.empty() && src.back() == '/'));
+          if (!(f->path == src || (under && f->kind == "grafana"))) continue;
+          json& fh = r.spec["file_hashes"];
+          if (!fh.is_object()) fh = json::object();
+          if (!fh.contains(f->path)) {
+            fh[f->path] = fileHash(f->content);
+            changed = true;
+          }
+        }
+      if (changed) r.hash = jsonSha256Hex(r.spec, containerDefaults);
+    }
   }
 
   // ---- tiers, sort -----------------------------------------------------------------------

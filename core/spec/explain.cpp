@@ -68,7 +68,11 @@ void explainApp(const Spec& s, const DesiredGraph& g, const AppSpec& a, const st
     }
     if (r && r->spec.contains("file_hashes"))
       for (const auto& [p, hsh] : r->spec["file_hashes"].items()) {
+        // An app file: its entry; a derived file (the Caddyfile...): the mount that reads it.
         SpecLoc fl = c.loc;
+        if (r->spec.contains("volumes") && r->spec["volumes"].is_array())
+          for (size_t i = 0; i < r->spec["volumes"].size() && i < c.volumes.size(); ++i)
+            if (r->spec["volumes"][i].value("source", "") == p) fl = pick(c.volumes[i].loc, c.loc);
         for (const auto& f : a.files)
           if (appFilePath(s, a, f.path.v) == p) fl = f.loc;
         add("container", cid, "file_hashes." + p, hsh.get<std::string>().substr(0, 12), fl);

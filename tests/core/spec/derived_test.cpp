@@ -207,8 +207,8 @@ TEST_CASE("derived files go into their host's files payload", "[core][spec][deri
   auto r = load(wilDir());
   const auto* net = r.graph->find("host/networking");
   REQUIRE(net);
-  REQUIRE(net->spec["files"].contains("/opt/networking/Caddyfile"));
-  CHECK(net->spec["files"]["/opt/networking/Caddyfile"]["mode"] == "0600");
+  REQUIRE(net->spec["files"].contains("/opt/networking/caddy/Caddyfile"));
+  CHECK(net->spec["files"]["/opt/networking/caddy/Caddyfile"]["mode"] == "0600");
   CHECK(net->spec["files"].contains("/etc/bind/named.conf.options"));
   const auto* mon = r.graph->find("host/monitoring");
   REQUIRE(mon);
@@ -279,7 +279,7 @@ TEST_CASE("adding one app to apps.yml changes exactly the expected lines of each
   auto after = rendered(load(tmp.path()));
   REQUIRE(before.size() == after.size());
   std::map<std::string, std::vector<std::string>> expected = {
-      {"networking/opt/networking/Caddyfile",
+      {"networking/opt/networking/caddy/Caddyfile",
        {"", "\t@notes host notes.wil.5am.cloud", "\thandle @notes {", "\t\treverse_proxy 10.2.20.60:8099", "\t}"}},
       {"monitoring/opt/monitoring/homepage/services.yaml",
        {"  - notes:", "      href: https://notes.wil.5am.cloud"}},
@@ -358,6 +358,74 @@ TEST_CASE("an app file change recreates only the containers that mount it", "[co
     CHECK(changed == (ra.id == "container/romm/romm" || ra.id == "host/mediastack" ||
                       ra.id == "host/mediastack/file:/opt/romm/config/config.yml"));
   }
+}
+
+TEST_CASE("a derived file a container mounts as a single file recreates that container when it changes",
+          "[core][spec][derived]") {
+  // tend replaces files by rename; a single-file bind mount keeps the old inode, so the
+  // Caddyfile's hash goes into the caddy container's payload. A directory mount sees the new
+  // file (Caddy --watch) and file_sd targets are re-read by Prometheus: neither is recreated;
+  // Grafana reads its datasources only when it starts: its directory mount counts.
+  TempDir tmp;
+  writeFile(tmp.path() + "/environment.yml", R"(environment: mnt
+network: { cidr: 127.0.0.0/8 }
+secrets: { file: s.yml }
+dns: { domains: [home.test], reverse_proxy: local }
+proxy: { file: /opt/px/Caddyfile, mode: "0600", tls: { dns: cloudflare, token: "${secret:cf}" } }
+monitoring: { host: local, grafana: { datasources_file: /opt/gf/provisioning/datasources/ds.yml } }
+)");
+  writeFile(tmp.path() + "/s.yml", "cf: x\n");
+  writeFile(tmp.path() + "/hosts.yml", "hosts:\n  local: { address: 127.0.0.1 }\n");
+  std::string apps = R"(apps:
+  px:
+    host: local
+    containers:
+      caddy: { image: "busybox:1.36", volumes: ["/opt/px/Caddyfile:/etc/caddy/Caddyfile:ro"] }
+      watcher: { image: "busybox:1.36", volumes: ["/opt/px:/etc/caddy:ro"] }
+      prom: { image: "busybox:1.36", volumes: ["/etc/prometheus/file_sd/node.json:/etc/prometheus/node.json:ro"] }
+      grafana: { image: "busybox:1.36", volumes: ["/opt/gf/provisioning:/etc/grafana/provisioning:ro"] }
+  web:
+    host: local
+    expose: [{ name: web, domain: home.test, port: 8080, proxied: true }]
+    containers:
+      web: { image: "busybox:1.36" }
+)";
+  writeFile(tmp.path() + "/apps.yml", apps);
+  auto a = load(tmp.path());
+  const auto* caddy = a.graph->find("container/px/caddy");
+  REQUIRE(caddy);
+  REQUIRE(caddy->spec.contains("file_hashes"));
+  std::string h = caddy->spec["file_hashes"].value("/opt/px/Caddyfile", "");
+  CHECK(h.size() == 64 + std::string(" ${secret:cf}").size());  // the token's value counts too
+  CHECK(h.substr(64) == " ${secret:cf}");
+  CHECK_FALSE(a.graph->find("container/px/watcher")->spec.contains("file_hashes"));
+  CHECK_FALSE(a.graph->find("container/px/prom")->spec.contains("file_hashes"));
+  // Grafana reads its provisioning when it starts: a directory mount counts.
+  CHECK(a.graph->find("container/px/grafana")->spec["file_hashes"].contains("/opt/gf/provisioning/datasources/ds.yml"));
+  // The file is written before the container is (re)created: the container waits for its host.
+  bool waitsForHost = false;
+  for (const auto& dep : a.graph->find("image/local/busybox:1.36")->dependsOn) waitsForHost |= dep == "host/local";
+  CHECK(waitsForHost);
+  // explain: the hash's source is the mount line.
+  bool located = false;
+  for (const auto& i : tend::spec::explain(*a.spec, *a.graph, "container/px/caddy"))
+    if (i.field == "file_hashes./opt/px/Caddyfile") {
+      INFO(i.source.file << ":" << i.source.line);
+      located = i.source.file.size() >= 8 && i.source.file.substr(i.source.file.size() - 8) == "apps.yml" && i.source.line == 5;
+    }
+  CHECK(located);
+
+  // A second proxied app: the Caddyfile changes, so does the caddy container; the others not.
+  writeFile(tmp.path() + "/apps.yml", apps + R"(  more:
+    host: local
+    expose: [{ name: more, domain: home.test, port: 8081, proxied: true }]
+    containers:
+      more: { image: "busybox:1.36" }
+)");
+  auto b = load(tmp.path());
+  CHECK(b.graph->find("container/px/caddy")->hash != caddy->hash);
+  for (const char* id : {"container/px/watcher", "container/px/prom", "container/px/grafana", "container/web/web"})
+    CHECK(b.graph->find(id)->hash == a.graph->find(id)->hash);
 }
 
 TEST_CASE("DNS fidelity: SOA timers, per-zone TTL, options, forward zones, a site without views",
