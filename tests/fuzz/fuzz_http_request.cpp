@@ -10,8 +10,12 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -20,6 +24,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+
+#include <openssl/crypto.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -99,6 +105,10 @@ struct Fixture {
   std::thread ioThread;
 
   Fixture() {
+    // OpenSSL's one-time setup (its config file) here on the main thread, not on the server's
+    // io thread at the first webhook HMAC: the error state that setup allocates for its thread
+    // is freed at exit for the main thread only (the io thread runs to the end).
+    OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, nullptr);
     d::ApiOptions ao;
     ao.token = "fuzz-token-0123456789";
     ao.webhookSecret = "fuzz-webhook-secret";
@@ -134,6 +144,15 @@ struct Fixture {
       if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) std::abort();
     } else {
       fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      // From a different loopback address each time (127.1.0.1 ... 127.1.255.254): the client
+      // half-closes first, so each exchange leaves it a TIME_WAIT for 60 s, and at 600
+      // connections/s one source address would run out of ephemeral ports.
+      static std::atomic<uint32_t> next{0};
+      uint32_t n = next.fetch_add(1) % 65534 + 1;
+      sockaddr_in from{};
+      from.sin_family = AF_INET;
+      from.sin_addr.s_addr = htonl((127u << 24) | (1u << 16) | n);
+      if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) std::abort();
       sockaddr_in a{};
       a.sin_family = AF_INET;
       a.sin_port = htons(port);
@@ -146,6 +165,18 @@ struct Fixture {
   // Sends `req`, half-closes, reads until EOF; aborts when the server neither answers nor
   // closes within 5 s (its deadlines are 0.5 s).
   std::string exchange(bool unixSocket, std::string_view req) const {
+    // libFuzzer's -timeout check is a SIGALRM every few seconds; it would interrupt connect,
+    // send and poll here (EINTR). Held off on this thread, another takes it.
+    sigset_t alrm, old;
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &alrm, &old);
+    std::string out = exchangeUnmasked(unixSocket, req);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return out;
+  }
+
+  std::string exchangeUnmasked(bool unixSocket, std::string_view req) const {
     int fd = connect(unixSocket);
     size_t off = 0;
     while (off < req.size()) {
@@ -160,11 +191,15 @@ struct Fixture {
     for (;;) {
       pollfd p{fd, POLLIN, 0};
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-        std::fprintf(stderr, "the server neither answered nor closed within 5 s\n");
+      int pr = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
+      if (pr < 0 && errno == EINTR) continue;  // libFuzzer's SIGALRM (its -timeout check)
+      if (pr <= 0) {
+        std::fprintf(stderr, "the server neither answered nor closed within 5 s (%s); got %zu bytes: %.200s\n",
+                     unixSocket ? "unix" : "tcp", out.size(), out.c_str());
         std::abort();
       }
       ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
       out.append(buf, static_cast<size_t>(n));
     }

@@ -150,3 +150,38 @@ reqs = {
 }
 for k, v in reqs.items():
     put('fuzz_http_request', k, v)
+
+# fuzz_proxmox_json: VM config, task status, error body, value lines (the emulator's and the
+# API reference's shapes).
+pve_config = {"name": "dns", "cores": 2, "memory": "2048", "sockets": 1, "agent": "1", "onboot": 1,
+              "scsi0": "local-lvm:vm-120-disk-0,size=32G", "scsihw": "virtio-scsi-pci",
+              "ide2": "local-lvm:vm-120-cloudinit,media=cdrom",
+              "net0": "virtio=BC:24:11:2A:3B:4C,bridge=vmbr0,firewall=1",
+              "ipconfig0": "ip=127.2.20.53/24,gw=127.2.20.1", "nameserver": "127.2.20.1",
+              "searchdomain": "home.test", "ciuser": "ops",
+              "sshkeys": "ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIFuzz%20fuzz%40tend%0A",
+              "tags": "dns;tend", "digest": "5f3c0b8e1c0d3a9e7b2f4d6a8c0e2f4a6b8d0c2e",
+              "description": "the resolver\ntend: io.tend.resource=vm/dns io.tend.environment=fuzz io.tend.spec-hash=0123456789abcdef\n"}
+pve_lines = "\n".join([
+    "UPID:pve:0000A1B2:0001C3D4:6553F00D:qmclone:9000:tend@pve!ci:",
+    "UPID:pve-2:00000001:00000002:00000003:qmstart:120:root@pam:",
+    "virtio=BC:24:11:2A:3B:4C,bridge=vmbr0,firewall=1,tag=20",
+    "model=e1000,macaddr=bc:24:11:00:00:01,bridge=vmbr1,mtu=1400",
+    "virtio,bridge=vmbr0",
+    "ip=127.2.20.53/24,gw=127.2.20.1,ip6=auto",
+    "ip=dhcp,ip6=fd00::5/64,gw6=fd00::1",
+    "32G", "34359738368", "512M", "1.5T", "current=4096", "4096",
+    "local-lvm:vm-120-disk-0,size=32G,discard=on",
+    "dns;tend,Web  app", "a b%2Fc?d=e&f"])
+put('fuzz_proxmox_json', 'converged', SEP.join([
+    json.dumps(pve_config).encode(), json.dumps({"status": "stopped", "exitstatus": "OK"}).encode(),
+    b'{"data":null,"errors":{"memory":"value must be at least 16"}}', pve_lines.encode()]))
+put('fuzz_proxmox_json', 'running-task', SEP.join([
+    json.dumps({"name": "web", "memory": 1024, "cores": "1", "virtio0": "ceph:vm-1-disk-0,size=8G",
+                "net0": "e1000=00:11:22:33:44:55,bridge=vmbr1"}).encode(),
+    json.dumps({"status": "running", "upid": "UPID:pve:00000001:00000002:00000003:qmclone:9000:root@pam:"}).encode(),
+    b"can't lock file '/var/lock/qemu-server/lock-120.conf' - got timeout",
+    b"UPID:node:1:2:3:x:y:z:"]))
+put('fuzz_proxmox_json', 'failed-task', SEP.join([
+    b"{}", json.dumps({"status": "stopped", "exitstatus": "WARNINGS: 2"}).encode(),
+    b'{"data":null,"message":"VM 120 already running\\n"}', b"ip=10.0.0.1\nvirtio=zz"]))
