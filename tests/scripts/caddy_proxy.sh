@@ -2,7 +2,10 @@
 # The derived Caddyfile with a real Caddy (Debian's caddy) on loopback: `tendctl render`
 # writes it from a spec's proxied expose/services entries, `caddy validate` accepts it, and a
 # request with a proxied Host header to 127.0.0.1 reaches a test backend container through it
-# (expose entry: by the app host's address; services entry: forward_headers + encode).
+# (expose entry: by the app host's address; services entry: forward_headers + encode). A new
+# app's route is picked up by `caddy run --watch` when the file is replaced by rename, as tend
+# delivers it; a container that bind-mounts the file itself would keep the old one (which is
+# why tend recreates such a container), one that mounts its directory sees the new one.
 source "$(dirname "$0")/daemon_lib.sh"
 
 need caddy docker
@@ -11,7 +14,7 @@ id="cdy$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 image="tend-test/busybox:$id"
 backend="tend-$id-backend"
 cleanup_docker() {
-  docker rm -f "$backend" >/dev/null 2>&1 || true
+  docker rm -f "$backend" "$backend-file" "$backend-dir" >/dev/null 2>&1 || true
   docker image rm "$image" >/dev/null 2>&1 || true
 }
 trap 'cleanup_docker; cleanup' EXIT
@@ -58,7 +61,10 @@ export XDG_DATA_HOME=$WORK/caddy-data XDG_CONFIG_HOME=$WORK/caddy-config
 caddy validate --config "$CF" --adapter caddyfile >"$WORK/validate.log" 2>&1 || fail "caddy validate: $(cat "$WORK/validate.log")"
 pass "caddy validate accepts the derived Caddyfile"
 
-caddy run --config "$CF" --adapter caddyfile >"$WORK/caddy.log" 2>&1 &
+# Served from a copy in a directory of its own, with --watch, as specs/wil runs Caddy.
+mkdir -p "$WORK/live"
+cp "$CF" "$WORK/live/Caddyfile"
+caddy run --config "$WORK/live/Caddyfile" --adapter caddyfile --watch >"$WORK/caddy.log" 2>&1 &
 PIDS+=($!)
 wait_for sh -c "curl -fsS -H 'Host: hello.home.test' http://127.0.0.1:$HPORT/ | grep -q 'hello from $id'" ||
   fail "a request for hello.home.test should reach the backend: $(curl -sS -H 'Host: hello.home.test' http://127.0.0.1:$HPORT/ 2>&1)"
@@ -71,3 +77,34 @@ pass "services entry (forward_headers, encode gzip) proxied"
 body=$(curl -sS -H 'Host: nothere.home.test' "http://127.0.0.1:$HPORT/" 2>/dev/null || true)
 case "$body" in *"hello from $id"*) fail "an unknown name must not reach the backend" ;; esac
 pass "unknown names are not routed"
+
+# A second proxied app: render again and deliver as tend does (a new file renamed over the old).
+cat >>"$SPEC/apps.yml" <<YML
+  more:
+    host: local
+    expose: [{ name: more, domain: home.test, port: $BPORT, proxied: true }]
+    containers:
+      web: { image: "busybox:1.36" }
+YML
+"$TENDCTL" render "$SPEC" --out "$WORK/out2" >"$WORK/render2.log" 2>&1 || fail "tendctl render (2): $(cat "$WORK/render2.log")"
+grep -q "^http://more.home.test {" "$WORK/out2/local/etc/caddy/Caddyfile" || fail "the new app's site block"
+old_inode=$(stat -c %i "$WORK/live/Caddyfile")
+cp "$WORK/out2/local/etc/caddy/Caddyfile" "$WORK/live/.Caddyfile.new"
+mv -f "$WORK/live/.Caddyfile.new" "$WORK/live/Caddyfile"
+[ "$(stat -c %i "$WORK/live/Caddyfile")" != "$old_inode" ] || fail "the replace should be a new inode"
+wait_for sh -c "curl -fsS -H 'Host: more.home.test' http://127.0.0.1:$HPORT/ | grep -q 'hello from $id'" ||
+  fail "caddy --watch should route more.home.test after the rename: $(tail -5 "$WORK/caddy.log")"
+curl -fsS -H 'Host: hello.home.test' "http://127.0.0.1:$HPORT/" | grep -q "hello from $id" || fail "the old route after the reload"
+pass "caddy run --watch picks up a Caddyfile replaced by rename (no restart)"
+
+# The same replace seen from containers: through a single-file bind mount the old file stays;
+# through a directory mount the new one is there.
+mkdir -p "$WORK/mnt"
+echo one >"$WORK/mnt/conf"
+docker run -d --name "$backend-file" -v "$WORK/mnt/conf:/conf:ro" "$image" sleep 600 >/dev/null || fail "file-mount container"
+docker run -d --name "$backend-dir" -v "$WORK/mnt:/etc/x:ro" "$image" sleep 600 >/dev/null || fail "dir-mount container"
+echo two >"$WORK/mnt/.conf.new"
+mv -f "$WORK/mnt/.conf.new" "$WORK/mnt/conf"
+[ "$(docker exec "$backend-dir" cat /etc/x/conf)" = two ] || fail "a directory mount should show the replaced file"
+[ "$(docker exec "$backend-file" cat /conf)" = one ] || fail "a single-file mount was expected to keep the old inode"
+pass "after a rename a single-file bind mount shows the old file, a directory mount the new one"
