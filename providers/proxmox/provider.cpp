@@ -130,6 +130,22 @@ std::string imageFileName(const DesiredVm& d) {
   return "tend-" + d.name + "-" + out + ".qcow2";
 }
 
+// A clone or create writes the new VM's config only when its task ends: until then the
+// config is `lock: clone` (or `create`) and nothing else, so it carries no mark whoever started
+// it — tend too, when it died after the POST and before it recorded the task's UPID. Such a
+// VM is waited for (nothing is written to a locked VM), not taken for someone else's: once the
+// task ends its mark says whose it is. `st` is stateFromConfig's.
+std::string beingMade(const json& st) {
+  std::string lock = st.value("lock", "");
+  if (lock != "clone" && lock != "create") return "";
+  if (st.contains("mark") && !st["mark"].value("resource", "").empty()) return "";
+  return lock;
+}
+std::string beingMadeMessage(int64_t vmid, const std::string& lock) {
+  return "VM " + std::to_string(vmid) + " is being " + (lock == "clone" ? "cloned" : "created") + " (lock: " + lock +
+         ") and carries no tend mark until that task ends; waiting to see whose it is";
+}
+
 bool hasTendTag(const json& entry) {
   auto t = stringField(entry, "tags");
   if (!t) return false;
@@ -567,7 +583,9 @@ ObserveResponse ProxmoxProvider::observe(const ObserveRequest& req) {
     }
     std::string status = o.state["status"];
     std::string lock = o.state["lock"];
-    if (!o.owned) {
+    if (!o.owned && !beingMade(o.state).empty()) {
+      o.message = beingMadeMessage(w.d.vmid, lock);
+    } else if (!o.owned) {
       o.message = "VM " + std::to_string(w.d.vmid) + " exists and is not managed by tend";
     } else if (!lock.empty()) {
       o.message = "locked (" + lock + ")";
@@ -632,6 +650,14 @@ PlannedAction ProxmoxProvider::plan(const PlanRequest& req) const {
   PlanWords w;
   w.conflict = "conflict: {id}: its vmid is held by a VM tend does not manage (no tend mark in its description)";
   auto s = startPlan(req, w);
+  if (s.which == PlanCase::Conflict && req.observed->state.is_object() && !beingMade(req.observed->state).empty()) {
+    // Not a conflict yet: observed not ready, so the engine looks again after a while.
+    PlannedAction a = s.action;
+    a.conflict = false;
+    a.action = Action::Noop;
+    a.reason = req.observed->message.empty() ? "being made by a task that has not ended" : req.observed->message;
+    return a;
+  }
   if (s.which == PlanCase::LeftSpec || s.which == PlanCase::Absent || s.which == PlanCase::Conflict)
     return s.action;
   PlannedAction a = s.action;
@@ -718,6 +744,7 @@ ApplyResponse ProxmoxProvider::applyVm(const ApplyRequest& req, const DesiredVm&
     return r;
   }
   json st = stateFromConfig(**cfg);
+  if (auto lock = beingMade(st); !lock.empty()) return busy(beingMadeMessage(d.vmid, lock), priv);
   Mark m;
   m.resource = st["mark"].value("resource", "");
   m.environment = st["mark"].value("environment", "");
@@ -839,6 +866,7 @@ ApplyResponse ProxmoxProvider::applyTemplate(const ApplyRequest& req, const Desi
   if (!cfg) return failedWith(vm + ": " + cfg.error().message, cfg.error().terminal, priv);
   if (cfg->has_value()) {
     json st = stateFromConfig(**cfg);
+    if (auto lock = beingMade(st); !lock.empty()) return busy(beingMadeMessage(d.vmid, lock), priv);
     std::string mres = st["mark"].value("resource", ""), menv = st["mark"].value("environment", "");
     if (mres != d.id || (!menv.empty() && menv != d.environment))
       return failedWith("conflict: " + d.id + ": VM " + std::to_string(d.vmid) +

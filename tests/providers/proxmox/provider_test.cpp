@@ -334,6 +334,123 @@ TEST_CASE("proxmox vm: failing clone task, restart manual or auto, agent wait, b
 
 namespace {
 
+// Observe, plan and apply `r` until an apply answers with a task of `op` in its private data
+// (the task just started); returns that private data.
+json applyUntilTask(Provider& p, const DesiredResource& r, const std::string& op) {
+  json priv;
+  for (int i = 0; i < 80; ++i) {
+    ObserveRequest oreq;
+    oreq.desired = {&r};
+    oreq.ctx = tend::testing::conformanceContext();
+    if (!priv.is_null()) oreq.privateData[r.id] = priv;
+    auto o = p.observe(oreq);
+    auto it = o.observed.find(r.id);
+    const ObservedResource* obs = it == o.observed.end() ? nullptr : &it->second;
+    PlanRequest pr{&r, obs};
+    if (!priv.is_null()) pr.privateData = &priv;
+    auto pl = p.plan(pr);
+    if (pl.action != Action::Noop) {
+      ApplyRequest ar{pl, &r, obs, tend::testing::conformanceContext()};
+      ar.privateData = priv;
+      auto a = p.apply(ar);
+      if (!a.privateData.is_null()) priv = a.privateData;
+      if (priv.is_object() && priv.contains("task") && priv["task"].value("op", "") == op) return priv;
+      REQUIRE(a.outcome != Outcome::Failed);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  FAIL("no " << op << " task was started");
+  return priv;
+}
+
+}  // namespace
+
+TEST_CASE("proxmox: a clone or create whose UPID tend never recorded (killed right after the POST) is waited "
+          "for, not taken for a conflict, and not started again",
+          "[proxmox][provider][restart]") {
+  START_EMULATOR(emu);
+  registerImage(emu);
+  auto p = makeProvider(providerConfig(emu));
+  json tp;
+  REQUIRE(converge(*p, templateRes(), tp).outcome == Outcome::Ok);
+  emu.admin("POST", "/settings", {{"task_seconds", {{"qmclone", 2}, {"qmcreate", 2}}}});
+  const std::string clones = "POST /nodes/{node}/qemu/{vmid}/clone", creates = "POST /nodes/{node}/qemu";
+
+  // Seen from a provider that starts afresh with no private data: the VM being made carries
+  // only `lock: clone|create` (the task writes its config when it ends).
+  auto afterRestart = [&](const DesiredResource& r, const std::string& lock) {
+    auto fresh = makeProvider(providerConfig(emu));
+    ObserveRequest oreq;
+    oreq.desired = {&r};
+    oreq.ctx = tend::testing::conformanceContext();
+    auto o = fresh->observe(oreq);
+    REQUIRE(o.observed.count(r.id));
+    const auto& ob = o.observed.at(r.id);
+    INFO(ob.message);
+    CHECK(ob.exists);
+    CHECK_FALSE(ob.ready);
+    CHECK_FALSE(ob.failed);
+    CHECK(ob.message.find("is being " + std::string(lock == "clone" ? "cloned" : "created") + " (lock: " + lock +
+                          ")") != std::string::npos);
+    auto pl = fresh->plan(PlanRequest{&r, &ob});
+    CHECK_FALSE(pl.conflict);
+    CHECK(pl.action == Action::Noop);
+    // Applied anyway (a plan from an older observation): busy, nothing written.
+    PlannedAction upd = pl;
+    upd.action = Action::Update;
+    emu.admin("POST", "/counters/reset");
+    auto a = fresh->apply(ApplyRequest{upd, &r, &ob, tend::testing::conformanceContext()});
+    INFO(a.message);
+    CHECK(a.outcome == Outcome::Busy);
+    CHECK(emu.admin("GET", "/counters")["writes"] == 0);
+    return fresh;
+  };
+
+  SECTION("a clone") {
+    auto vm = vmRes("web", 1000, "127.0.20.45");
+    applyUntilTask(*p, vm, "clone");  // its private data is lost with the process
+    REQUIRE(emu.admin("GET", "/vms/1000")["config"] == json{{"lock", "clone"}});
+    auto fresh = afterRestart(vm, "clone");
+    json priv;
+    auto r = converge(*fresh, vm, priv);
+    INFO(r.message);
+    CHECK(r.outcome == Outcome::Ok);
+    CHECK(emu.admin("GET", "/vms/1000")["status"] == "running");
+    CHECK(emu.admin("GET", "/counters")["requests"].value(clones, 0) == 0);  // since the reset: none again
+  }
+  SECTION("a template's create") {
+    auto t = templateRes(9001);
+    t.id = "template/other";
+    t.spec["name"] = "other";
+    applyUntilTask(*p, t, "create");
+    REQUIRE(emu.admin("GET", "/vms/9001")["config"] == json{{"lock", "create"}});
+    auto fresh = afterRestart(t, "create");
+    json priv;
+    auto r = converge(*fresh, t, priv);
+    INFO(r.message);
+    CHECK(r.outcome == Outcome::Ok);
+    CHECK(emu.admin("GET", "/vms/9001")["config"]["template"] == "1");
+    CHECK(emu.admin("GET", "/counters")["requests"].value(creates, 0) == 0);
+  }
+  SECTION("someone else's clone into the vmid is a conflict once it ends") {
+    auto vm = vmRes("web", 1000, "127.0.20.45");
+    auto other = vmRes("web", 1000, "127.0.20.45");
+    other.id = "vm/other";  // its mark names another resource
+    applyUntilTask(*p, other, "clone");
+    afterRestart(vm, "clone");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    ObserveRequest oreq;
+    oreq.desired = {&vm};
+    oreq.ctx = tend::testing::conformanceContext();
+    auto o = p->observe(oreq);
+    const auto& ob = o.observed.at(vm.id);
+    CHECK_FALSE(ob.owned);
+    CHECK(p->plan(PlanRequest{&vm, &ob}).conflict);
+  }
+}
+
+namespace {
+
 // specs/wil copied with its addresses on loopback and providers.proxmox pointing at `emu`.
 std::string wilCopy(const PveEmulator& emu) {
   fs::path src = fs::path(TEND_SOURCE_DIR) / "specs" / "wil";
