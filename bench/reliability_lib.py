@@ -1,7 +1,9 @@
 """Shared pieces of tend's reliability runs (bench/crash_test.py, bench/outage_test.py,
 bench/bad_commits.py): a scratch site on the local Docker Engine and a private named, tendd
 started and stopped by pid, and the checks every run makes (no duplicate, no orphan, zone
-serials that never go back, PRAGMA integrity_check).
+serials that never go back, PRAGMA integrity_check). Optionally the site also has Proxmox VMs
+(on the API emulator, PveEmulator) and hosts configured over SSH (the Debian test hosts,
+TestHosts).
 
 Everything stays on loopback; every object carries the run's own environment name
 (io.tend.environment=ID) and is removed at the end. Only processes started here are killed.
@@ -78,6 +80,16 @@ class Site:
         self.logf = None
         self.named_started = False
         self.zone_serials = {}  # zone file -> highest serial seen
+        # Optional providers (None: not in the spec). proxmox / ssh: the provider's section as
+        # a dict (written as JSON, which is YAML); files: extra files of the spec directory.
+        self.proxmox = None
+        self.ssh = None
+        self.files = {}
+        self.local_address = "127.0.0.1"
+        self.template = None   # dict of templates.base when VMs are used
+        self.vms = []          # dicts: name, vmid, ip
+        self.vm_gen = {}       # name -> generation (a tag: bumping it changes the VM's config)
+        self.ssh_hosts = []    # dicts: name, address, ssh_port (optional), files {path: content}
 
     # ---- setup / teardown ----
     def docker(self, *args, check=True, timeout=120):
@@ -127,24 +139,53 @@ class Site:
         return f"{self.id}a{a}"
 
     def write_spec(self):
+        # With providers.ssh the bind9 provider would reach named's host over SSH by default:
+        # the private named's files are on this machine.
+        bind_transport = "\n    transport: local" if self.ssh else ""
+        gateway = ", gateway: 127.0.0.1" if self.vms else ""
         env = f"""environment: {self.id}
-network: {{ cidr: 127.0.0.0/8 }}
+network: {{ cidr: 127.0.0.0/8{gateway} }}
 reconcile:
   interval: 1h
   prune: true
 providers:
   docker: {{ transport: "{self.docker_host}" }}
   bind9:
-    server: local
+    server: local{bind_transport}
     conf_dir: {self.bind}/conf
     rndc: {{ server: 127.0.0.1, port: {self.rndc_port}, key_file: {self.bind}/rndc.key }}
-dns:
+"""
+        for name in ("proxmox", "ssh"):
+            if getattr(self, name):
+                env += f"  {name}: {json.dumps(getattr(self, name))}\n"
+        env += """dns:
   domains: [a.test, b.test]
   views:
-    internal: {{ match_clients: [127.0.0.1] }}
-    external: {{ match_clients: [any], address: 192.0.2.10 }}
+    internal: { match_clients: [127.0.0.1] }
+    external: { match_clients: [any], address: 192.0.2.10 }
 """
-        hosts = "hosts:\n  local: { address: 127.0.0.1 }\n"
+        if self.template:
+            env += f"templates:\n  base: {json.dumps(self.template)}\n"
+        hosts = f"hosts:\n  local: {{ address: {self.local_address} }}\n"
+        groups = []
+        for h in self.ssh_hosts:
+            port = f", ssh_port: {h['ssh_port']}" if h.get("ssh_port") else ""
+            grp = f", groups: [{h['name']}]" if h.get("files") else ""
+            hosts += f"  {h['name']}: {{ address: {h['address']}{port}{grp} }}\n"
+            if h.get("files"):
+                dirs = sorted({os.path.dirname(f) for f in h["files"]})
+                groups.append(f"  {h['name']}:\n    directories:")
+                groups += [f'      {d}: {{ mode: "0755" }}' for d in dirs]
+                groups.append("    files:")
+                groups += [f'      {f}: {{ content: {json.dumps(c)}, mode: "0644" }}'
+                           for f, c in sorted(h["files"].items())]
+        if self.vms:
+            hosts += "vms:\n"
+            for v in self.vms:
+                hosts += (f"  {v['name']}: {{ vmid: {v['vmid']}, template: base, ip: {v['ip']}, cores: 1, "
+                          f"memory: 512, tags: [g{self.vm_gen.get(v['name'], 0)}] }}\n")
+        if groups:
+            hosts += "groups:\n" + "\n".join(groups) + "\n"
         apps = ["apps:"]
         names = [(a, self.app_name(a)) for a in range(self.apps)]
         for a, name in names:
@@ -165,7 +206,9 @@ dns:
             for c in range(2):
                 apps.append(f"      e{c}:\n        image: {self.image}\n        command: [sleep, \"2147483647\"]\n"
                             f"        stop_grace_period: 1s")
-        for fn, text in (("environment.yml", env), ("hosts.yml", hosts), ("apps.yml", "\n".join(apps) + "\n")):
+        out = dict(self.files)
+        out.update({"environment.yml": env, "hosts.yml": hosts, "apps.yml": "\n".join(apps) + "\n"})
+        for fn, text in out.items():
             tmp = os.path.join(self.spec, fn + ".tmp")
             with open(tmp, "w") as f:
                 f.write(text)
@@ -347,6 +390,101 @@ dns:
         r = run(["dig", "+short", "-p", str(self.dns_port), "@127.0.0.1", zone, "SOA"], check=False, timeout=10)
         parts = r.stdout.split()
         return int(parts[2]) if len(parts) >= 3 else None
+
+
+class PveEmulator:
+    """The Proxmox VE API emulator (tests/fixtures/proxmox/pve_emulator.py) on 127.0.0.1, started
+    and stopped by its pid; faults and state through its /_admin routes."""
+
+    TOKEN_ID, SECRET = "tend@pve!rel", "5ecret-rel-token"
+    IMAGE = "https://images.example/noble-server-cloudimg-amd64.img"
+    SHA256 = "9b1c1d3f0a3e6c2b5d4e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c"
+
+    def __init__(self, src, work):
+        self.dir = os.path.join(work, "pve")
+        os.makedirs(self.dir, exist_ok=True)
+        self.logf = open(os.path.join(work, "pve.log"), "a")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(src, "tests/fixtures/proxmox/pve_emulator.py"), "--listen", "127.0.0.1",
+             "--port", "0", "--dir", self.dir, "--token", f"{self.TOKEN_ID}={self.SECRET}", "--auth-delay", "0.2",
+             "--task-seconds", "0.1", "--nodes", "pve"], stdout=self.logf, stderr=subprocess.STDOUT)
+        ready = os.path.join(self.dir, "ready.json")
+        deadline = time.time() + 30
+        while not os.path.exists(ready):
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise Failure(f"the Proxmox emulator did not start (see {self.logf.name})")
+            time.sleep(0.05)
+        with open(ready) as f:
+            r = json.load(f)
+        self.port, self.fingerprint = r["port"], r["fingerprint"]
+        self.admin("POST", "/images", {"url": self.IMAGE, "sha256": self.SHA256, "size": 1 << 30})
+
+    def admin(self, method, path, body=None):
+        import ssl
+        req = urllib.request.Request(f"https://127.0.0.1:{self.port}/_admin{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+        with urllib.request.urlopen(req, context=ssl._create_unverified_context(), timeout=10) as r:
+            return json.loads(r.read() or b"{}").get("data")
+
+    def provider(self, secret_file="pve-token"):
+        """providers.proxmox for a spec whose directory holds SECRET in `secret_file`."""
+        return {"endpoint": f"https://127.0.0.1:{self.port}", "node": "pve", "token_id": self.TOKEN_ID,
+                "token_secret_file": secret_file, "tls": {"fingerprint": self.fingerprint}}
+
+    def template(self):
+        return {"vmid": 9000, "image_url": self.IMAGE, "sha256": self.SHA256, "cores": 1, "memory": 512}
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class Unavailable(Exception):
+    """A part of the run cannot be made on this machine (the caller reports it skipped)."""
+
+
+class TestHosts:
+    """Debian containers running sshd on 127.2.0.x:22 (tests/fixtures/ssh/test-hosts.sh):
+    `hosts` is a list of (name, address, container); the run's client key and known_hosts are
+    in `dir`."""
+
+    def __init__(self, src, work, count):
+        self.script = os.path.join(src, "tests/fixtures/ssh/test-hosts.sh")
+        self.dir = os.path.join(work, "ssh-hosts")
+        r = run(["bash", self.script, "start", self.dir, str(count)], check=False, timeout=900)
+        if r.returncode == 77:
+            raise Unavailable("SSH test hosts cannot be made here: " + r.stderr.strip()[-300:])
+        if r.returncode != 0:
+            self.stop()
+            raise Failure(f"test-hosts.sh start exited {r.returncode}: {r.stderr.strip()[-1000:]}")
+        with open(os.path.join(self.dir, "hosts")) as f:
+            self.hosts = [tuple(line.split()[:3]) for line in f if line.strip()]
+        self.key = os.path.join(self.dir, "id_ed25519")
+        self.known_hosts = os.path.join(self.dir, "known_hosts")
+
+    def host_key(self, address):
+        """The known_hosts key ("TYPE BASE64") of the host at `address`."""
+        with open(self.known_hosts) as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[0] == address:
+                    return " ".join(parts[1:3])
+        raise Failure(f"no known_hosts line for {address}")
+
+    def add_known(self, address, port, key):
+        """Records `key` for ADDRESS:PORT (a proxy in front of a host)."""
+        with open(self.known_hosts, "a") as f:
+            f.write(f"[{address}]:{port} {key}\n")
+
+    def stop(self):
+        run(["bash", self.script, "stop", self.dir], check=False, timeout=120)
 
 
 def main_guard(fn):
