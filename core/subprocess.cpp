@@ -60,6 +60,10 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv, const Subpr
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, outPipe[1], 1);
   posix_spawn_file_actions_adddup2(&fa, opts.mergeStderr ? outPipe[1] : errPipe[1], 2);
+  // Nothing else of this process reaches the program: sockets made without close-on-exec (the
+  // HTTP server's listeners among them) would stay open in a child that outlives a killed
+  // tendd, and the restarted daemon could not listen on its address until the child ended.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);

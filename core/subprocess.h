@@ -1,7 +1,8 @@
 #pragma once
 // Runs a program (never through a shell) with a deadline and captures its output. posix_spawn,
 // not fork: forking copies the page tables of a process that may hold a large model, which
-// cost more than the git command itself. Blocking: call from a worker thread only.
+// cost more than the git command itself. The program gets stdin (/dev/null), stdout and stderr
+// and no other descriptor. Blocking: call from a worker thread only.
 #include <chrono>
 #include <cstddef>
 #include <string>

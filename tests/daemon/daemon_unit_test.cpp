@@ -1,4 +1,6 @@
 // Small parts of the daemon in isolation: durations, tokens, the run queue, metrics.
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -175,6 +177,25 @@ TEST_CASE("subprocesses report exit code and output, and are killed at the deadl
   CHECK(slow.timedOut);
   auto missing = runProcess({"/nonexistent/prog"});
   CHECK(missing.exitCode != 0);
+}
+
+TEST_CASE("a subprocess gets no descriptor but stdin, stdout and stderr (a child of a killed tendd must not "
+          "keep its listening socket)",
+          "[daemon][exec]") {
+  // A listening socket without close-on-exec, as Asio makes them.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd > 2);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(fd, 1) == 0);
+  REQUIRE((::fcntl(fd, F_GETFD) & FD_CLOEXEC) == 0);
+  auto r = runProcess({"sh", "-c", "ls /proc/$$/fd; test -e /proc/$$/fd/" + std::to_string(fd) + " && echo inherited"});
+  ::close(fd);
+  INFO(r.output);
+  CHECK(r.exitCode == 1);
+  CHECK(r.output.find("inherited") == std::string::npos);
 }
 
 TEST_CASE("a sealed memfd holds the body exactly and refuses writes", "[daemon][http][status]") {
