@@ -14,13 +14,14 @@ SECS="${2:?seconds per target}"
 shift 2
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TARGETS=("$@")
-# Default: the targets of the `fuzzers` build target (tests/fuzz/CMakeLists.txt says why the
-# other three are built by name only).
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_zone_render fuzz_secrets)
+# Default: every target (the `fuzzers` build target).
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_spec_loader fuzz_zone_render fuzz_secrets fuzz_docker_json
+                                     fuzz_http_request fuzz_proxmox_json)
 OUT="${TEND_FUZZ_OUT:-/tmp/tend-fuzz-out}"
 # Largest input per target: specs are files of tens of KB, requests a few KB.
 declare -A MAXLEN=([fuzz_spec_loader]=65536 [fuzz_zone_render]=16384 [fuzz_secrets]=16384
-                   [fuzz_docker_json]=32768 [fuzz_http_request]=32768)
+                   [fuzz_docker_json]=32768 [fuzz_http_request]=32768
+                   [fuzz_proxmox_json]=16384)
 ulimit -c 0
 rc=0
 printf '%-20s %8s %10s %8s %s\n' target seconds execs cov result
