@@ -556,7 +556,10 @@ std::string fileApplyScript(const DesiredResource& r, const std::string& sha) {
   if (d.empty()) d = "/";
   std::string b = std::string(kBackupDir) + p;
   std::string s = "set -e\nd=" + q(d) + "\np=" + q(p) + "\nmkdir -p \"$d\"\nt=$(mktemp \"$d/.tend.XXXXXX\")\n"
-                  "trap 'rm -f \"$t\"' EXIT\ncat >\"$t\"\n"
+                  // A signal (the session dropped while the content streamed: tendd killed, the
+                  // network gone) exits through the EXIT trap too: no half-written temporary file
+                  // stays beside the file.
+                  "trap 'rm -f \"$t\"' EXIT\ntrap 'exit 1' HUP INT TERM PIPE\ncat >\"$t\"\n"
                   "if [ \"$(sha256sum <\"$t\" | cut -c1-64)\" != " + q(sha) + " ]; then echo \"content arrived "
                   "incomplete: $p left as it was\" >&2; exit 1; fi\n"
                   "chown " + q(str(j, "owner", "root") + ":" + str(j, "group", "root")) + " \"$t\"\n"
