@@ -81,7 +81,9 @@ struct ObserveRequest {
   // includeOwned, owned objects of this scope are wanted ("" and no desired: all of them).
   std::string scope;
   // The private data the provider stored with each of these resources (ApplyResponse::
-  // privateData), by id; ids without any are absent.
+  // privateData), by id; ids without any are absent. With includeOwned, also that of the
+  // recorded resources of this provider that are no longer in the spec (an object an
+  // interrupted apply left without its mark can be claimed by it, and pruned).
   std::map<std::string, nlohmann::json> privateData;
   CallContext ctx;
 };

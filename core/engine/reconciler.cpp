@@ -754,6 +754,15 @@ void EngineImpl::flushBatches() {
         req.privateData[id] = rec->ownerData;
       ids.push_back(id);
     }
+    // The owned listing also gets the private data of this provider's records that left the
+    // spec: what an apply left running when tendd stopped (a clone whose VM carries no mark
+    // until it ends) is then found, and pruned, instead of being forgotten with the record.
+    if (b.includeOwned)
+      for (auto& [id, rec] : persisted_) {
+        if (index_.count(id) || emptyData(rec.ownerData)) continue;
+        auto kp = kindProvider_.find(rec.kind);
+        if (kp != kindProvider_.end() && kp->second == bk.provider) req.privateData[id] = rec.ownerData;
+      }
     Completion c;
     c.observe = true;
     c.callId = callId;

@@ -448,6 +448,23 @@ ObserveResponse ProxmoxProvider::observe(const ObserveRequest& req) {
   if (req.includeOwned)
     for (const auto& [vmid, e] : entries)
       if (!wantedVmids.count(vmid) && hasTendTag(e)) needed.insert(vmid);
+  // Clones and creates tend started for resources that have left the spec since (their
+  // records' private data comes with includeOwned): such a VM carries no mark, nor a tag,
+  // until its task ends, and only the recorded task says it is tend's.
+  std::map<int64_t, std::string> started;  // vmid -> resource id
+  if (req.includeOwned) {
+    std::set<std::string> desiredIds;
+    for (const DesiredResource* r : req.desired) desiredIds.insert(r->id);
+    for (const auto& [rid, pd] : req.privateData) {
+      if (desiredIds.count(rid) || !pd.is_object() || !pd.contains("task") || !pd["task"].is_object()) continue;
+      std::string op = pd["task"].value("op", "");
+      int64_t vmid = pd["task"].value("vmid", int64_t{0});
+      if ((op == "clone" || op == "create") && vmid && !wantedVmids.count(vmid) && entries.count(vmid)) {
+        started[vmid] = rid;
+        needed.insert(vmid);
+      }
+    }
+  }
 
   std::map<int64_t, json> configs;
   std::map<int64_t, Error> readErrors;
@@ -633,6 +650,17 @@ ObserveResponse ProxmoxProvider::observe(const ObserveRequest& req) {
       json st = stateFromConfig(configs[vmid]);
       std::string rid = st["mark"].value("resource", "");
       std::string menv = st["mark"].value("environment", "");
+      if (auto sit = started.find(vmid); rid.empty() && sit != started.end()) {
+        std::string lock = beingMade(st);
+        if (lock.empty() || out.observed.count(sit->second)) continue;
+        ObservedResource o = observedOf(sit->second, vmid, e, configs[vmid]);
+        o.owned = true;  // the recorded task is tend's; the mark comes when it ends
+        o.message = "being " + std::string(lock == "clone" ? "cloned" : "created") + " (lock: " + lock +
+                    "), not in the spec: deleted once that task ends";
+        o.ready = true;
+        out.observed[sit->second] = std::move(o);
+        continue;
+      }
       if (rid.empty() || (!menv.empty() && menv != env) || out.observed.count(rid)) continue;
       if (rid.rfind("vm/", 0) != 0 && rid.rfind("template/", 0) != 0) continue;
       ObservedResource o = observedOf(rid, vmid, e, configs[vmid]);
@@ -984,6 +1012,11 @@ ApplyResponse ProxmoxProvider::applyDelete(const ApplyRequest& req, Client& c) {
     return okWith(vm + " deleted", json::object());
   }
   json st = stateFromConfig(**cfg);
+  // A clone or create of tend's still running (observe claimed it by its recorded task):
+  // nothing can be done to a VM before its task ends.
+  if (auto lock = beingMade(st); !lock.empty())
+    return busy(vm + " is being " + (lock == "clone" ? "cloned" : "created") + " (lock: " + lock +
+                "); deleted once that task ends");
   std::string mres = st["mark"].value("resource", "");
   if (mres != req.action.id)
     return failedWith("refusing to delete " + vm + ": not managed by tend as " + req.action.id, true);

@@ -290,6 +290,44 @@ TEST_CASE("a failed scope's backoff is raised once per retry, not once per faile
   CHECK(rig.impl().queue().failures(scopeKey) == 0);
 }
 
+TEST_CASE("the owned listing gets the private data of records that left the spec (a task an interrupted apply "
+          "left running)",
+          "[core][engine][continuous]") {
+  ClockRig rig;
+  MemoryProvider::Faults f;
+  f.taskIds["vm/clone"] = 300s;
+  rig.mem.setFaults(f);
+  {
+    auto& e = rig.makeClocked();
+    e.setDesired(graphOf({res("vm/clone"), res("vm/other")}));
+    e.start(RunRequest{}, nullptr);
+    REQUIRE(rig.impl().waitIdle());
+    REQUIRE(rig.store.resources()["vm/clone"].ownerData["task"].is_string());
+  }
+  // tendd restarts with a spec that no longer has vm/clone.
+  std::mutex mu;
+  std::vector<ObserveRequest> seen;
+  rig.mem.onObserve([&](const ObserveRequest& r) {
+    std::lock_guard lk(mu);
+    seen.push_back(r);
+  });
+  auto& e2 = rig.makeClocked();
+  e2.setDesired(graphOf({res("vm/other")}));
+  e2.start(RunRequest{}, nullptr);
+  REQUIRE(rig.impl().waitIdle());
+  std::lock_guard lk(mu);
+  bool listed = false;
+  for (const auto& r : seen) {
+    if (!r.includeOwned) {
+      CHECK_FALSE(r.privateData.count("vm/clone"));
+      continue;
+    }
+    auto it = r.privateData.find("vm/clone");
+    if (it != r.privateData.end() && it->second.contains("task")) listed = true;
+  }
+  CHECK(listed);
+}
+
 TEST_CASE("a run started while an earlier run is still pruning waits for that prune",
           "[core][engine][continuous]") {
   ClockRig rig;

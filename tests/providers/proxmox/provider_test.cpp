@@ -366,7 +366,7 @@ json applyUntilTask(Provider& p, const DesiredResource& r, const std::string& op
 }  // namespace
 
 TEST_CASE("proxmox: a clone or create whose UPID tend never recorded (killed right after the POST) is waited "
-          "for, not taken for a conflict, and not started again",
+          "for, not taken for a conflict, and not started again; one whose VM left the spec meanwhile is deleted",
           "[proxmox][provider][restart]") {
   START_EMULATOR(emu);
   registerImage(emu);
@@ -431,6 +431,48 @@ TEST_CASE("proxmox: a clone or create whose UPID tend never recorded (killed rig
     CHECK(r.outcome == Outcome::Ok);
     CHECK(emu.admin("GET", "/vms/9001")["config"]["template"] == "1");
     CHECK(emu.admin("GET", "/counters")["requests"].value(creates, 0) == 0);
+  }
+  SECTION("a clone whose VM left the spec while it ran (UPID recorded) is deleted once it ends") {
+    auto vm = vmRes("web", 1000, "127.0.20.45");
+    json priv = applyUntilTask(*p, vm, "clone");
+    auto fresh = makeProvider(providerConfig(emu));
+    // The owned listing of a pass whose spec no longer has vm/web, with the record's private
+    // data (core/provider.h: ObserveRequest::privateData).
+    auto listing = [&] {
+      ObserveRequest oreq;
+      oreq.includeOwned = true;
+      oreq.privateData["vm/web"] = priv;
+      oreq.ctx = tend::testing::conformanceContext();
+      return fresh->observe(oreq);
+    };
+    auto o = listing();
+    REQUIRE(o.observed.count("vm/web"));
+    auto ob = o.observed.at("vm/web");
+    INFO(ob.message);
+    CHECK(ob.exists);
+    CHECK(ob.owned);
+    CHECK(ob.message.find("deleted once that task ends") != std::string::npos);
+    auto pl = fresh->plan(PlanRequest{nullptr, &ob});
+    REQUIRE(pl.action == Action::Delete);
+    auto a = fresh->apply(ApplyRequest{pl, nullptr, &ob, tend::testing::conformanceContext()});
+    INFO(a.message);
+    CHECK(a.outcome == Outcome::Busy);
+    // The clone ends; the prune goes on until the VM is gone.
+    bool gone = false;
+    for (int i = 0; i < 60 && !gone; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      o = listing();
+      if (!o.observed.count("vm/web")) {
+        gone = true;
+        break;
+      }
+      ob = o.observed.at("vm/web");
+      pl = fresh->plan(PlanRequest{nullptr, &ob});
+      if (pl.action == Action::Delete) fresh->apply(ApplyRequest{pl, nullptr, &ob, tend::testing::conformanceContext()});
+    }
+    CHECK(gone);
+    CHECK(emu.admin("GET", "/vms").count("1000") == 0);
+    CHECK(emu.admin("GET", "/counters")["requests"].value(clones, 0) == 1);
   }
   SECTION("someone else's clone into the vmid is a conflict once it ends") {
     auto vm = vmRes("web", 1000, "127.0.20.45");
