@@ -87,12 +87,15 @@ if command -v apt-cache >/dev/null && apt-cache show --no-all-versions bash >/de
     base="libc6 libgcc-s1 libstdc++6 zlib1g libzstd1 liblzma5 liblz4-1 libgcrypt20 libgpg-error0
           libcap2 libselinux1 libpcre2-8-0 libsystemd0 libudev1 libacl1 libattr1 libbz2-1.0"
     missing=""
+    # A here-string, not `printf | grep -q`: grep -q exits at its first match, printf then dies
+    # of SIGPIPE and pipefail made a found package look missing (a flaky failure).
+    allowed=$(printf '%s\n' $closure $base)
     for lib in $(ldd "${bins[@]}" | awk '/=> \// {print $3}' | sort -u); do
       real=$(readlink -f "$lib")
       pkg=$(dpkg -S "$real" 2>/dev/null | head -1 | cut -d: -f1) || true
       [ -n "$pkg" ] || pkg=$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1) || true
       [ -n "$pkg" ] || { missing="$missing $lib(no package)"; continue; }
-      printf '%s\n' $closure $base | grep -qx "$pkg" || missing="$missing $lib($pkg)"
+      grep -qx "$pkg" <<<"$allowed" || missing="$missing $lib($pkg)"
     done
     [ -z "$missing" ] || fail "runtime stage lacks packages for:$missing"
     pass "runtime packages provide every shared library of ${bins[*]##*/}"
