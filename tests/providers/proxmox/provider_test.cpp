@@ -366,7 +366,7 @@ json applyUntilTask(Provider& p, const DesiredResource& r, const std::string& op
 }  // namespace
 
 TEST_CASE("proxmox: a clone or create whose UPID tend never recorded (killed right after the POST) is waited "
-          "for, not taken for a conflict, and not started again; one whose VM left the spec meanwhile is deleted",
+          "for, not taken for a conflict, and not started again, and one whose VM left the spec meanwhile is deleted",
           "[proxmox][provider][restart]") {
   START_EMULATOR(emu);
   registerImage(emu);
