@@ -132,6 +132,15 @@ ApplyResponse converge(Provider& p, const DesiredResource& r, json& priv, int ma
   PveEmulator emu{__VA_ARGS__};       \
   if (!emu.started()) FAIL(emu.error)
 
+// A provider on `emu` whose template (templateRes) is converged: the start of every VM case.
+std::unique_ptr<Provider> providerWithTemplate(const PveEmulator& emu) {
+  registerImage(emu);
+  auto p = makeProvider(providerConfig(emu));
+  json tp;
+  REQUIRE(converge(*p, templateRes(), tp).outcome == Outcome::Ok);
+  return p;
+}
+
 TEST_CASE("proxmox provider passes the conformance suite (restart in the middle of a clone)",
           "[proxmox][provider][conformance]") {
   START_EMULATOR(emu);
@@ -226,10 +235,7 @@ TEST_CASE("proxmox template: image downloaded with its checksum, VM with cloud-i
 TEST_CASE("proxmox vm: failing clone task, restart manual or auto, agent wait, bad token, wrong pin",
           "[proxmox][provider]") {
   START_EMULATOR(emu);
-  registerImage(emu);
-  auto p = makeProvider(providerConfig(emu));
-  json tp;
-  REQUIRE(converge(*p, templateRes(), tp).outcome == Outcome::Ok);
+  auto p = providerWithTemplate(emu);
 
   SECTION("clone fails in its exitstatus") {
     emu.admin("POST", "/task-faults",
@@ -369,10 +375,7 @@ TEST_CASE("proxmox: a clone or create whose UPID tend never recorded (killed rig
           "for, not taken for a conflict, and not started again, and one whose VM left the spec meanwhile is deleted",
           "[proxmox][provider][restart]") {
   START_EMULATOR(emu);
-  registerImage(emu);
-  auto p = makeProvider(providerConfig(emu));
-  json tp;
-  REQUIRE(converge(*p, templateRes(), tp).outcome == Outcome::Ok);
+  auto p = providerWithTemplate(emu);
   emu.admin("POST", "/settings", {{"task_seconds", {{"qmclone", 2}, {"qmcreate", 2}}}});
   const std::string clones = "POST /nodes/{node}/qemu/{vmid}/clone", creates = "POST /nodes/{node}/qemu";
 
@@ -705,10 +708,7 @@ TEST_CASE("proxmox vm: description, ciuser, ssh_keys, searchdomain and restart p
           "a cloud-init change stays pending with restart: manual, across a restart of the provider",
           "[proxmox][provider]") {
   START_EMULATOR(emu);
-  registerImage(emu);
-  auto p = makeProvider(providerConfig(emu));  // providers.proxmox: restart auto, ciuser tend
-  json tp;
-  REQUIRE(converge(*p, templateRes(), tp).outcome == Outcome::Ok);
+  auto p = providerWithTemplate(emu);  // providers.proxmox: restart auto, ciuser tend
   auto vm = vmRes("web", 1000, "127.0.20.45");
   const std::string key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPerVmKeyForTheWebVmOnly0123456789abcd web@example";
   vm.spec["description"] = "Web server\nowned by the ops team";
