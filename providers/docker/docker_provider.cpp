@@ -431,8 +431,7 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
         o.ready = o.owned && o.appliedHash == d->hash && st == "running" &&
                   (health.empty() || health == "healthy");
         o.started = o.owned && o.appliedHash == d->hash && st == "running";
-        o.message = jstr(e, "Status");
-        if (o.message.empty()) o.message = st;
+        o.message = containerMessage(st, jstr(e, "Status"));
         if (isOneShot(d->spec)) {
           o.state["one_shot"] = true;
           int code = o.state["exit_code"].get<int>();
@@ -473,7 +472,7 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
         o.appliedHash = labelOf(e, kLabelSpecHash);
         o.state = containerState(e);
         o.ready = jstr(e, "State") == "running";
-        o.message = jstr(e, "Status");
+        o.message = containerMessage(jstr(e, "State"), jstr(e, "Status"));
         out.observed[rid] = std::move(o);
       }
     }

@@ -480,6 +480,26 @@ std::string healthFromStatus(const std::string& status) {
   return "";
 }
 
+std::string containerMessage(const std::string& state, const std::string& status) {
+  if (state.empty()) return status;
+  if (state == "running") {
+    std::string h = healthFromStatus(status);
+    if (h.empty()) return state;
+    return h == "starting" ? "running (health: starting)" : "running (" + h + ")";
+  }
+  if (state == "exited" || state == "restarting") {
+    // "Exited (3) 2 seconds ago", "Restarting (1) 5 seconds ago": keep the code.
+    auto open = status.find(" (");
+    auto close = open == std::string::npos ? open : status.find(')', open);
+    if (close != std::string::npos) {
+      std::string code = status.substr(open + 2, close - open - 2);
+      if (!code.empty() && code.find_first_not_of("-0123456789") == std::string::npos)
+        return state + " (" + code + ")";
+    }
+  }
+  return state;
+}
+
 std::string urlEncode(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {

@@ -61,6 +61,10 @@ Result<std::string> effectiveSpecHash(const DesiredResource& r, const SecretReso
 
 // Health from a container list Status text: "starting", "healthy", "unhealthy" or "".
 std::string healthFromStatus(const std::string& status);
+// The message of an observed container: its state and what of the list Status text does not
+// age ("running (healthy)", "exited (3)", "restarting (1)"), never Docker's "Up 3 minutes",
+// which would change the stored record of every container on passes that change nothing.
+std::string containerMessage(const std::string& state, const std::string& status);
 
 // filters= value for the API: URL-encoded JSON.
 std::string urlEncode(const std::string& s);

@@ -157,6 +157,29 @@ TEST_CASE("first converge creates 3 containers, a network and a volume, then a n
   }
 }
 
+TEST_CASE("a no-op pass over running containers writes nothing, however long they have run",
+          "[docker][integration]") {
+  // Docker's list Status ages ("Up 1 second", "Up 3 seconds"): it is not the message, or every
+  // pass of a running daemon would rewrite every container's record.
+  requireDockerd();
+  Run run;
+  REQUIRE(makeImage(run.image));
+  auto p = makeTestProvider(run.env);
+  EngineRun er(run, *p, app3(run, freePort()));
+  auto first = er.pass();
+  REQUIRE(first.failed == 0);
+  er.pass();  // the first observation after an apply replaces the apply's message
+  auto web = er.status("container/" + run.env + "/web");
+  CHECK(web.phase == "ready");
+  CHECK(web.message == "running");
+  int writes = er.store.resourceWrites();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // the Status text changes
+  auto second = er.pass();
+  CHECK(second.changed == 0);
+  CHECK(er.store.resourceWrites() == writes);
+  CHECK(er.store.resources()["container/" + run.env + "/web"].message == "running");
+}
+
 TEST_CASE("volumes without prune_volumes survive prune", "[docker][integration]") {
   requireDockerd();
   Run run;

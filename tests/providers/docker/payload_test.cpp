@@ -182,6 +182,21 @@ TEST_CASE("health is read from the list status text", "[docker][unit]") {
   CHECK(healthFromStatus("Exited (0) 2 seconds ago").empty());
 }
 
+TEST_CASE("a container's message keeps what the status says, not how long ago", "[docker][unit]") {
+  CHECK(containerMessage("running", "Up 3 minutes") == "running");
+  CHECK(containerMessage("running", "Up 4 minutes") == "running");
+  CHECK(containerMessage("running", "Up 1 minute (healthy)") == "running (healthy)");
+  CHECK(containerMessage("running", "Up 2 hours (unhealthy)") == "running (unhealthy)");
+  CHECK(containerMessage("running", "Up 3 seconds (health: starting)") == "running (health: starting)");
+  CHECK(containerMessage("exited", "Exited (3) 2 seconds ago") == "exited (3)");
+  CHECK(containerMessage("exited", "Exited (3) 2 days ago") == "exited (3)");
+  CHECK(containerMessage("restarting", "Restarting (1) 5 seconds ago") == "restarting (1)");
+  CHECK(containerMessage("exited", "Exited") == "exited");
+  CHECK(containerMessage("paused", "Up 5 minutes (Paused)") == "paused");
+  CHECK(containerMessage("created", "Created") == "created");
+  CHECK(containerMessage("", "Up 3 minutes") == "Up 3 minutes");
+}
+
 TEST_CASE("plan recreates only on hash change, restarts stopped, flags conflicts", "[docker][unit]") {
   auto p = makeDockerProvider({});
   REQUIRE(p.ok());
