@@ -35,6 +35,24 @@ namespace {
 
 constexpr const char* kDefaultEndpoint = "unix:/var/run/docker.sock";
 constexpr int kDefaultParallelism = 16;
+// Distinct image refs of one endpoint looked up one inspect each; more are listed.
+constexpr size_t kMaxImageInspects = 8;
+
+// An image ref as a path segment of /images/{name}/json: slashes and the tag/digest
+// separators stay, anything else outside a ref's alphabet is percent-encoded.
+std::string imagePath(const std::string& ref) {
+  std::string out;
+  for (unsigned char c : ref) {
+    if (std::isalnum(c) || c == '.' || c == '_' || c == '-' || c == '/' || c == ':' || c == '@') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
 
 std::string jstr(const json& j, const char* key, const std::string& def = "") {
   if (!j.is_object()) return def;
@@ -259,6 +277,7 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
     std::string env;
     EngineClient* client = nullptr;
     std::future<ApiResponse> owned, byName, networksF, volumesF, imagesF;
+    std::map<std::string, std::future<ApiResponse>> imageInspects;  // ref as written -> inspect
   };
   std::map<std::string, Group> groups;
   for (const DesiredResource* d : req.desired) {
@@ -297,7 +316,16 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
     g.owned = send("/containers/json?all=1&filters=" + urlEncode(ownedFilter.dump()));
     if (!g.networks.empty() || req.includeOwned) g.networksF = send("/networks");
     if (!g.volumes.empty() || req.includeOwned) g.volumesF = send("/volumes");
-    if (!g.images.empty() || !g.containers.empty()) g.imagesF = send("/images/json");
+    // What each image ref names: up to kMaxImageInspects distinct refs, one inspect each (a
+    // lookup for dockerd); more, one list (dockerd's list costs grow with every image the host
+    // keeps, and it is the slowest of these calls on a host with a few dozen).
+    std::set<std::string> refs;
+    for (auto* d : g.images) refs.insert(jstr(d->spec, "ref"));
+    for (auto* d : g.containers) refs.insert(jstr(d->spec, "image"));
+    refs.erase("");
+    if (refs.size() > kMaxImageInspects) g.imagesF = send("/images/json");
+    else
+      for (const auto& ref : refs) g.imageInspects[ref] = send("/images/" + imagePath(ref) + "/json");
   }
 
   std::set<std::string> desiredIds;
@@ -350,6 +378,28 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
     }
     json byName = take(g.byName), nets = take(g.networksF),
          vols = take(g.volumesF), imgs = take(g.imagesF);
+    // Images: normalized ref -> image id (from the inspects here, or the list below).
+    std::map<std::string, std::string> imageIds;
+    for (auto& [ref, f] : g.imageInspects) {
+      ApiResponse r = f.get();
+      if (!r.error.empty() || r.status >= 500) {
+        if (failure.empty()) failure = r.errorText();
+        continue;
+      }
+      if (r.status != 200) continue;  // 404 (or a ref dockerd refuses): not present
+      auto im = json::parse(r.body, nullptr, false);
+      if (!im.is_object()) {
+        if (failure.empty()) failure = "docker: unparsable image inspect response";
+        continue;
+      }
+      // Only a tag or digest the ref names counts, as in the list: dockerd's inspect also
+      // resolves image ids and their prefixes.
+      std::string want = normalizeImageRef(ref);
+      for (const char* key : {"RepoTags", "RepoDigests"})
+        if (im.contains(key) && im[key].is_array())
+          for (auto& t : im[key])
+            if (t.is_string() && normalizeImageRef(t.get<std::string>()) == want) imageIds[want] = jstr(im, "Id");
+    }
     if (!failure.empty()) {
       // The endpoint as a whole failed (unreachable, refused): one root cause for the scope.
       if (groups.size() == 1) out.scopeError = makeError(redact(failure));
@@ -360,8 +410,6 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
     }
     const std::string& env = g.env;
 
-    // Images: normalized ref -> image id.
-    std::map<std::string, std::string> imageIds;
     if (imgs.is_array())
       for (auto& im : imgs) {
         std::string id = jstr(im, "Id");

@@ -184,6 +184,30 @@ struct EngineClient::Impl {
 
   asio::awaitable<ApiResponse> performChecked(ApiRequest req, std::shared_ptr<CancelState> cs) {
     ApiResponse out;
+    if (req.versioned && self->apiVersion().empty() &&
+        compareApiVersions(kMinApiVersion, kClientMaxApiVersion) == 0) {
+      // tend speaks one API version: the first request asks for it itself, with no /_ping
+      // before it (one round trip less on every connection to a daemon). A daemon too old
+      // for it refuses the request (400, "client version 1.41 is too new") and names its
+      // own version in the Api-Version header, as on every answer.
+      const std::string v = kClientMaxApiVersion;
+      out = co_await performRaw(req, "/v" + v + req.target, cs);
+      if (!out.error.empty()) co_return out;
+      std::string refused;
+      if (out.apiVersion.empty())
+        refused = "docker at " + self->ep_.raw + " answered " + req.target +
+                  " without an API-Version header (is it a Docker Engine API?)";
+      else if (compareApiVersions(out.apiVersion, kMinApiVersion) < 0)
+        refused = "docker at " + self->ep_.raw + " speaks API " + out.apiVersion +
+                  ", tend needs at least " + kMinApiVersion;
+      if (!refused.empty()) {
+        ApiResponse bad;
+        bad.error = std::move(refused);
+        co_return bad;
+      }
+      self->setVersion(v);
+      co_return out;
+    }
     if (req.versioned && self->apiVersion().empty()) {
       ApiRequest ping;
       ping.target = "/_ping";

@@ -36,7 +36,7 @@ class FakeSessions final : public HostSessions {
     if (refuse) return makeError("session to " + host.describe() + " refused", true);
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return makeError("socketpair failed");
-    servers_.emplace_back([fd = sv[1]] { serve(fd); });
+    servers_.emplace_back([this, fd = sv[1]] { serve(fd); });
     return sv[0];
   }
   Result<HostCommandResult> exec(const HostAddress&, const std::vector<std::string>&, const std::string&,
@@ -52,10 +52,17 @@ class FakeSessions final : public HostSessions {
 
   std::vector<std::string> opened;
   bool refuse = false;
+  std::string apiVersion = "1.43";  // what the fake daemon speaks ("" = no Api-Version header)
+
+  std::vector<std::string> requestLines() {
+    std::lock_guard lk(mu_);
+    return lines_;
+  }
 
  private:
-  // Answers each request on the stream until the client closes it.
-  static void serve(int fd) {
+  // Answers each request on the stream until the client closes it. A daemon older than the
+  // client's version refuses versioned paths as dockerd does (400, "is too new").
+  void serve(int fd) {
     std::string buf;
     char chunk[4096];
     for (;;) {
@@ -66,10 +73,22 @@ class FakeSessions final : public HostSessions {
       while ((end = buf.find("\r\n\r\n")) != std::string::npos) {
         std::string head = buf.substr(0, end);
         buf.erase(0, end + 4);
+        {
+          std::lock_guard lk(mu_);
+          lines_.push_back(head.substr(0, head.find("\r\n")));
+        }
         std::string body = head.find("/_ping") != std::string::npos ? "OK" : "{\"message\":\"fake\"}";
         int status = head.find("/_ping") != std::string::npos ? 200 : 404;
-        std::string reply = "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Not Found") +
-                            "\r\nApi-Version: 1.43\r\nContent-Type: text/plain\r\nContent-Length: " +
+        if (head.find("/v1.41/") != std::string::npos && !apiVersion.empty() && compareApiVersions(apiVersion, "1.41") < 0) {
+          status = 400;
+          body = "{\"message\":\"client version 1.41 is too new. Maximum supported API version is " + apiVersion + "\"}";
+        } else if (head.find("/v1.41/networks") != std::string::npos) {
+          status = 200;
+          body = "[]";
+        }
+        std::string reply = "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : status == 400 ? " Bad Request" : " Not Found") +
+                            (apiVersion.empty() ? "" : "\r\nApi-Version: " + apiVersion) +
+                            "\r\nContent-Type: text/plain\r\nContent-Length: " +
                             std::to_string(body.size()) + "\r\n\r\n" + body;
         if (::write(fd, reply.data(), reply.size()) != static_cast<ssize_t>(reply.size())) break;
       }
@@ -79,6 +98,7 @@ class FakeSessions final : public HostSessions {
 
   std::mutex mu_;
   std::vector<std::thread> servers_;
+  std::vector<std::string> lines_;
 };
 
 ApiResponse ping(EngineClient& c) {
@@ -139,4 +159,59 @@ TEST_CASE("the docker provider reaches ssh:// endpoints through ProviderConfig::
   (void)(*p)->observe(req);
   REQUIRE_FALSE(sessions.opened.empty());
   CHECK(sessions.opened[0] == "ssh://ops@127.0.0.1:22 /var/run/docker.sock");
+}
+
+TEST_CASE("the first versioned call asks for API 1.41 itself, with no /_ping before it", "[docker][unit][sessions]") {
+  FakeSessions sessions;
+  auto ep = parseEndpoint("ssh://admin@127.0.0.1:2222");
+  REQUIRE(ep.ok());
+  EngineClient c(*ep, makeConnector(*ep, &sessions));
+  ApiRequest r;
+  r.target = "/networks";
+  r.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto first = c.call(r);
+  INFO(first.error);
+  CHECK(first.ok());
+  CHECK(first.body == "[]");
+  CHECK(c.apiVersion() == "1.41");
+  r.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  CHECK(c.call(r).ok());
+  auto lines = sessions.requestLines();
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0] == "GET /v1.41/networks HTTP/1.1");
+  CHECK(lines[1] == "GET /v1.41/networks HTTP/1.1");
+}
+
+TEST_CASE("a daemon older than API 1.41 is named with its version, on every call", "[docker][unit][sessions]") {
+  FakeSessions sessions;
+  sessions.apiVersion = "1.40";
+  auto ep = parseEndpoint("ssh://admin@127.0.0.1:2222");
+  REQUIRE(ep.ok());
+  EngineClient c(*ep, makeConnector(*ep, &sessions));
+  for (int i = 0; i < 2; ++i) {
+    ApiRequest r;
+    r.method = "POST";
+    r.target = "/containers/create?name=x";
+    r.body = "{}";
+    r.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    auto res = c.call(r);
+    CHECK_FALSE(res.ok());
+    CHECK(res.status == 0);
+    CHECK(res.error == "docker at ssh://admin@127.0.0.1:2222 speaks API 1.40, tend needs at least 1.41");
+    CHECK(c.apiVersion().empty());
+  }
+}
+
+TEST_CASE("an answer without an Api-Version header is not taken for Docker's", "[docker][unit][sessions]") {
+  FakeSessions sessions;
+  sessions.apiVersion = "";
+  auto ep = parseEndpoint("ssh://admin@127.0.0.1:2222");
+  REQUIRE(ep.ok());
+  EngineClient c(*ep, makeConnector(*ep, &sessions));
+  ApiRequest r;
+  r.target = "/networks";
+  r.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto res = c.call(r);
+  CHECK_FALSE(res.ok());
+  CHECK(res.error.find("without an API-Version header") != std::string::npos);
 }

@@ -239,6 +239,35 @@ TEST_CASE("images: present with pull never is ready, missing with never fails cl
   CHECK(r2.applies.empty());
 }
 
+TEST_CASE("an image ref is present by its tag or digest only, looked up one by one or listed",
+          "[docker][integration]") {
+  // Up to 8 distinct refs per host are looked up with an inspect each, more with one list:
+  // both say the same. An image id (or its prefix) is not a ref, though inspect resolves it.
+  requireDockerd();
+  Run run;
+  REQUIRE(makeImage(run.image));
+  auto p = makeTestProvider(run.env);
+  std::string id = sh("docker image inspect -f '{{.Id}}' " + run.image);
+  REQUIRE(id.rfind("sha256:", 0) == 0);
+  auto present = run.imageRes(run.image, "never");
+  auto familiar = run.imageRes("docker.io/" + run.image, "never");  // the same ref, spelled out
+  auto byId = run.imageRes(id.substr(7, 12), "never");
+  for (int absent : {1, 8}) {
+    INFO(absent << " absent refs");
+    std::vector<DesiredResource> rs{present, familiar, byId};
+    for (int i = 0; i < absent; ++i) rs.push_back(run.imageRes("tend-test/absent" + std::to_string(i) + ":" + run.env, "never"));
+    auto r = pass(*p, rs, run.env, false);
+    CHECK(r.observed.observed[present.id].ready);
+    CHECK(r.observed.observed[present.id].state["image_id"] == id);
+    CHECK(r.observed.observed[familiar.id].ready);
+    CHECK_FALSE(r.observed.observed[byId.id].exists);
+    for (size_t i = 3; i < rs.size(); ++i) {
+      CHECK_FALSE(r.observed.observed[rs[i].id].exists);
+      CHECK(r.observed.observed[rs[i].id].message == "not present");
+    }
+  }
+}
+
 TEST_CASE("healthchecked containers report not ready until healthy, and dependents wait",
           "[docker][integration]") {
   requireDockerd();
