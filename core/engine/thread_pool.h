@@ -1,5 +1,5 @@
 #pragma once
-// A fixed pool of worker threads for blocking provider calls (observe/apply) and store writes.
+// A bounded pool of worker threads for blocking provider calls (observe/apply) and store writes.
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -11,10 +11,10 @@ namespace tend::engine {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads) {
-    if (threads < 1) threads = 1;
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
-  }
+  // At most `threads` workers, started as work arrives: a task that finds no idle worker
+  // starts one (up to the limit), so a pass with one call in flight costs one thread, not the
+  // whole pool (a `tendd --once` starts and joins one thread where it started eight).
+  explicit ThreadPool(int threads) : max_(threads < 1 ? 1 : static_cast<size_t>(threads)) {}
   ~ThreadPool() {
     {
       std::lock_guard lk(mu_);
@@ -30,10 +30,17 @@ class ThreadPool {
     {
       std::lock_guard lk(mu_);
       tasks_.push_back(std::move(task));
+      // Idle workers already woken for earlier tasks still count as idle here, and their
+      // tasks are still queued: a worker is started whenever queued tasks outnumber them.
+      if (idle_ < tasks_.size() && threads_.size() < max_) threads_.emplace_back([this] { loop(); });
     }
     cv_.notify_one();
   }
-  size_t size() const { return threads_.size(); }
+  size_t size() const { return max_; }
+  size_t started() const {
+    std::lock_guard lk(mu_);
+    return threads_.size();
+  }
 
  private:
   void loop() {
@@ -41,7 +48,9 @@ class ThreadPool {
       std::function<void()> task;
       {
         std::unique_lock lk(mu_);
+        ++idle_;
         cv_.wait(lk, [this] { return stop_ || !tasks_.empty(); });
+        --idle_;
         // Drain queued tasks even when stopping: each one reports a completion somebody waits for.
         if (tasks_.empty()) return;
         task = std::move(tasks_.front());
@@ -51,10 +60,12 @@ class ThreadPool {
     }
   }
 
-  std::mutex mu_;
+  const size_t max_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
   std::vector<std::thread> threads_;
+  size_t idle_ = 0;
   bool stop_ = false;
 };
 
