@@ -2,10 +2,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
 #include "core/engine.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/secrets/sops.h"
 #include "core/spec.h"
@@ -184,5 +186,9 @@ int main(int argc, char** argv) {
   h.openState = [](const std::string& path) { return openSqliteStateStore(path); };
   h.registerProviders = [](ProviderRegistry& r) { registerBuiltinProviders(r); };
   Daemon daemon(std::move(o), std::move(h));
-  return daemon.run();
+  // OpenSSL sets itself up while the state database opens, not on the first spec hash.
+  std::thread warm(warmUpHashing);
+  int rc = daemon.run();
+  warm.join();
+  return rc;
 }
