@@ -339,18 +339,18 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
     Group& g = entry.second;
     if (!g.client) continue;
     std::string failure;
-    auto take = [&](std::future<ApiResponse>& f) -> json {
+    auto take = [&](std::future<ApiResponse>& f, bool containers = false) -> json {
       if (!f.valid()) return json::array();
       ApiResponse r = f.get();
       if (!r.ok()) {
         if (failure.empty()) failure = r.errorText();
         return json::array();
       }
-      auto j = json::parse(r.body, nullptr, false);
+      auto j = containers ? parseContainerList(r.body) : json::parse(r.body, nullptr, false);
       if (j.is_discarded() && failure.empty()) failure = "docker: unparsable list response";
       return j;
     };
-    json owned = take(g.owned);
+    json owned = take(g.owned, true);
     // Desired names not among the owned containers: one more list by name (unowned conflicts,
     // other environments). In a steady state every name is owned and this call is skipped —
     // the daemon compiles each name regexp per container, which is slow for many names.
@@ -376,7 +376,7 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
         g.byName = g.client->send(std::move(r));
       }
     }
-    json byName = take(g.byName), nets = take(g.networksF),
+    json byName = take(g.byName, true), nets = take(g.networksF),
          vols = take(g.volumesF), imgs = take(g.imagesF);
     // Images: normalized ref -> image id (from the inspects here, or the list below).
     std::map<std::string, std::string> imageIds;
@@ -420,17 +420,17 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
       }
 
     // Containers: merge both lists by id, index by name.
-    std::map<std::string, json> byId;
+    std::map<std::string, const json*> byId;
     for (json* list : {&owned, &byName})
       if (list->is_array())
-        for (auto& e : *list) byId[jstr(e, "Id")] = e;
+        for (auto& e : *list) byId[jstr(e, "Id")] = &e;
     std::map<std::string, const json*> byNameIdx;
     for (auto& [id, e] : byId)
-      if (e.contains("Names") && e["Names"].is_array())
-        for (auto& n : e["Names"])
+      if (e->contains("Names") && (*e)["Names"].is_array())
+        for (auto& n : (*e)["Names"])
           if (n.is_string()) {
             std::string s = n.get<std::string>();
-            byNameIdx[s.rfind('/', 0) == 0 ? s.substr(1) : s] = &e;
+            byNameIdx[s.rfind('/', 0) == 0 ? s.substr(1) : s] = e;
           }
     auto containerState = [&](const json& e) {
       std::string status = jstr(e, "Status");

@@ -480,6 +480,17 @@ std::string healthFromStatus(const std::string& status) {
   return "";
 }
 
+nlohmann::json parseContainerList(const std::string& body) {
+  using nlohmann::json;
+  // Depth 0 is the list, 1 a container, 2 a container's keys.
+  json::parser_callback_t keep = [](int depth, json::parse_event_t event, json& parsed) {
+    if (event != json::parse_event_t::key || depth != 2 || !parsed.is_string()) return true;
+    const auto& k = parsed.get_ref<const std::string&>();
+    return k == "Id" || k == "Names" || k == "State" || k == "Status" || k == "ImageID" || k == "Labels";
+  };
+  return json::parse(body, keep, false);
+}
+
 std::string containerMessage(const std::string& state, const std::string& status) {
   if (state.empty()) return status;
   if (state == "running") {

@@ -59,6 +59,11 @@ std::vector<std::string> secretNamesIn(const nlohmann::json& spec);
 Result<std::string> effectiveSpecHash(const DesiredResource& r, const SecretResolver* secrets,
                                       const std::string& key);
 
+// A GET /containers/json body with only what observe reads of each container (Id, Names,
+// State, Status, ImageID, Labels): the rest (NetworkSettings, HostConfig, Mounts, Ports,
+// Command...) is skipped while parsing, never built. Discarded (is_discarded()) when not JSON.
+nlohmann::json parseContainerList(const std::string& body);
+
 // Health from a container list Status text: "starting", "healthy", "unhealthy" or "".
 std::string healthFromStatus(const std::string& status);
 // The message of an observed container: its state and what of the list Status text does not

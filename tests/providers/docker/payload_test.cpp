@@ -182,6 +182,22 @@ TEST_CASE("health is read from the list status text", "[docker][unit]") {
   CHECK(healthFromStatus("Exited (0) 2 seconds ago").empty());
 }
 
+TEST_CASE("a container list keeps only what observe reads", "[docker][unit]") {
+  std::string body = R"([{"Id":"abc","Names":["/app-web"],"Image":"x","ImageID":"sha256:1","Command":"sleep 1",
+    "Created":1,"Ports":[{"PrivatePort":80}],"Labels":{"io.tend.resource":"container/app/web","Id":"not a key of the container"},
+    "State":"running","Status":"Up 3 minutes","HostConfig":{"NetworkMode":"app_default"},
+    "NetworkSettings":{"Networks":{"app_default":{"IPAddress":"172.18.0.2","Id":"n"}}},"Mounts":[{"Name":"v"}]},
+    {"Id":"def","Names":["/other"],"State":"exited","Status":"Exited (1) 2 seconds ago","Labels":{}}])";
+  auto j = parseContainerList(body);
+  REQUIRE(j.is_array());
+  REQUIRE(j.size() == 2);
+  CHECK(j[0] == json::parse(R"({"Id":"abc","Names":["/app-web"],"ImageID":"sha256:1",
+    "Labels":{"io.tend.resource":"container/app/web","Id":"not a key of the container"},"State":"running","Status":"Up 3 minutes"})"));
+  CHECK(j[1]["Status"] == "Exited (1) 2 seconds ago");
+  CHECK(parseContainerList("[{\"Id\":").is_discarded());
+  CHECK(parseContainerList("{\"message\":\"x\"}").is_object());
+}
+
 TEST_CASE("a container's message keeps what the status says, not how long ago", "[docker][unit]") {
   CHECK(containerMessage("running", "Up 3 minutes") == "running");
   CHECK(containerMessage("running", "Up 4 minutes") == "running");
