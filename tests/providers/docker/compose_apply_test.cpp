@@ -99,7 +99,7 @@ TEST_CASE("compose keys tend applies show in docker inspect", "[docker][integrat
     labels: { team: ops }
     networks:
       back:
-        ipv4_address: 172.31.99.10
+        ipv4_address: 172.16.99.10
         aliases: [m1]
   side:
     image: ${IMAGE}
@@ -114,7 +114,7 @@ networks:
   back:
     labels: { net.label: "1" }
     driver_opts: { com.docker.network.bridge.enable_icc: "true" }
-    ipam: { config: [{ subnet: 172.31.99.0/24 }] }
+    ipam: { config: [{ subnet: 172.16.99.0/24 }] }
 volumes:
   data:
     labels: { vol.label: "1" }
@@ -155,7 +155,7 @@ volumes:
   CHECK(run.inspect(main, "{{range $k, $v := .Config.ExposedPorts}}{{$k}} {{end}}").find("7000/tcp") != std::string::npos);
   CHECK(run.inspect(main, "{{index .Config.Labels \"from.label.file\"}} {{index .Config.Labels \"team\"}}") == "yes ops");
   CHECK(run.inspect(main, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAMConfig.IPv4Address}} {{end}}") ==
-        app + "_back=172.31.99.10 ");
+        app + "_back=172.16.99.10 ");
   CHECK(run.inspect(side, "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}") == "50331648 250000000 50");
   CHECK(run.inspect(side, "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}") == "on-failure:2");
   // The daemon keeps IpcMode as container:<id>.
@@ -163,9 +163,9 @@ volumes:
         "[" + main + ":ro] container:" + run.inspect(main, "{{.Id}}"));
   // Legacy links on a user-defined network: the daemon keeps them in HostConfig or the endpoint.
   CHECK(run.inspect(side, "{{range .NetworkSettings.Networks}}{{.Links}}{{end}}").find(main + ":mainalias") != std::string::npos);
-  CHECK(sh("docker exec " + side + " nslookup mainalias 2>&1").find("172.31.99.10") != std::string::npos);
+  CHECK(sh("docker exec " + side + " nslookup mainalias 2>&1").find("172.16.99.10") != std::string::npos);
   CHECK(sh("docker network inspect -f '{{index .Labels \"net.label\"}} {{index .Options \"com.docker.network.bridge.enable_icc\"}} {{range .IPAM.Config}}{{.Subnet}}{{end}}' " +
-           app + "_back") == "1 true 172.31.99.0/24");
+           app + "_back") == "1 true 172.16.99.0/24");
   CHECK(sh("docker volume inspect -f '{{index .Labels \"vol.label\"}}' " + app + "_data") == "1");
   // A second pass changes nothing: the payload is stable.
   CHECK(pass(*p, desired, run.env, false).changed() == 0);
