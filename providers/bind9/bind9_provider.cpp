@@ -472,7 +472,8 @@ void Bind9Provider::sweepTemps(HostIo& io, const std::string& confDir, const std
     // batch checks' in the view directories.
     if (!t || (t->target == "named.conf.tend") != (dir == confDir)) continue;
     std::string path = dir + "/" + e.name;
-    std::string writer = path;  // the wrapper belongs to the fragment's temp file
+    // The wrapper belongs to the fragment's temp file; the SFTP writer's temp to what it wrote.
+    std::string writer = t->inner.empty() ? path : dir + "/" + t->inner;
     const std::string wrap = kCheckWrapperSuffix;
     if (writer.size() > wrap.size() &&
         writer.compare(writer.size() - wrap.size(), wrap.size(), wrap) == 0)

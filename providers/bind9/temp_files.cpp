@@ -42,8 +42,38 @@ std::string batchCheckConfName(const std::string& dir, int64_t pid, uint64_t seq
   return dir + "/.check-" + std::to_string(pid) + "-" + std::to_string(seq) + ".conf";
 }
 
+namespace {
+bool isTargetName(const std::string& base) {
+  return (base.size() > 5 && endsWith(base, ".zone") && base[0] != '.') || base == "named.conf.tend";
+}
+}  // namespace
+
 std::optional<TempName> parseTempName(const std::string& name) {
   if (name.size() < 2 || name[0] != '.' || name.find('/') != std::string::npos) return std::nullopt;
+  // The SFTP writer's temp: ".<inner>.tend-" and 10 lower-case hex digits.
+  static const std::string sftp = ".tend-";
+  constexpr size_t kHex = 10;
+  if (name.size() > 1 + sftp.size() + kHex &&
+      name.compare(name.size() - kHex - sftp.size(), sftp.size(), sftp) == 0) {
+    bool hex = true;
+    for (size_t i = name.size() - kHex; i < name.size(); ++i)
+      hex = hex && (std::isdigit(static_cast<unsigned char>(name[i])) || (name[i] >= 'a' && name[i] <= 'f'));
+    std::string inner = name.substr(1, name.size() - 1 - sftp.size() - kHex);
+    if (hex && !inner.empty()) {
+      std::optional<TempName> t;
+      if (isTargetName(inner)) {
+        t = TempName{};
+        t->target = inner;
+      } else if (auto own = parseTempName(inner); own && own->inner.empty()) {
+        t = own;
+      }
+      if (!t) return std::nullopt;
+      t->pid = 0;
+      t->seq = 0;
+      t->inner = inner;
+      return t;
+    }
+  }
   static const std::string check = ".check-", conf = ".conf";
   if (name.rfind(check, 0) == 0 && endsWith(name, conf) && name.size() > check.size() + conf.size())
     return parsePidSeq(name.substr(check.size(), name.size() - check.size() - conf.size()));
@@ -54,8 +84,7 @@ std::optional<TempName> parseTempName(const std::string& name) {
   if (tmp == std::string::npos) return std::nullopt;
   std::string base = n.substr(1, tmp - 1);
   // Only the targets this provider writes: zone files and the fragment.
-  bool zone = base.size() > 5 && endsWith(base, ".zone") && base[0] != '.';
-  if (!zone && base != "named.conf.tend") return std::nullopt;
+  if (!isTargetName(base)) return std::nullopt;
   // The wrapper exists for the fragment only.
   if (n.size() != name.size() && base != "named.conf.tend") return std::nullopt;
   auto t = parsePidSeq(n.substr(tmp + 5));

@@ -11,11 +11,14 @@
 namespace tend::bind9 {
 
 struct TempName {
-  int64_t pid = 0;   // the writing process
+  int64_t pid = 0;   // the writing process (0: not known)
   uint64_t seq = 0;  // its per-process counter
   // The base name of the file the temp was for ("a.test.zone", "named.conf.tend"); empty for
   // the batch check conf.
   std::string target;
+  // For the SFTP writer's own temp (a server reached over ssh): the base name it was writing,
+  // which is one of the names above or a target itself. Its pid is not known (0).
+  std::string inner;
 };
 
 // <dir>/.<base>.tmp-<pid>-<seq> next to `target` (<dir>/<base>).
@@ -28,6 +31,9 @@ std::string batchCheckConfName(const std::string& dir, int64_t pid, uint64_t seq
 // A directory entry's base name -> the temp it is, or nullopt when it is not one of ours:
 //   .<zone>.zone.tmp-P-S   .named.conf.tend.tmp-P-S   .named.conf.tend.tmp-P-S.check.conf
 //   .check-P-S.conf
+// and, on a server reached over ssh, the temp the SFTP writer puts beside each file it
+// replaces (providers/ssh: `.<name>.tend-<10 hex>`) when <name> is one of those or a target
+// (`<zone>.zone`, `named.conf.tend`).
 std::optional<TempName> parseTempName(const std::string& name);
 
 }  // namespace tend::bind9

@@ -135,6 +135,10 @@ std::string shellQuote(std::string_view s) {
   return out + "'";
 }
 
+std::string atomicWriteTempName(const std::string& path) {
+  return parentDir(path) + "/." + path.substr(path.rfind('/') + 1) + ".tend-" + randomHex(10);
+}
+
 Result<std::string> fingerprintOfPublicKey(const std::string& line) {
   initLibssh();
   std::string type, b64;
@@ -543,7 +547,7 @@ Result<void> Session::writeFileAtomic(const std::string& path, std::string_view 
   }
   unsigned mode = w.mode ? *w.mode : oldMode ? *oldMode : 0644;
 
-  const std::string tmp = dir + "/." + base + ".tend-" + randomHex(10);
+  const std::string tmp = atomicWriteTempName(path);
   sftp_file f = sftp_open(*sf, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (!f) {
     int code = sftp_get_error(*sf);

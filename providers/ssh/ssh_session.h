@@ -190,4 +190,9 @@ Result<std::string> fingerprintOfPublicKey(const std::string& line);
 // Quotes `s` for a POSIX shell (single quotes).
 std::string shellQuote(std::string_view s);
 
+// The temporary file Session::writeFileAtomic writes beside `path` before the rename:
+// <dir>/.<name>.tend-<10 random lower-case hex digits>. A write cut off with the connection
+// leaves it behind; whoever owns the directory may sweep such names (providers/bind9 does).
+std::string atomicWriteTempName(const std::string& path);
+
 }  // namespace tend::ssh

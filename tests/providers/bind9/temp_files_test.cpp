@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "providers/ssh/ssh_session.h"
 #include "tests/providers/bind9/test_env.h"
 
 using namespace tend;
@@ -89,6 +90,33 @@ TEST_CASE("temp names are recognised exactly, nothing else is", "[bind9][temp]")
     CHECK_FALSE(parseTempName(other));
 }
 
+TEST_CASE("the SFTP writer's temps of bind9's files are recognised, of nothing else", "[bind9][temp]") {
+  // A server reached over ssh: every file is written as <dir>/.<name>.tend-<hex> first, and a
+  // write cut off with the connection leaves that behind.
+  auto base = [](const std::string& p) { return p.substr(p.rfind('/') + 1); };
+  std::string zoneTmp = base(tempFileName("/b/zones/internal/a.test.zone", 42, 7));
+  for (const std::string& inner : {std::string("a.test.zone"), std::string("named.conf.tend"), zoneTmp,
+                                   std::string(".named.conf.tend.tmp-1-2"),
+                                   std::string(".named.conf.tend.tmp-1-2.check.conf"),
+                                   std::string(".check-1-2.conf")}) {
+    std::string name = base(ssh::atomicWriteTempName("/b/zones/internal/" + inner));
+    INFO(name);
+    auto t = parseTempName(name);
+    REQUIRE(t);
+    CHECK(t->inner == inner);
+    CHECK(t->pid == 0);  // not known: swept by age only
+  }
+  CHECK(parseTempName(".a.test.zone.tend-0123456789")->target == "a.test.zone");
+  CHECK(parseTempName(".named.conf.tend.tend-abcdef0123")->target == "named.conf.tend");
+  CHECK(parseTempName("..check-1-2.conf.tend-abcdef0123")->target.empty());
+  for (const char* other :
+       {".notes.tend-0123456789", ".a.test.zone.tend-012345678", ".a.test.zone.tend-0123456789a",
+        ".a.test.zone.tend-ABCDEF0123", ".a.test.zone.tend-", "a.test.zone.tend-0123456789",
+        ".named.conf.local.tend-0123456789", "..tend-0123456789",
+        ".a.test.zone.tend-0123456789.tend-0123456789", ".a.test.zone.tmp-1-x.tend-0123456789"})
+    CHECK_FALSE(parseTempName(other));
+}
+
 TEST_CASE("leftover temp files are swept on the next pass, operator files never", "[bind9][temp]") {
   Env e;
   REQUIRE(testing::converge(*e.provider, e.wil.resources()).failures.empty());
@@ -99,7 +127,13 @@ TEST_CASE("leftover temp files are swept on the next pass, operator files never"
   std::string staleConf = e.wil.confDir + "/.named.conf.tend.tmp-4000000-1";
   std::string staleWrap = staleConf + ".check.conf";
   std::string youngForeign = zdir + "/.5am.cloud.zone.tmp-4000001-4";
-  std::vector<std::string> gone{mine, staleZone, staleCheck, staleConf, staleWrap};
+  // The SFTP writer's leftovers (a server over ssh): its own temp of a zone temp, of a zone and
+  // of the fragment.
+  std::string sftpOfTemp = zdir + "/..sfc.al.zone.tmp-4000000-5.tend-0a1b2c3d4e";
+  std::string sftpOfZone = zdir + "/.sfc.al.zone.tend-5f6a7b8c9d";
+  std::string sftpOfConf = e.wil.confDir + "/.named.conf.tend.tend-00112233ff";
+  std::string youngSftp = zdir + "/.5am.cloud.zone.tend-0123456789";
+  std::vector<std::string> gone{mine, staleZone, staleCheck, staleConf, staleWrap, sftpOfTemp, sftpOfZone, sftpOfConf};
   std::vector<std::string> operatorFiles{
       zdir + "/.wil.5am.cloud.zone.swp",
       zdir + "/wil.5am.cloud.zone.tmp",
@@ -109,13 +143,16 @@ TEST_CASE("leftover temp files are swept on the next pass, operator files never"
       zdir + "/.check-1-2.conf.bak",
       e.wil.confDir + "/.named.conf.local.tmp-1-2",
       e.wil.confDir + "/named.conf.tend.tmp-1-2",
-      e.wil.confDir + "/.sfc.al.zone.tmp-4000000-3"};  // a zone temp outside a view directory
+      e.wil.confDir + "/.sfc.al.zone.tmp-4000000-3",  // a zone temp outside a view directory
+      zdir + "/.notes.txt.tend-0123456789",
+      e.wil.confDir + "/.named.conf.local.tend-0123456789"};
   for (const auto& f : gone) touch(f);
   for (const auto& f : operatorFiles) touch(f, "operator's");
   fs::create_directories(zdir + "/.y.zone.tmp-4000000-9");  // a directory, not a temp file
   for (const auto& f : gone) age(f, std::chrono::hours(1));
   for (const auto& f : operatorFiles) age(f, std::chrono::hours(1));
   touch(youngForeign);
+  touch(youngSftp);
 
   pass(*e.provider);
   for (const auto& f : gone) {
@@ -129,9 +166,12 @@ TEST_CASE("leftover temp files are swept on the next pass, operator files never"
   CHECK(fs::is_directory(zdir + "/.y.zone.tmp-4000000-9"));
   // Another process's fresh temp may be a write in flight: kept until it is stale.
   CHECK(fs::exists(youngForeign));
+  CHECK(fs::exists(youngSftp));
   age(youngForeign, std::chrono::hours(1));
+  age(youngSftp, std::chrono::hours(1));
   pass(*e.provider);
   CHECK_FALSE(fs::exists(youngForeign));
+  CHECK_FALSE(fs::exists(youngSftp));
   // The served files are untouched and the pass after is still a no-op.
   auto r = testing::converge(*e.provider, e.wil.resources());
   CHECK(r.failures.empty());
