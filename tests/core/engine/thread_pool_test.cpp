@@ -59,7 +59,7 @@ TEST_CASE("the pool starts no worker before work arrives, and one for one task",
   CHECK(pool.started() == 1);
 }
 
-TEST_CASE("blocking tasks each get a worker up to the limit; the rest wait their turn", "[core][pool]") {
+TEST_CASE("blocking tasks each get a worker up to the limit, and the rest wait their turn", "[core][pool]") {
   ThreadPool pool(4);
   Gate g;
   for (int i = 0; i < 6; ++i) pool.submit([&] { g.task(); });
