@@ -41,6 +41,10 @@ class ThreadPool {
     std::lock_guard lk(mu_);
     return threads_.size();
   }
+  size_t idle() const {
+    std::lock_guard lk(mu_);
+    return idle_;
+  }
 
  private:
   void loop() {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "core/engine/thread_pool.h"
 
@@ -53,7 +54,11 @@ TEST_CASE("the pool starts no worker before work arrives, and one for one task",
   CHECK(pool.started() == 1);
   g.release();
   REQUIRE(g.waitDone(1));
-  // An idle worker takes the next task: none is added.
+  // An idle worker takes the next task: none is added. (A task submitted while the worker
+  // is still returning from the last one may start a second: more workers, never fewer.)
+  auto until = std::chrono::steady_clock::now() + 10s;
+  while (pool.idle() != 1 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  REQUIRE(pool.idle() == 1);
   pool.submit([&] { g.task(); });
   REQUIRE(g.waitDone(2));
   CHECK(pool.started() == 1);
