@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/post.hpp>
@@ -150,7 +151,9 @@ int Daemon::run() {
   std::vector<std::string> builtProviders;
   for (const auto& r : registry.all())
     if (r.factory) builtProviders.push_back(r.name);
-  Metrics metrics(builtProviders);
+  // --once serves nothing (no listener is opened): no metrics registry to fill.
+  std::optional<Metrics> metrics;
+  if (!opts_.once) metrics.emplace(builtProviders);
   std::unique_ptr<SpecSource> source;
   if (opts_.git) {
     GitSourceOptions g = *opts_.git;
@@ -164,7 +167,7 @@ int Daemon::run() {
   ControllerDeps cd;
   cd.hostSessions = hostSessions.get();
   cd.state = store->get();
-  cd.metrics = &metrics;
+  cd.metrics = metrics ? &*metrics : nullptr;
   cd.registry = &registry;
   cd.source = source.get();
   cd.loader = hooks_.loader;
