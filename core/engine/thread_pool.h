@@ -32,7 +32,7 @@ class ThreadPool {
       tasks_.push_back(std::move(task));
       // Idle workers already woken for earlier tasks still count as idle here, and their
       // tasks are still queued: a worker is started whenever queued tasks outnumber them.
-      if (idle_ < tasks_.size() && threads_.size() < max_) threads_.emplace_back([this] { loop(); });
+      if (!stop_ && idle_ < tasks_.size() && threads_.size() < max_) threads_.emplace_back([this] { loop(); });
     }
     cv_.notify_one();
   }
