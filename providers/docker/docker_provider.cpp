@@ -40,19 +40,7 @@ constexpr size_t kMaxImageInspects = 8;
 
 // An image ref as a path segment of /images/{name}/json: slashes and the tag/digest
 // separators stay, anything else outside a ref's alphabet is percent-encoded.
-std::string imagePath(const std::string& ref) {
-  std::string out;
-  for (unsigned char c : ref) {
-    if (std::isalnum(c) || c == '.' || c == '_' || c == '-' || c == '/' || c == ':' || c == '@') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
+std::string imagePath(const std::string& ref) { return percentEncode(ref, "._-/:@"); }
 
 std::string jstr(const json& j, const char* key, const std::string& def = "") {
   if (!j.is_object()) return def;

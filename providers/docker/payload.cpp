@@ -1,5 +1,6 @@
 #include "providers/docker/payload.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -511,10 +512,10 @@ std::string containerMessage(const std::string& state, const std::string& status
   return state;
 }
 
-std::string urlEncode(const std::string& s) {
+std::string percentEncode(const std::string& s, std::string_view keep) {
   std::string out;
   for (unsigned char c : s) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+    if (std::isalnum(c) || keep.find(static_cast<char>(c)) != std::string_view::npos) {
       out += static_cast<char>(c);
     } else {
       char buf[4];

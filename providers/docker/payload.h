@@ -3,6 +3,7 @@
 // No I/O: unit-tested without a daemon.
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -71,8 +72,10 @@ std::string healthFromStatus(const std::string& status);
 // which would change the stored record of every container on passes that change nothing.
 std::string containerMessage(const std::string& state, const std::string& status);
 
-// filters= value for the API: URL-encoded JSON.
-std::string urlEncode(const std::string& s);
+// Percent-encodes every byte of `s` but ASCII letters, digits and the characters in `keep`.
+std::string percentEncode(const std::string& s, std::string_view keep);
+// filters= value for the API: URL-encoded JSON (unreserved characters kept).
+inline std::string urlEncode(const std::string& s) { return percentEncode(s, "-_.~"); }
 // Anchored regexp for the container `name` filter (it matches by regexp on "/name").
 std::string exactNameFilter(const std::string& name);
 

@@ -93,6 +93,15 @@ TEST_CASE("docker error bodies are redacted before they are cut", "[docker][unit
   CHECK(text.find("K9p") == std::string::npos);
 }
 
+TEST_CASE("query values and image paths are percent-encoded, each keeping its own characters", "[docker][unit]") {
+  CHECK(urlEncode(R"({"label":["a=b c"]})") == "%7B%22label%22%3A%5B%22a%3Db%20c%22%5D%7D");
+  CHECK(urlEncode("a-b_c.d~e/f") == "a-b_c.d~e%2Ff");
+  // An image path keeps a ref's own separators; anything else cannot reach the request line raw.
+  CHECK(percentEncode("lscr.io/linuxserver/bookstack:24.10", "._-/:@") == "lscr.io/linuxserver/bookstack:24.10");
+  CHECK(percentEncode("alpine@sha256:ab12", "._-/:@") == "alpine@sha256:ab12");
+  CHECK(percentEncode("x y?z#w\r\n", "._-/:@") == "x%20y%3Fz%23w%0D%0A");
+}
+
 TEST_CASE("image refs normalise like the daemon's familiar names", "[docker][unit]") {
   CHECK(normalizeImageRef("busybox") == "busybox:latest");
   CHECK(normalizeImageRef("docker.io/library/busybox:1.36") == "busybox:1.36");
