@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -109,6 +110,21 @@ ApiResponse ping(EngineClient& c) {
   return c.call(r);
 }
 
+// A client of the fake daemon behind `sessions`, and a request to it with a 10 s deadline.
+std::unique_ptr<EngineClient> clientOf(FakeSessions& sessions) {
+  auto ep = parseEndpoint("ssh://admin@127.0.0.1:2222");
+  REQUIRE(ep.ok());
+  return std::make_unique<EngineClient>(*ep, makeConnector(*ep, &sessions));
+}
+ApiRequest request(const std::string& target, const std::string& method = "GET") {
+  ApiRequest r;
+  r.method = method;
+  r.target = target;
+  if (method == "POST") r.body = "{}";
+  r.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("docker over ssh:// opens its stream through the host sessions", "[docker][unit][sessions]") {
@@ -163,19 +179,13 @@ TEST_CASE("the docker provider reaches ssh:// endpoints through ProviderConfig::
 
 TEST_CASE("the first versioned call asks for API 1.41 itself, with no /_ping before it", "[docker][unit][sessions]") {
   FakeSessions sessions;
-  auto ep = parseEndpoint("ssh://admin@127.0.0.1:2222");
-  REQUIRE(ep.ok());
-  EngineClient c(*ep, makeConnector(*ep, &sessions));
-  ApiRequest r;
-  r.target = "/networks";
-  r.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  auto first = c.call(r);
+  auto c = clientOf(sessions);
+  auto first = c->call(request("/networks"));
   INFO(first.error);
   CHECK(first.ok());
   CHECK(first.body == "[]");
-  CHECK(c.apiVersion() == "1.41");
-  r.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  CHECK(c.call(r).ok());
+  CHECK(c->apiVersion() == "1.41");
+  CHECK(c->call(request("/networks")).ok());
   auto lines = sessions.requestLines();
   REQUIRE(lines.size() == 2);
   CHECK(lines[0] == "GET /v1.41/networks HTTP/1.1");
@@ -185,33 +195,21 @@ TEST_CASE("the first versioned call asks for API 1.41 itself, with no /_ping bef
 TEST_CASE("a daemon older than API 1.41 is named with its version, on every call", "[docker][unit][sessions]") {
   FakeSessions sessions;
   sessions.apiVersion = "1.40";
-  auto ep = parseEndpoint("ssh://admin@127.0.0.1:2222");
-  REQUIRE(ep.ok());
-  EngineClient c(*ep, makeConnector(*ep, &sessions));
+  auto c = clientOf(sessions);
   for (int i = 0; i < 2; ++i) {
-    ApiRequest r;
-    r.method = "POST";
-    r.target = "/containers/create?name=x";
-    r.body = "{}";
-    r.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    auto res = c.call(r);
+    auto res = c->call(request("/containers/create?name=x", "POST"));
     CHECK_FALSE(res.ok());
     CHECK(res.status == 0);
     CHECK(res.error == "docker at ssh://admin@127.0.0.1:2222 speaks API 1.40, tend needs at least 1.41");
-    CHECK(c.apiVersion().empty());
+    CHECK(c->apiVersion().empty());
   }
 }
 
 TEST_CASE("an answer without an Api-Version header is not taken for Docker's", "[docker][unit][sessions]") {
   FakeSessions sessions;
   sessions.apiVersion = "";
-  auto ep = parseEndpoint("ssh://admin@127.0.0.1:2222");
-  REQUIRE(ep.ok());
-  EngineClient c(*ep, makeConnector(*ep, &sessions));
-  ApiRequest r;
-  r.target = "/networks";
-  r.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  auto res = c.call(r);
+  auto c = clientOf(sessions);
+  auto res = c->call(request("/networks"));
   CHECK_FALSE(res.ok());
   CHECK(res.error.find("without an API-Version header") != std::string::npos);
 }
