@@ -5,7 +5,8 @@
 #
 # tendd runs on a generated site of 6 apps x 5 containers (the local busybox test image,
 # nothing published) with a token and --listen on loopback. During the run the spec is edited
-# every 10 s (an app's containers get a new command, so they are replaced) and `reconcile
+# every 10 s (an app's containers get a new command, so they are replaced; `sleep` ignores
+# SIGTERM, so a 1 s stop grace keeps each converge inside its 10 s) and `reconcile
 # --now` is posted, so converges keep running under the load. wrk (-t2) cycles through
 # /healthz, /metrics, /v1/status, /v1/events?tail=50, /v1/runs?limit=5, /v1/resources/ID and
 # /v1/explain/APP (/readyz is left out of the mix: it answers 503 by design until the first
@@ -56,7 +57,7 @@ write_apps() {  # GENERATION
         # One app per generation gets a new command (its five containers are replaced).
         local g=0
         [ $((($1 % 6) + 1)) -eq $a ] && g=$1
-        echo "      c$c: { image: $IMAGE, command: [sleep, \"$((100000 + g))\"] }"
+        echo "      c$c: { image: $IMAGE, command: [sleep, \"$((100000 + g))\"], stop_grace_period: 1s }"
       done
     done
   } >"$SPEC/apps.yml.tmp"

@@ -68,6 +68,25 @@ Response errorResponse(http::status s, const std::string& message) {
   return jsonResponse(s, json{{"error", message}});
 }
 
+ReadAnswer readAnswer(http::status s, const json& j) {
+  ReadAnswer a;
+  a.status = static_cast<int>(s);
+  a.body = std::make_shared<const std::string>(j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
+  return a;
+}
+
+ReadAnswer readError(http::status s, const std::string& message) {
+  return readAnswer(s, json{{"error", message}});
+}
+
+Response readResponse(const ReadAnswer& a) {
+  Response res{static_cast<http::status>(a.status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.body().share(a.body);
+  return res;
+}
+
 struct Route {
   const char* path;
   http::verb method;
@@ -201,6 +220,71 @@ awaitable<Result<json>> Api::sharedPlan(bool reuse) {
   co_return *f->value;
 }
 
+// One computation of a read answer in progress; requests for the same target arriving
+// meanwhile wait on its timer (never expiring; cancelled once the answer is in).
+struct Api::ReadFlight {
+  explicit ReadFlight(const asio::any_io_executor& ex) : timer(ex) {
+    timer.expires_at(asio::steady_timer::time_point::max());
+  }
+  asio::steady_timer timer;
+  std::shared_ptr<const ReadAnswer> value;
+};
+
+awaitable<Response> Api::cachedRead(const std::string& key, const std::function<ReadAnswer()>& compute) {
+  const uint64_t generation = backend_.changeGeneration();
+  auto it = reads_.find(key);
+  if (it != reads_.end()) {
+    const ReadEntry& e = it->second;
+    if (e.value && e.generation == generation && std::chrono::steady_clock::now() - e.at < opts_.readReuse)
+      co_return readResponse(*e.value);
+    if (auto f = e.flight) {
+      boost::system::error_code ec;
+      while (!f->value) co_await f->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+      co_return readResponse(*f->value);
+    }
+  }
+  bool keep = opts_.readReuse.count() > 0;
+  if (keep && it == reads_.end() && reads_.size() >= opts_.readCacheEntries) {
+    // Full: drop what is no longer current; with every target still current, compute this one
+    // without keeping it (many distinct targets must not grow memory).
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(reads_, [&](const auto& kv) {
+      const ReadEntry& e = kv.second;
+      return !e.flight && (e.generation != generation || now - e.at >= opts_.readReuse);
+    });
+    keep = reads_.size() < opts_.readCacheEntries;
+  }
+  std::shared_ptr<ReadFlight> flight;
+  if (keep) {
+    flight = std::make_shared<ReadFlight>(co_await asio::this_coro::executor);
+    reads_[key].flight = flight;
+  }
+  std::shared_ptr<const ReadAnswer> value;
+  try {
+    value = std::make_shared<const ReadAnswer>(co_await offload<ReadAnswer>(blocking_, compute));
+  } catch (const std::exception& e) {
+    log::error("http: read failed", {{"target", key}, {"error", e.what()}});
+    value = std::make_shared<const ReadAnswer>(readError(http::status::internal_server_error, "internal error"));
+  }
+  if (flight) {
+    // Entries with a computation in flight are never erased: ours is still there.
+    ReadEntry& e = reads_[key];
+    e.flight.reset();
+    if (value->status == 200) {
+      e.value = value;
+      e.generation = generation;
+      // From the end of the computation: one that takes longer than readReuse (a huge state)
+      // must not run again for every request.
+      e.at = std::chrono::steady_clock::now();
+    } else if (!e.value) {
+      reads_.erase(key);
+    }
+    flight->value = value;
+    flight->timer.cancel();
+  }
+  co_return readResponse(*value);
+}
+
 awaitable<Response> Api::handle(Request req, Transport t) {
   std::string_view target(req.target().data(), req.target().size());
   auto qpos = target.find('?');
@@ -264,29 +348,40 @@ awaitable<Response> Api::handle(Request req, Transport t) {
       int64_t limit = 20;
       if (query.count("limit") && (!parseInt(query["limit"], limit) || limit < 1 || limit > 1000))
         co_return errorResponse(http::status::bad_request, "limit must be between 1 and 1000");
-      const auto call3 = [this, limit] { return backend_.runsJson(static_cast<int>(limit)); };
-      auto runs = co_await offload<Result<json>>(blocking_, call3);
-      res = runs.ok() ? jsonResponse(http::status::ok, *runs)
-                      : errorResponse(http::status::internal_server_error, runs.error().message);
+      const std::function<ReadAnswer()> call3 = [this, limit] {
+        auto runs = backend_.runsJson(static_cast<int>(limit));
+        return runs.ok() ? readAnswer(http::status::ok, *runs)
+                         : readError(http::status::internal_server_error, runs.error().message);
+      };
+      const std::string key3 = "runs " + std::to_string(limit);
+      res = co_await cachedRead(key3, call3);
     } else if (path.rfind("/v1/resources/", 0) == 0) {
       std::string id;
       if (!percentDecode(std::string_view(path).substr(14), id, false))
         co_return errorResponse(http::status::bad_request, "malformed resource id in the path");
       const bool withPlan = query.count("plan") && query["plan"] != "0";
-      const auto call4 = [this, id, withPlan] { return backend_.resourceDetail(id, withPlan); };
-      auto d = co_await offload<Result<json>>(blocking_, call4);
-      if (d.ok()) res = jsonResponse(http::status::ok, *d);
-      else if (d.error().message.rfind("unknown resource", 0) == 0) res = errorResponse(http::status::not_found, d.error().message);
-      else res = errorResponse(http::status::internal_server_error, d.error().message);
+      const std::function<ReadAnswer()> call4 = [this, id, withPlan] {
+        auto d = backend_.resourceDetail(id, withPlan);
+        if (d.ok()) return readAnswer(http::status::ok, *d);
+        if (d.error().message.rfind("unknown resource", 0) == 0) return readError(http::status::not_found, d.error().message);
+        return readError(http::status::internal_server_error, d.error().message);
+      };
+      // With ?plan=1 the providers observe it: that answer is never reused.
+      const std::string key4 = "resource " + id;
+      if (withPlan) res = readResponse(co_await offload<ReadAnswer>(blocking_, call4));
+      else res = co_await cachedRead(key4, call4);
     } else if (path.rfind("/v1/explain/", 0) == 0) {
       std::string what;
       if (!percentDecode(std::string_view(path).substr(12), what, false) || what.empty())
         co_return errorResponse(http::status::bad_request, "give an app name or a resource id: /v1/explain/WHAT");
-      const auto call5 = [this, what] { return backend_.explainJson(what); };
-      auto e = co_await offload<Result<json>>(blocking_, call5);
-      if (e.ok()) res = jsonResponse(http::status::ok, *e);
-      else if (e.error().message.rfind("no app or resource", 0) == 0) res = errorResponse(http::status::not_found, e.error().message);
-      else res = errorResponse(http::status::service_unavailable, e.error().message);
+      const std::function<ReadAnswer()> call5 = [this, what] {
+        auto e = backend_.explainJson(what);
+        if (e.ok()) return readAnswer(http::status::ok, *e);
+        if (e.error().message.rfind("no app or resource", 0) == 0) return readError(http::status::not_found, e.error().message);
+        return readError(http::status::service_unavailable, e.error().message);
+      };
+      const std::string key5 = "explain " + what;
+      res = co_await cachedRead(key5, call5);
     } else if (path == "/" || path.rfind("/ui/", 0) == 0) {
       res = co_await web(req, path, query);
     } else if (path == "/v1/reconcile") {
@@ -333,15 +428,21 @@ awaitable<Response> Api::events(const Request& req, std::map<std::string, std::s
     // The newest events (of one resource): the page's and the TUI's history views.
     std::string resource = query.count("resource") ? query["resource"] : "";
     const int n = static_cast<int>(tail > 0 ? tail : 100);
-    const auto call5 = [this, resource, n] { return backend_.recentEventsJson(resource, n); };
-    auto ev = co_await offload<Result<json>>(blocking_, call5);
-    co_return ev.ok() ? jsonResponse(http::status::ok, *ev)
-                      : errorResponse(http::status::internal_server_error, ev.error().message);
+    const std::function<ReadAnswer()> call5 = [this, resource, n] {
+      auto ev = backend_.recentEventsJson(resource, n);
+      return ev.ok() ? readAnswer(http::status::ok, *ev)
+                     : readError(http::status::internal_server_error, ev.error().message);
+    };
+    const std::string key5 = "events tail " + std::to_string(n) + " " + resource;
+    co_return co_await cachedRead(key5, call5);
   }
-  const auto call6 = [this, since, limit] { return backend_.eventsJson(since, static_cast<int>(limit)); };
-  auto ev = co_await offload<Result<json>>(blocking_, call6);
-  co_return ev.ok() ? jsonResponse(http::status::ok, *ev)
-                    : errorResponse(http::status::internal_server_error, ev.error().message);
+  const std::function<ReadAnswer()> call6 = [this, since, limit] {
+    auto ev = backend_.eventsJson(since, static_cast<int>(limit));
+    return ev.ok() ? readAnswer(http::status::ok, *ev)
+                   : readError(http::status::internal_server_error, ev.error().message);
+  };
+  const std::string key6 = "events since " + std::to_string(since) + " " + std::to_string(limit);
+  co_return co_await cachedRead(key6, call6);
 }
 
 awaitable<Response> Api::web(const Request& req, const std::string& path,

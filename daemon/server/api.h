@@ -2,10 +2,12 @@
 // The routes of CONTRACT.md's HTTP table, independent of the transport. Handlers never block
 // the io thread: blocking calls (plan, events from SQLite) are offloaded to a thread pool and
 // long waits (reconcile --wait) are callbacks that resume the coroutine.
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/thread_pool.hpp>
@@ -78,10 +80,20 @@ struct ApiOptions {
   // ...) and needs no token: concurrent requests share one observation, and its result
   // answers further TCP requests for this long (a reconcile through the API ends it sooner).
   std::chrono::milliseconds planReuse{2000};
+  // Events, runs, a resource and explain answers are reused while nothing was recorded, for at
+  // most this long; 0 computes every request. At most readCacheEntries targets are kept.
+  std::chrono::milliseconds readReuse{500};
+  std::size_t readCacheEntries = 256;
   StreamOptions stream;  // GET /v1/events as server-sent events
 };
 
 class EventHub;
+
+// The answer to a read route, shared by the requests a cached one serves.
+struct ReadAnswer {
+  int status = 200;
+  std::shared_ptr<const std::string> body;  // JSON text ending in a newline
+};
 
 class Api {
  public:
@@ -95,6 +107,10 @@ class Api {
   boost::asio::awaitable<Response> events(const Request& req, std::map<std::string, std::string>& query);
   boost::asio::awaitable<Response> web(const Request& req, const std::string& path,
                                        const std::map<std::string, std::string>& query);
+  // A read answer (events, runs, a resource, explain): the blocking `compute` runs on the pool
+  // only when nothing cached for `key` is current (see ReadEntry); concurrent misses share one.
+  boost::asio::awaitable<Response> cachedRead(const std::string& key,
+                                              const std::function<ReadAnswer()>& compute);
   ApiBackend& backend_;
   ApiOptions opts_;
   boost::asio::thread_pool& blocking_;
@@ -104,6 +120,17 @@ class Api {
   std::shared_ptr<const Result<nlohmann::json>> planLast_;
   std::chrono::steady_clock::time_point planLastAt_{};
   std::shared_ptr<EventHub> hub_;
+  // Read answers by request target; touched on the io thread only. An entry is current while
+  // the backend's change generation has not moved (every event, apply and run moves it) and
+  // for at most ApiOptions::readReuse (the engine's phases move without a write).
+  struct ReadFlight;
+  struct ReadEntry {
+    uint64_t generation = 0;
+    std::chrono::steady_clock::time_point at{};
+    std::shared_ptr<const ReadAnswer> value;  // null while the first computation runs
+    std::shared_ptr<ReadFlight> flight;       // the computation in progress, if any
+  };
+  std::unordered_map<std::string, ReadEntry> reads_;
 };
 
 // JSON shape of a run result (also used by tendctl).
