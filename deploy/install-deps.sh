@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake ccache pkg-config git
   libboost-dev libboost-system-dev libboost-program-options-dev
   libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libssl-dev prometheus-cpp-dev
-  catch2 libssh-dev libsqlite3-dev sqlite3 libcli11-dev libsystemd-dev
+  catch2 libssh-dev libsqlite3-dev sqlite3 libcli11-dev
   docker.io busybox-static bind9 bind9-utils bind9-dnsutils openssh-server
   prometheus age wrk curl jq iproute2 procps docker-compose systemd python3 python3-yaml
   python3-cryptography openssl debootstrap libncurses-dev tmux chromium caddy

@@ -1,6 +1,6 @@
 #pragma once
-// systemd integration (Type=notify): READY=1, STOPPING=1, WATCHDOG=1. No-ops when not run by
-// systemd or when built without libsystemd.
+// systemd integration (Type=notify): READY=1, STOPPING=1, WATCHDOG=1, spoken directly (the
+// protocol is one datagram to $NOTIFY_SOCKET; no libsystemd). No-ops when not run by systemd.
 #include <chrono>
 #include <cstdint>
 #include <string>
