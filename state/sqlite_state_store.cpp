@@ -537,6 +537,16 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(const std::stri
                        true);
     }
   }
+  if (!memory) {
+    // The WAL and its index stay on disk between runs (emptied by the checkpoint at close):
+    // deleting them at every exit made the next start create both again, and a new WAL costs
+    // a file creation and a sync of the directory before the first write. Only a clean close
+    // empties it; after a crash the next open recovers from it as before. The limit keeps a
+    // WAL that a long pass grew from staying that large once it has been checkpointed.
+    int persist = 1;
+    sqlite3_file_control(impl->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    if (auto r = impl->exec("PRAGMA journal_size_limit=16777216", "limit the WAL"); !r) return r.error();
+  }
   const char* sync = opts.fullSync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
   if (auto r = impl->exec(sync, "set synchronous"); !r) return r.error();
   if (auto r = impl->exec("PRAGMA foreign_keys=ON", "enable foreign keys"); !r) return r.error();

@@ -73,7 +73,11 @@ CancelScope::~CancelScope() { tlsCancel = std::move(prev_); }
 std::shared_ptr<const CancelSignal> CancelScope::current() { return tlsCancel; }
 
 struct EngineClient::Conn {
-  explicit Conn(StreamSocket&& s) : stream(std::move(s)) {}
+  // Beast reads into what the buffer has room for, at least 512 bytes; an empty buffer that
+  // the parser drains after every read stays at 512, so a 75 KB container list took 150 reads
+  // (each one a wakeup and a timer re-arm). Room for 64 KiB makes that two or three.
+  explicit Conn(StreamSocket&& s) : stream(std::move(s)) { buf.reserve(kReadChunk); }
+  static constexpr size_t kReadChunk = 64 * 1024;
   Stream stream;
   beast::flat_buffer buf;
 };

@@ -388,6 +388,37 @@ TEST_CASE("a file database uses WAL, foreign keys and mode 0600", "[state][files
   CHECK((st.st_mode & 0777) == 0600);
 }
 
+TEST_CASE("a clean close leaves an empty WAL behind: the database file alone holds everything",
+          "[state][files]") {
+  TempDir dir;
+  const std::string path = dir.file("tend.db");
+  {
+    auto store = mustOpen(path);
+    for (int i = 0; i < 50; ++i) REQUIRE(store->putResource(sampleRecord("vm/a" + std::to_string(i))).ok());
+    struct stat st {};
+    REQUIRE(::stat((path + "-wal").c_str(), &st) == 0);
+    CHECK(st.st_size > 0);  // the writes are in the WAL while open
+  }
+  // Kept (the next start does not create it again), empty (checkpointed into the file), 0600.
+  struct stat st {};
+  REQUIRE(::stat((path + "-wal").c_str(), &st) == 0);
+  CHECK(st.st_size == 0);
+  CHECK((st.st_mode & 0077) == 0);
+  REQUIRE(::stat((path + "-shm").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0077) == 0);
+  // A copy of the database file alone (a backup taken after tendd stopped) has every record.
+  fs::create_directories(dir.file("copy"));
+  fs::copy_file(path, dir.file("copy/tend.db"));
+  auto copy = mustOpen(dir.file("copy/tend.db"));
+  CHECK(copy->loadResources()->size() == 50);
+  CHECK(*copy->integrityCheck() == "ok");
+  // And the original reopens with them, and keeps writing.
+  auto again = mustOpen(path);
+  CHECK(again->loadResources()->size() == 50);
+  REQUIRE(again->putResource(sampleRecord("vm/b")).ok());
+  CHECK(again->loadResources()->size() == 51);
+}
+
 TEST_CASE("concurrent writers on threads and on two connections all land", "[state][concurrency]") {
   TempDir dir;
   const std::string path = dir.file("tend.db");
