@@ -195,6 +195,12 @@ class Provider {
   // The deadline of one call when the spec's reconcile.call_timeout does not say (0 = the
   // engine's default).
   virtual std::chrono::milliseconds defaultCallTimeout() const { return std::chrono::milliseconds(0); }
+  // A hint, when a spec has just been applied (at start-up, after an edit), that an observe of
+  // `desired` (this provider's resources of that spec) follows: a provider may begin the
+  // reads that observe will make, so they run while tend prepares the pass. It must not
+  // block, and an observe may take such a read only if it is recent and nothing was applied
+  // since (the read must answer as one made by that observe would). Default: nothing.
+  virtual void prefetch(const std::vector<const DesiredResource*>& desired) { (void)desired; }
 };
 
 class HostSessions;  // core/host_sessions.h

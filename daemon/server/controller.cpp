@@ -209,6 +209,9 @@ void Controller::applyGraph(const DesiredGraphPtr& g) {
   {
     std::unique_lock lk(engineMu_);
     providers_.update(*g);
+    // The first observe's reads (Docker's lists) start now and run while the engine is set
+    // up and the run recorded.
+    providers_.prefetch(*g);
     secrets_.use(g->secretsFile);
     if (!engine_) {
       EngineDeps d;

@@ -89,6 +89,21 @@ void ProviderSet::update(const DesiredGraph& g) {
   }
 }
 
+void ProviderSet::prefetch(const DesiredGraph& g) {
+  std::map<std::string, std::vector<const DesiredResource*>> byProvider;
+  for (const auto& r : g.resources)
+    if (!r.provider.empty()) byProvider[r.provider].push_back(&r);
+  std::vector<std::pair<std::shared_ptr<Provider>, std::vector<const DesiredResource*>>> calls;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [name, rs] : byProvider) {
+      auto it = entries_.find(name);
+      if (it != entries_.end() && it->second.provider) calls.emplace_back(it->second.provider, std::move(rs));
+    }
+  }
+  for (auto& [p, rs] : calls) p->prefetch(rs);
+}
+
 Provider* ProviderSet::get(const std::string& name) { return getShared(name).get(); }
 
 std::shared_ptr<Provider> ProviderSet::getShared(const std::string& name) {

@@ -23,6 +23,9 @@ class ProviderSet {
   // May run while engine calls are in flight: a replaced instance lives on in the calls
   // that hold it (getShared) and goes when the last of them returns.
   void update(const DesiredGraph& graph);
+  // Hands each provider its resources of `graph` as a prefetch hint (Provider::prefetch):
+  // the reads the first observe needs begin while the pass is being prepared.
+  void prefetch(const DesiredGraph& graph);
   Provider* get(const std::string& name);  // never null
   std::shared_ptr<Provider> getShared(const std::string& name);  // never null
 

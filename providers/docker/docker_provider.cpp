@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <future>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -167,6 +169,7 @@ class DockerProvider final : public Provider {
   ObserveResponse observe(const ObserveRequest& req) override;
   PlannedAction plan(const PlanRequest& req) const override;
   ApplyResponse apply(const ApplyRequest& req) override;
+  void prefetch(const std::vector<const DesiredResource*>& desired) override;
   // Creates and starts are short API calls on pooled keep-alive connections; dockerd itself
   // bounds the useful concurrency (see bench/docker_bench.sh), not the client.
   int defaultParallelism() const override { return kDefaultParallelism; }
@@ -252,10 +255,106 @@ class DockerProvider final : public Provider {
   std::chrono::seconds pullAlwaysInterval_{24 * 3600};
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<EngineClient>> clients_;
+
+  // The list reads of one endpoint that an observe of its resources makes.
+  struct Reads {
+    std::string owned;                          // containers by the environment label
+    std::string networks, volumes, images;      // "" = not needed
+    std::map<std::string, std::string> inspects;  // image ref as written -> its inspect
+  };
+  Reads readsOf(const std::vector<const DesiredResource*>& containers,
+                const std::vector<const DesiredResource*>& networks,
+                const std::vector<const DesiredResource*>& volumes,
+                const std::vector<const DesiredResource*>& images, const std::string& env,
+                bool includeOwned) const;
+  // Reads begun by prefetch(), by endpoint and target, each taken by at most one observe:
+  // only while younger than kPrefetchFresh and only when no apply began since it was sent
+  // (applies_ counts them), so it answers as a read made by that observe would have.
+  struct Prefetched {
+    std::future<ApiResponse> response;
+    Clock::time_point sent;
+    uint64_t applies = 0;
+  };
+  static constexpr std::chrono::milliseconds kPrefetchFresh{1000};
+  std::mutex prefetchMu_;
+  std::map<std::pair<std::string, std::string>, Prefetched> prefetched_;
+  std::atomic<uint64_t> applies_{0};
+  std::optional<std::future<ApiResponse>> takePrefetched(const std::string& endpoint, const std::string& target);
   std::map<std::string, Clock::time_point> lastPull_;  // endpoint|ref -> last pull attempt ok
 };
 
 // ---------------------------------------------------------------------------------- observe
+
+DockerProvider::Reads DockerProvider::readsOf(const std::vector<const DesiredResource*>& containers,
+                                              const std::vector<const DesiredResource*>& networks,
+                                              const std::vector<const DesiredResource*>& volumes,
+                                              const std::vector<const DesiredResource*>& images,
+                                              const std::string& env, bool includeOwned) const {
+  Reads r;
+  json ownedFilter = {{"label", {std::string(kLabelEnvironment) + "=" + env}}};
+  r.owned = "/containers/json?all=1&filters=" + urlEncode(ownedFilter.dump());
+  if (!networks.empty() || includeOwned) r.networks = "/networks";
+  if (!volumes.empty() || includeOwned) r.volumes = "/volumes";
+  // What each image ref names: up to kMaxImageInspects distinct refs, one inspect each (a
+  // lookup for dockerd); more, one list (dockerd's list costs grow with every image the host
+  // keeps, and it is the slowest of these calls on a host with a few dozen).
+  std::set<std::string> refs;
+  for (auto* d : images) refs.insert(jstr(d->spec, "ref"));
+  for (auto* d : containers) refs.insert(jstr(d->spec, "image"));
+  refs.erase("");
+  if (refs.size() > kMaxImageInspects) r.images = "/images/json";
+  else
+    for (const auto& ref : refs) r.inspects[ref] = "/images/" + imagePath(ref) + "/json";
+  return r;
+}
+
+std::optional<std::future<ApiResponse>> DockerProvider::takePrefetched(const std::string& endpoint,
+                                                                       const std::string& target) {
+  std::lock_guard lk(prefetchMu_);
+  if (prefetched_.empty()) return std::nullopt;
+  auto it = prefetched_.find({endpoint, target});
+  if (it == prefetched_.end()) return std::nullopt;
+  Prefetched p = std::move(it->second);
+  prefetched_.erase(it);
+  if (Clock::now() - p.sent >= kPrefetchFresh || p.applies != applies_.load()) return std::nullopt;
+  return std::move(p.response);
+}
+
+void DockerProvider::prefetch(const std::vector<const DesiredResource*>& desired) {
+  struct Kinds {
+    std::vector<const DesiredResource*> containers, networks, volumes, images;
+    std::string env;
+  };
+  std::map<std::string, Kinds> byEndpoint;
+  for (const DesiredResource* d : desired) {
+    if (!d) continue;
+    Kinds& k = byEndpoint[endpointOf(*d)];
+    if (k.env.empty()) k.env = envOf(CallContext{}, d);
+    if (d->kind == "container") k.containers.push_back(d);
+    else if (d->kind == "network") k.networks.push_back(d);
+    else if (d->kind == "volume") k.volumes.push_back(d);
+    else if (d->kind == "image") k.images.push_back(d);
+  }
+  const auto now = Clock::now();
+  const uint64_t applies = applies_.load();
+  std::lock_guard lk(prefetchMu_);
+  prefetched_.clear();  // an earlier spec's: never taken now
+  for (auto& [ep, k] : byEndpoint) {
+    auto c = client(ep);
+    if (!c) continue;  // the observe reports it
+    // As a pass that prunes asks (networks and volumes even when the spec names none).
+    Reads reads = readsOf(k.containers, k.networks, k.volumes, k.images, k.env, true);
+    std::vector<std::string> targets{reads.owned, reads.networks, reads.volumes, reads.images};
+    for (const auto& [ref, target] : reads.inspects) targets.push_back(target);
+    for (const auto& t : targets) {
+      if (t.empty()) continue;
+      ApiRequest r;
+      r.target = t;
+      r.deadline = now + std::chrono::seconds(30);
+      prefetched_[{ep, t}] = Prefetched{(*c)->send(std::move(r)), now, applies};
+    }
+  }
+}
 
 ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
   CancelScope cancelScope(req.ctx.cancel);  // every request below ends when the call is cancelled
@@ -295,25 +394,18 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
     }
     g.client = *c;
     auto send = [&](const std::string& target) {
+      if (auto early = takePrefetched(ep, target)) return std::move(*early);
       ApiRequest r;
       r.target = target;
       r.deadline = deadline;
       return g.client->send(std::move(r));
     };
-    json ownedFilter = {{"label", {std::string(kLabelEnvironment) + "=" + g.env}}};
-    g.owned = send("/containers/json?all=1&filters=" + urlEncode(ownedFilter.dump()));
-    if (!g.networks.empty() || req.includeOwned) g.networksF = send("/networks");
-    if (!g.volumes.empty() || req.includeOwned) g.volumesF = send("/volumes");
-    // What each image ref names: up to kMaxImageInspects distinct refs, one inspect each (a
-    // lookup for dockerd); more, one list (dockerd's list costs grow with every image the host
-    // keeps, and it is the slowest of these calls on a host with a few dozen).
-    std::set<std::string> refs;
-    for (auto* d : g.images) refs.insert(jstr(d->spec, "ref"));
-    for (auto* d : g.containers) refs.insert(jstr(d->spec, "image"));
-    refs.erase("");
-    if (refs.size() > kMaxImageInspects) g.imagesF = send("/images/json");
-    else
-      for (const auto& ref : refs) g.imageInspects[ref] = send("/images/" + imagePath(ref) + "/json");
+    Reads reads = readsOf(g.containers, g.networks, g.volumes, g.images, g.env, req.includeOwned);
+    g.owned = send(reads.owned);
+    if (!reads.networks.empty()) g.networksF = send(reads.networks);
+    if (!reads.volumes.empty()) g.volumesF = send(reads.volumes);
+    if (!reads.images.empty()) g.imagesF = send(reads.images);
+    for (const auto& [ref, target] : reads.inspects) g.imageInspects[ref] = send(target);
   }
 
   std::set<std::string> desiredIds;
@@ -731,6 +823,12 @@ PlannedAction DockerProvider::plan(const PlanRequest& req) const {
 // ------------------------------------------------------------------------------------ apply
 
 ApplyResponse DockerProvider::apply(const ApplyRequest& req) {
+  // Reads begun before this apply ended, or while it ran, no longer answer for an observe.
+  applies_++;
+  struct Ended {
+    std::atomic<uint64_t>& n;
+    ~Ended() { n++; }
+  } ended{applies_};
   CancelScope cancelScope(req.ctx.cancel);
   auto c = client(endpointOf(req));
   if (!c) return failed(c.error().message, true);

@@ -83,9 +83,13 @@ class FakeSessions final : public HostSessions {
         if (head.find("/v1.41/") != std::string::npos && !apiVersion.empty() && compareApiVersions(apiVersion, "1.41") < 0) {
           status = 400;
           body = "{\"message\":\"client version 1.41 is too new. Maximum supported API version is " + apiVersion + "\"}";
-        } else if (head.find("/v1.41/networks") != std::string::npos) {
+        } else if (head.find("/v1.41/networks") != std::string::npos ||
+                   head.find("/v1.41/containers/json") != std::string::npos) {
           status = 200;
           body = "[]";
+        } else if (head.find("/v1.41/volumes") != std::string::npos) {
+          status = 200;
+          body = "{\"Volumes\":[]}";
         }
         std::string reply = "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : status == 400 ? " Bad Request" : " Not Found") +
                             (apiVersion.empty() ? "" : "\r\nApi-Version: " + apiVersion) +
@@ -212,4 +216,71 @@ TEST_CASE("an answer without an Api-Version header is not taken for Docker's", "
   auto res = c->call(request("/networks"));
   CHECK_FALSE(res.ok());
   CHECK(res.error.find("without an API-Version header") != std::string::npos);
+}
+
+TEST_CASE("reads a prefetch began answer the next observe once, unless something was applied since",
+          "[docker][unit][sessions][prefetch]") {
+  FakeSessions sessions;
+  ProviderConfig cfg;
+  cfg.config = {{"transport", "ssh"}};
+  cfg.environment = "prefetch-test";
+  cfg.hostSessions = &sessions;
+  auto made = makeDockerProvider(cfg);
+  REQUIRE(made.ok());
+  Provider& p = **made;
+  DesiredResource d;
+  d.id = "container/app/web";
+  d.kind = "container";
+  d.provider = "docker";
+  d.host = "h1";
+  d.spec = {{"endpoint", "ssh://ops@127.0.0.1:22"}, {"name", "app-web"}, {"image", "local/web:1"},
+            {"environment", "prefetch-test"}};
+  ObserveRequest req;
+  req.desired = {&d};
+  req.includeOwned = true;
+  auto observe = [&] {
+    req.ctx.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    return p.observe(req);
+  };
+  // How many times each kind of read reached the daemon.
+  auto count = [&](const std::string& what) {
+    int n = 0;
+    for (const auto& l : sessions.requestLines())
+      if (l.find(what) != std::string::npos) n++;
+    return n;
+  };
+  const std::vector<std::string> reads = {"/containers/json?all=1&filters=%7B%22label", "/networks ", "/volumes ",
+                                          "/images/local/web:1/json"};
+
+  p.prefetch({&d});
+  auto first = observe();
+  CHECK(first.errors.empty());
+  for (const auto& r : reads) {
+    INFO(r);
+    CHECK(count(r) == 1);  // the prefetch's read, taken by the observe: not sent again
+  }
+  // Taken once: the next observe reads again.
+  observe();
+  for (const auto& r : reads) CHECK(count(r) == 2);
+
+  // An apply after the prefetch: its reads may predate what the apply changed, so the observe
+  // makes its own.
+  p.prefetch({&d});
+  ApplyRequest ar;
+  ar.action.id = "network/h1/gone";
+  ar.action.kind = "network";
+  ar.action.action = Action::Delete;
+  ar.ctx.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  (void)p.apply(ar);
+  observe();
+  for (const auto& r : reads) {
+    INFO(r);
+    CHECK(count(r) == 4);  // the prefetch's and the observe's own
+  }
+
+  // A prefetch older than its freshness window is not taken either.
+  p.prefetch({&d});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  observe();
+  for (const auto& r : reads) CHECK(count(r) == 6);
 }
