@@ -11,7 +11,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "core/secrets.h"
@@ -236,7 +238,20 @@ struct SqliteStateStore::Impl {
   std::mutex mu;
   std::unordered_map<const char*, sqlite3_stmt*> stmts;
 
+  // PRAGMA quick_check on a second, read-only connection, begun by open() on its own thread
+  // (it reads every page: the longest part of opening) and awaited by verified() and by the
+  // first write. Its result, once known, is kept (guarded by mu).
+  std::future<Result<void>> check;
+  std::optional<Result<void>> checkResult;
+  Result<void> awaitCheck() {
+    if (!checkResult) checkResult = check.valid() ? check.get() : Result<void>{};
+    return *checkResult;
+  }
+
   ~Impl() {
+    // Before the close: the checking connection must be gone for this one to be the last
+    // (which checkpoints the WAL).
+    if (check.valid()) check.wait();
     for (auto& [_, s] : stmts) sqlite3_finalize(s);
     if (db) sqlite3_close_v2(db);
   }
@@ -552,14 +567,36 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(const std::stri
   if (auto r = impl->exec("PRAGMA foreign_keys=ON", "enable foreign keys"); !r) return r.error();
   if (auto r = impl->migrate(); !r) return r.error();
   if (*ver != 0) {
-    // A cheap structural check at start-up turns silent corruption into a clear error now,
-    // not a confusing one in the middle of a reconcile pass.
-    auto qc = impl->pragmaText("PRAGMA quick_check");
-    if (!qc) return qc.error();
-    if (*qc != "ok") {
-      return makeError("state database " + path + " failed quick_check: " + qc->substr(0, 300) +
+    // A structural check at start-up turns silent corruption into a clear error now, not a
+    // confusing one in the middle of a reconcile pass. It reads every page, so it runs on its
+    // own connection while the caller goes on (loading the spec); verified() and every write
+    // wait for it.
+    auto run = [path, timeout = opts.busyTimeoutMs]() -> Result<void> {
+      sqlite3* c = nullptr;
+      int rc = sqlite3_open_v2(path.c_str(), &c, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+      std::string text;
+      if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(c, timeout);
+        sqlite3_stmt* st = nullptr;
+        rc = sqlite3_prepare_v2(c, "PRAGMA quick_check", -1, &st, nullptr);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+          const unsigned char* t = sqlite3_column_text(st, 0);
+          text = t ? reinterpret_cast<const char*>(t) : "";
+          rc = SQLITE_OK;
+        }
+        sqlite3_finalize(st);
+      }
+      std::string why = rc == SQLITE_OK ? text : std::string(c ? sqlite3_errmsg(c) : sqlite3_errstr(rc));
+      sqlite3_close_v2(c);
+      if (rc == SQLITE_OK && text == "ok") return {};
+      return makeError("state database " + path + " failed quick_check: " + why.substr(0, 300) +
                            " (move it aside and restart: tend rebuilds state from observation)",
                        true);
+    };
+    try {
+      impl->check = std::async(std::launch::async, run);
+    } catch (const std::system_error&) {
+      impl->checkResult = run();  // no thread to be had: checked here
     }
   }
   return std::unique_ptr<SqliteStateStore>(new SqliteStateStore(std::move(impl)));
@@ -597,6 +634,7 @@ Result<std::optional<ResourceRecord>> SqliteStateStore::getResource(const std::s
 
 Result<void> SqliteStateStore::recordApply(const ResourceRecord& rec, const EventRecord& ev) {
   std::lock_guard lk(impl_->mu);
+  if (auto c = impl_->awaitCheck(); !c) return c;
   Impl::Txn txn(*impl_);
   if (auto r = txn.begin(); !r) return r;
   if (auto r = impl_->upsertResource(rec); !r) return r;
@@ -606,11 +644,13 @@ Result<void> SqliteStateStore::recordApply(const ResourceRecord& rec, const Even
 
 Result<void> SqliteStateStore::putResource(const ResourceRecord& rec) {
   std::lock_guard lk(impl_->mu);
+  if (auto c = impl_->awaitCheck(); !c) return c;
   return impl_->upsertResource(rec);
 }
 
 Result<void> SqliteStateStore::deleteResource(const std::string& id) {
   std::lock_guard lk(impl_->mu);
+  if (auto c = impl_->awaitCheck(); !c) return c;
   auto s = impl_->prepare(kDeleteResource);
   if (!s) return s.error();
   Stmt st(*s);
@@ -622,6 +662,7 @@ Result<void> SqliteStateStore::deleteResource(const std::string& id) {
 
 Result<int64_t> SqliteStateStore::beginRun(const RunRecord& run) {
   std::lock_guard lk(impl_->mu);
+  if (auto c = impl_->awaitCheck(); !c) return c.error();
   Impl::Txn txn(*impl_);
   if (auto r = txn.begin(); !r) return r.error();
   int64_t id = 0;
@@ -654,6 +695,7 @@ Result<int64_t> SqliteStateStore::beginRun(const RunRecord& run) {
 
 Result<void> SqliteStateStore::finishRun(const RunRecord& run) {
   std::lock_guard lk(impl_->mu);
+  if (auto c = impl_->awaitCheck(); !c) return c;
   auto s = impl_->prepare(kFinishRun);
   if (!s) return s.error();
   Stmt st(*s);
@@ -685,6 +727,7 @@ Result<std::vector<RunRecord>> SqliteStateStore::recentRuns(int limit) {
 
 Result<int64_t> SqliteStateStore::appendEvent(const EventRecord& ev) {
   std::lock_guard lk(impl_->mu);
+  if (auto c = impl_->awaitCheck(); !c) return c.error();
   Impl::Txn txn(*impl_);
   if (auto r = txn.begin(); !r) return r.error();
   auto id = impl_->insertEvent(ev, "");
@@ -755,8 +798,14 @@ Result<std::optional<std::string>> SqliteStateStore::getMeta(const std::string& 
   return std::optional<std::string>(st.text(0));
 }
 
+Result<void> SqliteStateStore::verified() {
+  std::lock_guard lk(impl_->mu);
+  return impl_->awaitCheck();
+}
+
 Result<void> SqliteStateStore::setMeta(const std::string& key, const std::string& value) {
   std::lock_guard lk(impl_->mu);
+  if (auto c = impl_->awaitCheck(); !c) return c;
   auto s = impl_->prepare(kSetMeta);
   if (!s) return s.error();
   Stmt st(*s);

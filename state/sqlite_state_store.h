@@ -61,6 +61,7 @@ class SqliteStateStore final : public StateStore {
   Result<int64_t> appendEvent(const EventRecord& ev) override;
   Result<std::vector<EventRecord>> eventsSince(int64_t sinceId, int limit) override;
 
+  Result<void> verified() override;
   Result<std::optional<std::string>> getMeta(const std::string& key) override;
   Result<void> setMeta(const std::string& key, const std::string& value) override;
 

@@ -289,6 +289,14 @@ void Controller::execute(Job& job) {
       if (w.finished) w.finished(out);
     return;
   }
+  if (auto v = tap_.verified(); !v) {
+    // A store that failed its start-up check is not written to: no pass runs on it.
+    log::error("no pass: the state database cannot be used", {{"error", v.error().message}});
+    out.error = v.error().message;
+    for (auto& w : job.waiters)
+      if (w.finished) w.finished(out);
+    return;
+  }
   RunRequest rr;
   if (job.resources) rr.resources.assign(job.resources->begin(), job.resources->end());
   rr.trigger = job.trigger.empty() ? "api" : job.trigger;

@@ -123,6 +123,14 @@ int Daemon::run() {
     return 1;
   }
   const std::string stateDir = statePath.parent_path().string();
+  // The store's start-up check runs while a --once pass loads its spec (the pass waits for it
+  // before it starts); a daemon knows the answer before it serves anything.
+  if (!opts_.once) {
+    if (auto v = (*store)->verified(); !v) {
+      log::error("cannot open state database", {{"path", statePath.string()}, {"error", v.error().message}});
+      return 1;
+    }
+  }
 
   // --- credentials (read once; never logged)
   std::string token, webhookSecret;

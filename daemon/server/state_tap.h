@@ -71,6 +71,7 @@ class StateTap final : public StateStore {
     return inner_.recentEvents(resource, limit);
   }
   Result<std::vector<RunRecord>> recentRuns(int limit) override { return inner_.recentRuns(limit); }
+  Result<void> verified() override { return inner_.verified(); }
   Result<std::optional<std::string>> getMeta(const std::string& key) override {
     return inner_.getMeta(key);
   }

@@ -536,10 +536,22 @@ TEST_CASE("a garbage or truncated file gives a clear error, not a crash", "[stat
   }
   auto d = SqliteStateStore::open(damaged);
   if (d.ok()) {
-    // Damage that quick_check cannot see at open must still surface as errors, not crashes.
+    // The start-up check runs beside the caller: verified() gives its verdict, and a store that
+    // failed it takes no write (the same error). Damage it cannot see must still surface as
+    // errors, not crashes.
+    auto v = (*d)->verified();
+    if (!v) {
+      CHECK(v.error().message.find("failed quick_check") != std::string::npos);
+      CHECK(v.error().message.find(damaged) != std::string::npos);
+      auto w = (*d)->putResource(sampleRecord("vm/new"));
+      REQUIRE_FALSE(w.ok());
+      CHECK(w.error().message == v.error().message);
+      CHECK_FALSE((*d)->beginRun(RunRecord{}).ok());
+      CHECK_FALSE((*d)->appendEvent(sampleEvent("x", 0)).ok());
+    }
     auto ic = (*d)->integrityCheck();
     auto all = (*d)->loadResources();
-    CHECK((!ic.ok() || *ic != "ok" || !all.ok()));
+    CHECK((!v || !ic.ok() || *ic != "ok" || !all.ok()));
   } else {
     CHECK(d.error().message.find(damaged) != std::string::npos);
   }
