@@ -25,6 +25,7 @@ import socket
 import stat
 import subprocess
 import sys
+import shutil
 import tempfile
 import threading
 import time
@@ -318,6 +319,7 @@ def main():
     work = tempfile.mkdtemp(prefix="tend-abuse-")
     d = Daemon(os.path.abspath(a.build), work)
     figures = []
+    passed = False
     try:
         # Security defaults: modes of what tendd created.
         for path, what in ((d.sock, "unix socket"), (d.db, "state database")):
@@ -367,11 +369,15 @@ def main():
             u, t = res["unix"], res["tcp"]
             log(f"{name:<22} {took:5.1f} {u[1]:6.1f} /{u[2]:6.1f} /{u[3]:6.1f} {t[1]:6.1f} /{t[2]:6.1f} /{t[3]:6.1f} "
                 f"{drss:9d}  {detail}")
+        passed = True
         return 0
     finally:
         if d.alive():
             d.proc.kill()
-        log(f"tendd log: {work}/tendd.log")
+        if passed:
+            shutil.rmtree(work, ignore_errors=True)  # kept, with tendd's log, only when a check failed
+        else:
+            log(f"tendd log: {work}/tendd.log")
 
 
 if __name__ == "__main__":
