@@ -129,6 +129,17 @@ ApiRequest request(const std::string& target, const std::string& method = "GET")
   return r;
 }
 
+// A docker provider of environment `env` whose ssh:// endpoints go through `sessions`.
+std::unique_ptr<Provider> providerOver(FakeSessions& sessions, const std::string& env) {
+  ProviderConfig cfg;
+  cfg.config = {{"transport", "ssh"}};
+  cfg.environment = env;
+  cfg.hostSessions = &sessions;
+  auto made = makeDockerProvider(cfg);
+  REQUIRE(made.ok());
+  return std::move(made).value();
+}
+
 }  // namespace
 
 TEST_CASE("docker over ssh:// opens its stream through the host sessions", "[docker][unit][sessions]") {
@@ -161,12 +172,7 @@ TEST_CASE("a session that cannot be opened fails the call with its reason", "[do
 
 TEST_CASE("the docker provider reaches ssh:// endpoints through ProviderConfig::hostSessions", "[docker][unit][sessions]") {
   FakeSessions sessions;
-  ProviderConfig cfg;
-  cfg.config = {{"transport", "ssh"}};
-  cfg.environment = "sessions-test";
-  cfg.hostSessions = &sessions;
-  auto p = makeDockerProvider(cfg);
-  REQUIRE(p.ok());
+  auto p = providerOver(sessions, "sessions-test");
   DesiredResource d;
   d.id = "network/h1/n1";
   d.kind = "network";
@@ -176,7 +182,7 @@ TEST_CASE("the docker provider reaches ssh:// endpoints through ProviderConfig::
   ObserveRequest req;
   req.desired = {&d};
   req.ctx.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  (void)(*p)->observe(req);
+  (void)p->observe(req);
   REQUIRE_FALSE(sessions.opened.empty());
   CHECK(sessions.opened[0] == "ssh://ops@127.0.0.1:22 /var/run/docker.sock");
 }
@@ -221,13 +227,8 @@ TEST_CASE("an answer without an Api-Version header is not taken for Docker's", "
 TEST_CASE("reads a prefetch began answer the next observe once, unless something was applied since",
           "[docker][unit][sessions][prefetch]") {
   FakeSessions sessions;
-  ProviderConfig cfg;
-  cfg.config = {{"transport", "ssh"}};
-  cfg.environment = "prefetch-test";
-  cfg.hostSessions = &sessions;
-  auto made = makeDockerProvider(cfg);
-  REQUIRE(made.ok());
-  Provider& p = **made;
+  auto made = providerOver(sessions, "prefetch-test");
+  Provider& p = *made;
   DesiredResource d;
   d.id = "container/app/web";
   d.kind = "container";

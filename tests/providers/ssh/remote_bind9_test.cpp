@@ -19,28 +19,46 @@ using namespace tend;
 using namespace tend::sshtest;
 using nlohmann::json;
 
+namespace {
+
+// BIND9 "ns1" behind a private sshd on 127.0.0.1 (this machine's root account) with a private
+// named: the bind9 provider reaches it through a session registry, and the wil zones carry the
+// ssh:// endpoint.
+struct RemoteNs1 {
+  PrivateSshd sshd;
+  testing::NamedEnv env;
+  tend::ssh::SessionRegistry reg;
+  std::unique_ptr<Provider> provider;
+  std::vector<DesiredResource> desired;
+
+  explicit RemoteNs1(const std::string& prefix) : env(prefix) {
+    reg.configure({{"user", "root"},
+                   {"private_key_file", sshd.dir() + "/id_ed25519"},
+                   {"known_hosts_file", sshd.dir() + "/known_hosts"}});
+    ProviderConfig cfg = env.config();
+    cfg.config["server"] = "ns1";
+    cfg.hostSessions = &reg;
+    auto made = bind9::makeBind9Provider(cfg);
+    REQUIRE(made.ok());
+    provider = std::move(made).value();
+    desired = env.wil.resources();
+    for (auto& d : desired) {
+      d.spec["server"] = "ns1";
+      d.spec["endpoint"] = "ssh://root@127.0.0.1:" + std::to_string(sshd.port());
+      testing::rehash(d);
+    }
+  }
+};
+
+}  // namespace
+
 TEST_CASE("bind9 on a server reached over ssh: zones written, checked and reloaded through the session",
           "[ssh][bind9][sessions]") {
-  PrivateSshd sshd;
-  testing::NamedEnv env("tend-bind9-ssh-");
-  tend::ssh::SessionRegistry reg;
-  reg.configure({{"user", "root"},
-                 {"private_key_file", sshd.dir() + "/id_ed25519"},
-                 {"known_hosts_file", sshd.dir() + "/known_hosts"}});
-  ProviderConfig cfg = env.config();
-  cfg.config["server"] = "ns1";
-  cfg.hostSessions = &reg;
-  auto made = bind9::makeBind9Provider(cfg);
-  REQUIRE(made.ok());
-  Provider& p = **made;
-
-  const std::string ep = "ssh://root@127.0.0.1:" + std::to_string(sshd.port());
-  auto desired = env.wil.resources();
-  for (auto& d : desired) {
-    d.spec["server"] = "ns1";
-    d.spec["endpoint"] = ep;
-    testing::rehash(d);
-  }
+  RemoteNs1 ns1("tend-bind9-ssh-");
+  PrivateSshd& sshd = ns1.sshd;
+  testing::NamedEnv& env = ns1.env;
+  Provider& p = *ns1.provider;
+  auto& desired = ns1.desired;
   auto r1 = testing::converge(p, desired);
   INFO(json(r1.failures).dump());
   REQUIRE(r1.failures.empty());
@@ -120,24 +138,11 @@ TEST_CASE("bind9 over ssh without a reachable server fails its resources with th
 TEST_CASE("bind9 over ssh: a tend killed in the middle of an SFTP zone write leaves the served zone "
           "intact and a temp the next passes sweep once it is stale",
           "[ssh][bind9][sessions][crash]") {
-  PrivateSshd sshd;
-  testing::NamedEnv env("tend-bind9-ssh-kill-");
-  tend::ssh::SessionRegistry reg;
-  reg.configure({{"user", "root"},
-                 {"private_key_file", sshd.dir() + "/id_ed25519"},
-                 {"known_hosts_file", sshd.dir() + "/known_hosts"}});
-  ProviderConfig cfg = env.config();
-  cfg.config["server"] = "ns1";
-  cfg.hostSessions = &reg;
-  auto made = bind9::makeBind9Provider(cfg);
-  REQUIRE(made.ok());
-  Provider& p = **made;
-  auto desired = env.wil.resources();
-  for (auto& d : desired) {
-    d.spec["server"] = "ns1";
-    d.spec["endpoint"] = "ssh://root@127.0.0.1:" + std::to_string(sshd.port());
-    testing::rehash(d);
-  }
+  RemoteNs1 ns1("tend-bind9-ssh-kill-");
+  PrivateSshd& sshd = ns1.sshd;
+  testing::NamedEnv& env = ns1.env;
+  Provider& p = *ns1.provider;
+  auto& desired = ns1.desired;
   REQUIRE(testing::converge(p, desired).failures.empty());
   std::string err = env.startNamed();
   INFO(err);
