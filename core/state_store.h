@@ -116,8 +116,8 @@ class StateStore {
   }
 
   // Key/value for small facts: "last_good_revision", "zone_serial/<zone@view>", ...
-  // Waits for the check of the stored data that opening began (SQLite's quick_check runs on
-  // a second connection while tend loads its spec); an error means the store must not be used.
+  // Waits for the check of the stored data that opening began (SQLite's quick_check, on a
+  // second connection); an error means the store must not be used.
   // Every write waits for it too. Default: nothing to check.
   virtual Result<void> verified() { return {}; }
   virtual Result<std::optional<std::string>> getMeta(const std::string& key) = 0;
