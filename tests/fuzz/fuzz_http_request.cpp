@@ -67,7 +67,8 @@ class FakeBackend final : public d::ApiBackend {
   tend::Result<nlohmann::json> recentEventsJson(const std::string&, int) override { return nlohmann::json::array(); }
   void submit(d::Job job) override {
     // The run queue calls waiters on its runner thread.
-    std::thread([w = std::move(job.waiters)] {
+    inFlight.fetch_add(1);
+    std::thread([this, w = std::move(job.waiters)] {
       tend::RunResult r;
       r.runId = 7;
       r.result = "success";
@@ -79,8 +80,12 @@ class FakeBackend final : public d::ApiBackend {
         o.result = r;
         if (x.finished) x.finished(o);
       }
+      inFlight.fetch_sub(1);
     }).detach();
   }
+
+  // Runner threads still calling waiters (the fixture waits them out before it goes).
+  std::atomic<int> inFlight{0};
 
  private:
   static std::shared_ptr<const d::StatusBody> body() {
@@ -131,7 +136,19 @@ struct Fixture {
     }
     port = *p;
     ioThread = std::thread([this] { io.run(); });
-    ioThread.detach();
+  }
+
+  // At exit (libFuzzer's -max_total_time ends with exit()): the io thread is stopped and
+  // joined before the io_context it runs goes, and the runner threads finish first. A
+  // detached io thread still inside io.run() while the static fixture was destroyed freed
+  // sockets under it (a heap-use-after-free in the socket service at exit).
+  ~Fixture() {
+    io.stop();
+    if (ioThread.joinable()) ioThread.join();
+    blocking.join();
+    while (backend.inFlight.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    server.reset();
+    api.reset();
   }
 
   int connect(bool unixSocket) const {
