@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -248,11 +249,16 @@ struct SqliteStateStore::Impl {
     return *checkResult;
   }
 
+  // Frames in the WAL after the newest commit (kept only with opts.keepWalBelowFrames).
+  std::atomic<int> walFrames{0};
+
   ~Impl() {
     // Before the close: the checking connection must be gone for this one to be the last
     // (which checkpoints the WAL).
     if (check.valid()) check.wait();
     for (auto& [_, s] : stmts) sqlite3_finalize(s);
+    if (db && opts.keepWalBelowFrames > 0 && walFrames.load() < opts.keepWalBelowFrames)
+      sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     if (db) sqlite3_close_v2(db);
   }
 
@@ -561,6 +567,18 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(const std::stri
     int persist = 1;
     sqlite3_file_control(impl->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
     if (auto r = impl->exec("PRAGMA journal_size_limit=16777216", "limit the WAL"); !r) return r.error();
+    if (opts.keepWalBelowFrames > 0) {
+      // Counts the WAL's frames for the close. A WAL hook replaces SQLite's own, which only
+      // checkpoints once the WAL reaches 1,000 pages: this one does the same.
+      sqlite3_wal_hook(
+          impl->db,
+          [](void* p, sqlite3* db, const char* name, int frames) -> int {
+            static_cast<Impl*>(p)->walFrames.store(frames);
+            if (frames >= 1000) sqlite3_wal_checkpoint(db, name);
+            return SQLITE_OK;
+          },
+          impl.get());
+    }
   }
   const char* sync = opts.fullSync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
   if (auto r = impl->exec(sync, "set synchronous"); !r) return r.error();
@@ -831,8 +849,9 @@ Result<int> SqliteStateStore::schemaVersion() {
   return impl_->userVersion();
 }
 
-Result<std::unique_ptr<StateStore>> openSqliteStateStore(const std::string& path) {
-  auto s = SqliteStateStore::open(path);
+Result<std::unique_ptr<StateStore>> openSqliteStateStore(const std::string& path,
+                                                        const SqliteStateOptions& opts) {
+  auto s = SqliteStateStore::open(path, opts);
   if (!s) return s.error();
   return std::unique_ptr<StateStore>(std::move(*s));
 }

@@ -36,6 +36,14 @@ struct SqliteStateOptions {
   // record means the object is re-adopted by its ownership mark, not duplicated.
   // true: synchronous=FULL, an fsync per commit, for people who want the record durable too.
   bool fullSync = false;
+  // A clean close normally checkpoints the WAL into the file (two fsyncs) and empties it. Above
+  // 0: that is skipped while the WAL holds fewer frames (pages) than this; they stay in the WAL,
+  // which the next open reads back, and the close that finds the WAL at or past the limit
+  // folds everything in. For a process that starts and stops often (`tendd --once`), a no-op
+  // run then syncs nothing. Durability is that of any commit between checkpoints under
+  // synchronous=NORMAL: a process crash loses nothing, a power cut may lose those commits.
+  // The database file alone is then not a complete copy: back up with `.backup`.
+  int keepWalBelowFrames = 0;
 };
 
 class SqliteStateStore final : public StateStore {
@@ -82,7 +90,8 @@ class SqliteStateStore final : public StateStore {
 
 // Opens (creating and migrating as needed) the SQLite state database in WAL mode.
 // ":memory:" gives a private in-memory store for tests.
-Result<std::unique_ptr<StateStore>> openSqliteStateStore(const std::string& path);
+Result<std::unique_ptr<StateStore>> openSqliteStateStore(const std::string& path,
+                                                        const SqliteStateOptions& opts = {});
 
 // $STATE_DIRECTORY/tend.db (the first entry when systemd passes several), else ./var/tend.db.
 std::string defaultStatePath();

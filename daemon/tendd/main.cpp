@@ -183,7 +183,11 @@ int main(int argc, char** argv) {
   h.secretsOpener = [](const std::string& file, const std::string& key) {
     return secrets::openSopsFile(file, key);
   };
-  h.openState = [](const std::string& path) { return openSqliteStateStore(path); };
+  // A --once run is one of many short starts (a timer, a CI job): its few pages stay in the
+  // WAL for the next start to read, and a close checkpoints only once they reach 128 pages.
+  SqliteStateOptions so;
+  if (o.once) so.keepWalBelowFrames = 128;
+  h.openState = [so](const std::string& path) { return openSqliteStateStore(path, so); };
   h.registerProviders = [](ProviderRegistry& r) { registerBuiltinProviders(r); };
   Daemon daemon(std::move(o), std::move(h));
   // OpenSSL sets itself up while the state database opens, not on the first spec hash.

@@ -419,6 +419,46 @@ TEST_CASE("a clean close leaves an empty WAL behind: the database file alone hol
   CHECK(again->loadResources()->size() == 51);
 }
 
+TEST_CASE("a short run may leave a small WAL for the next open; past its limit the close folds it in",
+          "[state][files]") {
+  TempDir dir;
+  const std::string path = dir.file("tend.db");
+  SqliteStateOptions once;
+  once.keepWalBelowFrames = 128;
+  auto walSize = [&] {
+    struct stat st {};
+    REQUIRE(::stat((path + "-wal").c_str(), &st) == 0);
+    return st.st_size;
+  };
+  mustOpen(path, once).reset();  // creates and migrates
+  { auto s = mustOpen(path, once); REQUIRE(s->putResource(sampleRecord("vm/a0")).ok()); }
+  // A few pages: left in the WAL, read back by the next open (with or without the option).
+  CHECK(walSize() > 0);
+  const auto small = walSize();
+  { auto s = mustOpen(path, once); REQUIRE(s->putResource(sampleRecord("vm/a1")).ok()); }
+  CHECK(walSize() > small);  // appended to, not restarted
+  {
+    auto s = mustOpen(path);
+    CHECK(s->loadResources()->size() == 2);
+    CHECK(*s->integrityCheck() == "ok");
+  }
+  // The default close checkpointed: empty again, and the file alone holds both.
+  CHECK(walSize() == 0);
+  // Past the limit (128 pages) the close checkpoints and empties it even with the option.
+  {
+    auto s = mustOpen(path, once);
+    std::string big(3000, 'x');
+    for (int i = 0; i < 200; ++i) {
+      auto r = sampleRecord("vm/b" + std::to_string(i));
+      r.message = big;
+      REQUIRE(s->putResource(r).ok());
+    }
+  }
+  CHECK(walSize() == 0);
+  auto s = mustOpen(path, once);
+  CHECK(s->loadResources()->size() == 202);
+}
+
 TEST_CASE("concurrent writers on threads and on two connections all land", "[state][concurrency]") {
   TempDir dir;
   const std::string path = dir.file("tend.db");
