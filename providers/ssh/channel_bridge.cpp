@@ -1,7 +1,6 @@
 #include "providers/ssh/channel_bridge.h"
 
 #include <fcntl.h>
-#include <libssh/libssh.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -9,6 +8,8 @@
 
 #include <cerrno>
 #include <cstring>
+
+#include "providers/ssh/libssh_api.h"
 
 namespace tend::ssh {
 
@@ -67,13 +68,13 @@ void ChannelBridge::pump() {
   ssh_session s = session_->s_;
   // Each blocking channel write may wait this long for the remote window.
   long sec = 30;
-  ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &sec);
+  lib().ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &sec);
   char buf[32 * 1024];
   bool localEof = false;
   while (!stop_) {
     // A closed local end would report POLLHUP forever: it leaves the set (fd -1) at EOF.
     pollfd fds[3] = {{localEof ? -1 : mine_, POLLIN, 0},
-                     {ssh_get_fd(s), POLLIN, 0},
+                     {lib().ssh_get_fd(s), POLLIN, 0},
                      {wake_, POLLIN, 0}};
     // Woken by either side or the destructor; the 1 s timeout only re-checks libssh's own
     // buffers in case it read more than one packet from the socket at once.
@@ -82,17 +83,17 @@ void ChannelBridge::pump() {
     if (!localEof && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t n = ::recv(mine_, buf, sizeof buf, 0);
       if (n > 0) {
-        if (ssh_channel_write(ch, buf, static_cast<uint32_t>(n)) != n) break;
+        if (lib().ssh_channel_write(ch, buf, static_cast<uint32_t>(n)) != n) break;
       } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
         localEof = true;
-        ssh_channel_send_eof(ch);
+        lib().ssh_channel_send_eof(ch);
       }
     }
     // Reading also processes whatever packets arrived (window adjusts, EOF, close).
     bool progressed = true;
     while (progressed) {
       progressed = false;
-      int k = ssh_channel_read_nonblocking(ch, buf, sizeof buf, 0);
+      int k = lib().ssh_channel_read_nonblocking(ch, buf, sizeof buf, 0);
       if (k == SSH_ERROR) {
         stop_ = true;
         break;
@@ -105,9 +106,9 @@ void ChannelBridge::pump() {
         progressed = true;
       }
     }
-    if (ssh_channel_is_eof(ch) || !ssh_channel_is_open(ch) || !ssh_is_connected(s)) {
+    if (lib().ssh_channel_is_eof(ch) || !lib().ssh_channel_is_open(ch) || !lib().ssh_is_connected(s)) {
       ::shutdown(mine_, SHUT_WR);
-      if (localEof || !ssh_channel_is_open(ch)) break;
+      if (localEof || !lib().ssh_channel_is_open(ch)) break;
     }
   }
   ::shutdown(mine_, SHUT_RDWR);

@@ -1,9 +1,6 @@
 #include "providers/ssh/ssh_session.h"
 
 #include <fcntl.h>
-#include <libssh/libssh.h>
-#include <libssh/server.h>  // ssh_send_keepalive is declared there but serves clients too
-#include <libssh/sftp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +15,7 @@
 
 #include "core/log.h"
 #include "providers/ssh/channel_bridge.h"
+#include "providers/ssh/libssh_api.h"
 
 namespace tend::ssh {
 namespace {
@@ -25,11 +23,6 @@ namespace {
 constexpr size_t kChunk = 32 * 1024;
 // Reads wait in slices this long so cancellation is noticed promptly.
 constexpr std::chrono::milliseconds kSlice{50};
-
-void initLibssh() {
-  static std::once_flag once;
-  std::call_once(once, [] { ssh_init(); });
-}
 
 // libssh appends to the known_hosts file itself; two sessions accepting new hosts at once
 // must not interleave their lines.
@@ -41,17 +34,17 @@ std::mutex& knownHostsMutex() {
 std::string keyFingerprint(ssh_key key) {
   unsigned char* hash = nullptr;
   size_t len = 0;
-  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &len) != 0) return "?";
-  char* fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, len);
-  ssh_clean_pubkey_hash(&hash);
+  if (lib().ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &len) != 0) return "?";
+  char* fp = lib().ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, len);
+  lib().ssh_clean_pubkey_hash(&hash);
   if (!fp) return "?";
   std::string out = fp;
-  ssh_string_free_char(fp);
+  lib().ssh_string_free_char(fp);
   return out;
 }
 
 std::string keyDescription(ssh_key key) {
-  const char* type = ssh_key_type_to_char(ssh_key_type(key));
+  const char* type = lib().ssh_key_type_to_char(lib().ssh_key_type(key));
   return std::string(type ? type : "key") + " " + keyFingerprint(key);
 }
 
@@ -92,9 +85,9 @@ std::string recordedKeys(const HostConfig& cfg) {
   while (std::getline(f, line)) {
     if (line.empty() || line[0] == '#') continue;
     ssh_knownhosts_entry* e = nullptr;
-    if (ssh_known_hosts_parse_line(host.c_str(), line.c_str(), &e) == SSH_OK && e && e->publickey)
+    if (lib().ssh_known_hosts_parse_line(host.c_str(), line.c_str(), &e) == SSH_OK && e && e->publickey)
       out += (out.empty() ? "" : ", ") + keyDescription(e->publickey);
-    if (e) ssh_knownhosts_entry_free(e);
+    if (e) lib().ssh_knownhosts_entry_free(e);
   }
   return out;
 }
@@ -103,8 +96,8 @@ struct ChannelGuard {
   ssh_channel ch = nullptr;
   ~ChannelGuard() {
     if (!ch) return;
-    if (ssh_channel_is_open(ch)) ssh_channel_close(ch);
-    ssh_channel_free(ch);
+    if (lib().ssh_channel_is_open(ch)) lib().ssh_channel_close(ch);
+    lib().ssh_channel_free(ch);
   }
 };
 
@@ -140,7 +133,7 @@ std::string atomicWriteTempName(const std::string& path) {
 }
 
 Result<std::string> fingerprintOfPublicKey(const std::string& line) {
-  initLibssh();
+  if (auto r = loadLibssh(); !r) return r.error();
   std::string type, b64;
   auto sp = line.find(' ');
   if (sp == std::string::npos) return makeError("not a public key line");
@@ -148,11 +141,11 @@ Result<std::string> fingerprintOfPublicKey(const std::string& line) {
   auto rest = line.substr(sp + 1);
   b64 = rest.substr(0, rest.find(' '));
   ssh_key key = nullptr;
-  if (ssh_pki_import_pubkey_base64(b64.c_str(), ssh_key_type_from_name(type.c_str()), &key) !=
+  if (lib().ssh_pki_import_pubkey_base64(b64.c_str(), lib().ssh_key_type_from_name(type.c_str()), &key) !=
       SSH_OK)
     return makeError("cannot parse public key of type " + type);
   std::string fp = keyFingerprint(key);
-  ssh_key_free(key);
+  lib().ssh_key_free(key);
   return fp;
 }
 
@@ -162,10 +155,10 @@ Result<std::string> fingerprintOfPublicKey(const std::string& line) {
 Session::Session(HostConfig cfg) : cfg_(std::move(cfg)) {}
 
 Session::~Session() {
-  if (sftp_) sftp_free(sftp_);
+  if (sftp_) lib().sftp_free(sftp_);
   if (s_) {
-    if (ssh_is_connected(s_)) ssh_disconnect(s_);
-    ssh_free(s_);
+    if (lib().ssh_is_connected(s_)) lib().ssh_disconnect(s_);
+    lib().ssh_free(s_);
   }
   if (jumpFd_ >= 0 && jump_) {
     // Still ours only if it still names the bridge's socket (libssh may have closed it and
@@ -179,7 +172,7 @@ Session::~Session() {
 }
 
 Result<std::unique_ptr<Session>> Session::open(const HostConfig& cfg, const CallOptions& opts) {
-  initLibssh();
+  if (auto r = loadLibssh(); !r) return makeError(cfg.target() + ": " + r.error().message, true);
   if (cfg.knownHostsFile.empty())
     return makeError(cfg.target() + ": no known_hosts_file configured (host keys are always checked)",
                      true);
@@ -201,33 +194,33 @@ Result<void> Session::arm(const CallOptions& opts, const char* what,
   long sec = static_cast<long>(left.count() / 1000);
   long usec = static_cast<long>((left.count() % 1000) * 1000);
   if (sec == 0 && usec == 0) usec = 1000;
-  ssh_options_set(s_, SSH_OPTIONS_TIMEOUT, &sec);
-  ssh_options_set(s_, SSH_OPTIONS_TIMEOUT_USEC, &usec);
+  lib().ssh_options_set(s_, SSH_OPTIONS_TIMEOUT, &sec);
+  lib().ssh_options_set(s_, SSH_OPTIONS_TIMEOUT_USEC, &usec);
   return {};
 }
 
 Error Session::fail(const std::string& what) {
-  std::string detail = s_ ? ssh_get_error(s_) : "";
-  if (s_ && !ssh_is_connected(s_)) broken_ = true;
+  std::string detail = s_ ? lib().ssh_get_error(s_) : "";
+  if (s_ && !lib().ssh_is_connected(s_)) broken_ = true;
   std::string msg = cfg_.target() + ": " + what;
   if (!detail.empty()) msg += ": " + detail;
   return makeError(msg);
 }
 
 Result<void> Session::connectAndVerify(const CallOptions& opts) {
-  s_ = ssh_new();
+  s_ = lib().ssh_new();
   if (!s_) return makeError(cfg_.target() + ": cannot allocate an SSH session");
   int port = cfg_.port;
   int nodelay = 1;
   bool processConfig = false;  // ~/.ssh/config and /etc/ssh/ssh_config must not change tend's
-  ssh_options_set(s_, SSH_OPTIONS_PROCESS_CONFIG, &processConfig);
-  ssh_options_set(s_, SSH_OPTIONS_HOST, cfg_.address.c_str());
-  ssh_options_set(s_, SSH_OPTIONS_PORT, &port);
-  ssh_options_set(s_, SSH_OPTIONS_USER, cfg_.user.c_str());
-  ssh_options_set(s_, SSH_OPTIONS_NODELAY, &nodelay);
+  lib().ssh_options_set(s_, SSH_OPTIONS_PROCESS_CONFIG, &processConfig);
+  lib().ssh_options_set(s_, SSH_OPTIONS_HOST, cfg_.address.c_str());
+  lib().ssh_options_set(s_, SSH_OPTIONS_PORT, &port);
+  lib().ssh_options_set(s_, SSH_OPTIONS_USER, cfg_.user.c_str());
+  lib().ssh_options_set(s_, SSH_OPTIONS_NODELAY, &nodelay);
   // Both the user and the global file point at tend's: /etc/ssh/ssh_known_hosts never counts.
-  ssh_options_set(s_, SSH_OPTIONS_KNOWNHOSTS, cfg_.knownHostsFile.c_str());
-  ssh_options_set(s_, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, cfg_.knownHostsFile.c_str());
+  lib().ssh_options_set(s_, SSH_OPTIONS_KNOWNHOSTS, cfg_.knownHostsFile.c_str());
+  lib().ssh_options_set(s_, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, cfg_.knownHostsFile.c_str());
   auto connectOpts = opts;
   connectOpts.deadline = std::min(opts.deadline, Clock::now() + cfg_.connectTimeout);
   if (cfg_.proxyJump) {
@@ -254,11 +247,11 @@ Result<void> Session::connectAndVerify(const CallOptions& opts) {
       broken_ = true;
       return makeError(cfg_.target() + ": dup: " + std::strerror(errno));
     }
-    ssh_options_set(s_, SSH_OPTIONS_FD, &jumpFd_);
+    lib().ssh_options_set(s_, SSH_OPTIONS_FD, &jumpFd_);
     jump_ = std::move(*bridge);
   }
   if (auto r = arm(connectOpts, "connect"); !r) return r;
-  if (ssh_connect(s_) != SSH_OK) {
+  if (lib().ssh_connect(s_) != SSH_OK) {
     broken_ = true;
     bool timedOut = connectOpts.expired();
     return makeError(cfg_.target() + ": cannot connect" +
@@ -268,15 +261,15 @@ Result<void> Session::connectAndVerify(const CallOptions& opts) {
                                                         .count()) +
                                      " ms)"
                                : "") +
-                     ": " + ssh_get_error(s_));
+                     ": " + lib().ssh_get_error(s_));
   }
 
   ssh_key offered = nullptr;
-  if (ssh_get_server_publickey(s_, &offered) != SSH_OK) return fail("no host key offered");
+  if (lib().ssh_get_server_publickey(s_, &offered) != SSH_OK) return fail("no host key offered");
   std::string offeredDesc = keyDescription(offered);
-  ssh_key_free(offered);
+  lib().ssh_key_free(offered);
 
-  auto state = ssh_session_is_known_server(s_);
+  auto state = lib().ssh_session_is_known_server(s_);
   std::string expectedDesc;
   if (state == SSH_KNOWN_HOSTS_CHANGED || state == SSH_KNOWN_HOSTS_OTHER)
     expectedDesc = recordedKeys(cfg_);
@@ -315,8 +308,8 @@ Result<void> Session::connectAndVerify(const CallOptions& opts) {
         if (fd >= 0) ::close(fd);
       }
       // Another session may have recorded this host meanwhile.
-      if (ssh_session_is_known_server(s_) == SSH_KNOWN_HOSTS_OK) return {};
-      if (ssh_session_update_known_hosts(s_) != SSH_OK)
+      if (lib().ssh_session_is_known_server(s_) == SSH_KNOWN_HOSTS_OK) return {};
+      if (lib().ssh_session_update_known_hosts(s_) != SSH_OK)
         return fail("cannot record the host key in " + cfg_.knownHostsFile);
       log::warn("ssh: accept_new recorded the host key of a new host",
                 {{"host", cfg_.target()}, {"key", offeredDesc}, {"known_hosts", cfg_.knownHostsFile}});
@@ -326,7 +319,7 @@ Result<void> Session::connectAndVerify(const CallOptions& opts) {
     default:
       broken_ = true;
       return makeError(cfg_.target() + ": cannot check the host key against " +
-                           cfg_.knownHostsFile + ": " + ssh_get_error(s_),
+                           cfg_.knownHostsFile + ": " + lib().ssh_get_error(s_),
                        true);
   }
 }
@@ -334,7 +327,7 @@ Result<void> Session::connectAndVerify(const CallOptions& opts) {
 Result<void> Session::authenticate(const CallOptions& opts) {
   ssh_key key = nullptr;
   if (!cfg_.privateKeyFile.empty()) {
-    if (ssh_pki_import_privkey_file(cfg_.privateKeyFile.c_str(), nullptr, nullptr, nullptr,
+    if (lib().ssh_pki_import_privkey_file(cfg_.privateKeyFile.c_str(), nullptr, nullptr, nullptr,
                                     &key) != SSH_OK) {
       broken_ = true;
       return makeError(cfg_.target() + ": cannot read private key file " + cfg_.privateKeyFile +
@@ -343,7 +336,7 @@ Result<void> Session::authenticate(const CallOptions& opts) {
     }
   } else {
     // Key material from a secret: the message never quotes it.
-    if (ssh_pki_import_privkey_base64(cfg_.privateKey.reveal().c_str(), nullptr, nullptr, nullptr,
+    if (lib().ssh_pki_import_privkey_base64(cfg_.privateKey.reveal().c_str(), nullptr, nullptr, nullptr,
                                       &key) != SSH_OK) {
       broken_ = true;
       return makeError(cfg_.target() +
@@ -353,11 +346,11 @@ Result<void> Session::authenticate(const CallOptions& opts) {
     }
   }
   if (auto r = arm(opts, "authenticate"); !r) {
-    ssh_key_free(key);
+    lib().ssh_key_free(key);
     return r;
   }
-  int rc = ssh_userauth_publickey(s_, nullptr, key);
-  ssh_key_free(key);
+  int rc = lib().ssh_userauth_publickey(s_, nullptr, key);
+  lib().ssh_key_free(key);
   if (rc != SSH_AUTH_SUCCESS) {
     broken_ = true;
     if (rc == SSH_AUTH_ERROR) return fail("authentication as " + cfg_.user + " failed");
@@ -367,16 +360,16 @@ Result<void> Session::authenticate(const CallOptions& opts) {
   return {};
 }
 
-bool Session::usable() const { return s_ && !broken_ && ssh_is_connected(s_); }
+bool Session::usable() const { return s_ && !broken_ && lib().ssh_is_connected(s_); }
 
 bool Session::keepAlive(const CallOptions& opts) {
   if (!usable()) return false;
   auto limit = std::min<std::chrono::milliseconds>(opts.remaining(), std::chrono::seconds(5));
   if (!arm(opts, "keepalive", limit)) return false;
   auto start = Clock::now();
-  ssh_send_keepalive(s_);
+  lib().ssh_send_keepalive(s_);
   // No answer within the time given: the exchange may be half done, do not reuse.
-  if (Clock::now() - start >= limit || !ssh_is_connected(s_)) broken_ = true;
+  if (Clock::now() - start >= limit || !lib().ssh_is_connected(s_)) broken_ = true;
   if (!broken_) lastUsed_ = Clock::now();
   return !broken_;
 }
@@ -388,14 +381,14 @@ Result<ExecResult> Session::exec(const std::string& command, const CallOptions& 
                                  std::string_view input) {
   if (auto r = begin(); !r) return r.error();
   if (auto r = arm(opts, "exec"); !r) return r.error();
-  ChannelGuard g{ssh_channel_new(s_)};
+  ChannelGuard g{lib().ssh_channel_new(s_)};
   if (!g.ch) return fail("cannot allocate a channel");
-  if (ssh_channel_open_session(g.ch) != SSH_OK) {
+  if (lib().ssh_channel_open_session(g.ch) != SSH_OK) {
     // The host never saw a command: a dead connection may be retried on a fresh one.
-    failedBeforeSending_ = !ssh_is_connected(s_);
+    failedBeforeSending_ = !lib().ssh_is_connected(s_);
     return fail("cannot open a channel");
   }
-  if (ssh_channel_request_exec(g.ch, command.c_str()) != SSH_OK) return fail("cannot start command");
+  if (lib().ssh_channel_request_exec(g.ch, command.c_str()) != SSH_OK) return fail("cannot start command");
   lastUsed_ = Clock::now();
 
   ExecResult res;
@@ -413,21 +406,21 @@ Result<ExecResult> Session::exec(const std::string& command, const CallOptions& 
     if (!eofSent) {
       // Only what fits the remote window is written, so stdin never blocks while the
       // command waits for us to read its output.
-      uint32_t win = ssh_channel_window_size(g.ch);
+      uint32_t win = lib().ssh_channel_window_size(g.ch);
       if (sent < input.size() && win > 0) {
         size_t n = std::min<size_t>({input.size() - sent, kChunk, win});
         if (auto r = arm(opts, "exec"); !r) return r.error();
-        int w = ssh_channel_write(g.ch, input.data() + sent, static_cast<uint32_t>(n));
+        int w = lib().ssh_channel_write(g.ch, input.data() + sent, static_cast<uint32_t>(n));
         if (w < 0) return fail("writing stdin");
         sent += static_cast<size_t>(w);
       }
       if (sent >= input.size()) {
-        ssh_channel_send_eof(g.ch);
+        lib().ssh_channel_send_eof(g.ch);
         eofSent = true;
       }
     }
     bool got = false;
-    int n = ssh_channel_read_nonblocking(g.ch, buf, sizeof buf, 1);
+    int n = lib().ssh_channel_read_nonblocking(g.ch, buf, sizeof buf, 1);
     if (n == SSH_ERROR) return fail("reading stderr");
     if (n > 0) {
       res.err.append(buf, static_cast<size_t>(n));
@@ -435,17 +428,17 @@ Result<ExecResult> Session::exec(const std::string& command, const CallOptions& 
     }
     int waitMs = (!eofSent || got) ? 0 : static_cast<int>(std::min(opts.remaining(), kSlice).count());
     if (auto r = arm(opts, "exec"); !r) return interrupted("did not finish before the deadline");
-    n = waitMs > 0 ? ssh_channel_read_timeout(g.ch, buf, sizeof buf, 0, waitMs)
-                   : ssh_channel_read_nonblocking(g.ch, buf, sizeof buf, 0);
+    n = waitMs > 0 ? lib().ssh_channel_read_timeout(g.ch, buf, sizeof buf, 0, waitMs)
+                   : lib().ssh_channel_read_nonblocking(g.ch, buf, sizeof buf, 0);
     if (n == SSH_ERROR) return fail("reading stdout");
     if (n > 0) res.out.append(buf, static_cast<size_t>(n));
     if (res.out.size() + res.err.size() > kMaxOutputBytes)
       return interrupted("produced more than 64 MiB of output");
-    if (eofSent && ssh_channel_is_eof(g.ch)) break;
-    if (!ssh_channel_is_open(g.ch) && ssh_channel_is_eof(g.ch)) break;
+    if (eofSent && lib().ssh_channel_is_eof(g.ch)) break;
+    if (!lib().ssh_channel_is_open(g.ch) && lib().ssh_channel_is_eof(g.ch)) break;
   }
   if (auto r = arm(opts, "exec"); !r) return interrupted("did not finish before the deadline");
-  res.exitStatus = ssh_channel_get_exit_status(g.ch);
+  res.exitStatus = lib().ssh_channel_get_exit_status(g.ch);
   if (res.exitStatus == SSH_ERROR) res.exitStatus = -1;
   lastUsed_ = Clock::now();
   return res;
@@ -458,14 +451,14 @@ Result<sftp_session_struct*> Session::sftp(const CallOptions& opts) {
   if (auto r = begin(); !r) return r.error();
   if (sftp_) return sftp_;
   if (auto r = arm(opts, "sftp"); !r) return r.error();
-  sftp_session sf = sftp_new(s_);
+  sftp_session sf = lib().sftp_new(s_);
   if (!sf) {
-    failedBeforeSending_ = !ssh_is_connected(s_);
+    failedBeforeSending_ = !lib().ssh_is_connected(s_);
     return fail("cannot open an SFTP channel");
   }
-  if (sftp_init(sf) != SSH_OK) {
-    int code = sftp_get_error(sf);
-    sftp_free(sf);
+  if (lib().sftp_init(sf) != SSH_OK) {
+    int code = lib().sftp_get_error(sf);
+    lib().sftp_free(sf);
     return fail("SFTP init failed (" + sftpErrorText(code) + ")");
   }
   sftp_ = sf;
@@ -477,9 +470,9 @@ Result<std::optional<std::string>> Session::readFile(const std::string& path,
   auto sf = sftp(opts);
   if (!sf) return sf.error();
   if (auto r = arm(opts, "read"); !r) return r.error();
-  sftp_file f = sftp_open(*sf, path.c_str(), O_RDONLY, 0);
+  sftp_file f = lib().sftp_open(*sf, path.c_str(), O_RDONLY, 0);
   if (!f) {
-    int code = sftp_get_error(*sf);
+    int code = lib().sftp_get_error(*sf);
     if (code == SSH_FX_NO_SUCH_FILE) return std::optional<std::string>{};
     return fail("cannot open " + path + " (" + sftpErrorText(code) + ")");
   }
@@ -487,28 +480,28 @@ Result<std::optional<std::string>> Session::readFile(const std::string& path,
   char buf[kChunk];
   while (true) {
     if (opts.isCancelled() || opts.expired()) {
-      sftp_close(f);
+      lib().sftp_close(f);
       return makeError(cfg_.target() + ": reading " + path +
                        (opts.isCancelled() ? ": cancelled" : ": deadline exceeded"));
     }
     if (auto r = arm(opts, "read"); !r) {
-      sftp_close(f);
+      lib().sftp_close(f);
       return r.error();
     }
-    ssize_t n = sftp_read(f, buf, sizeof buf);
+    ssize_t n = lib().sftp_read(f, buf, sizeof buf);
     if (n < 0) {
-      int code = sftp_get_error(*sf);
-      sftp_close(f);
+      int code = lib().sftp_get_error(*sf);
+      lib().sftp_close(f);
       return fail("reading " + path + " (" + sftpErrorText(code) + ")");
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
     if (out.size() > kMaxOutputBytes) {
-      sftp_close(f);
+      lib().sftp_close(f);
       return makeError(cfg_.target() + ": " + path + " is larger than 64 MiB");
     }
   }
-  sftp_close(f);
+  lib().sftp_close(f);
   lastUsed_ = Clock::now();
   return std::optional<std::string>(std::move(out));
 }
@@ -517,7 +510,7 @@ void Session::removeQuietly(const std::string& path) {
   if (!sftp_ || !usable()) return;
   // A short deadline of its own: cleanup also runs after the caller's deadline passed.
   if (!arm(CallOptions::within(std::chrono::seconds(2)), "cleanup")) return;
-  sftp_unlink(sftp_, path.c_str());
+  lib().sftp_unlink(sftp_, path.c_str());
 }
 
 Result<void> Session::writeFileAtomic(const std::string& path, std::string_view content,
@@ -533,28 +526,28 @@ Result<void> Session::writeFileAtomic(const std::string& path, std::string_view 
   std::optional<unsigned> oldMode;
   std::optional<uid_t> oldUid;
   std::optional<gid_t> oldGid;
-  if (sftp_attributes a = sftp_stat(*sf, path.c_str())) {
+  if (sftp_attributes a = lib().sftp_stat(*sf, path.c_str())) {
     if (a->type == SSH_FILEXFER_TYPE_DIRECTORY) {
-      sftp_attributes_free(a);
+      lib().sftp_attributes_free(a);
       return makeError(cfg_.target() + ": " + path + " is a directory", true);
     }
     oldMode = a->permissions & 07777;
     oldUid = a->uid;
     oldGid = a->gid;
-    sftp_attributes_free(a);
-  } else if (int code = sftp_get_error(*sf); code != SSH_FX_NO_SUCH_FILE) {
+    lib().sftp_attributes_free(a);
+  } else if (int code = lib().sftp_get_error(*sf); code != SSH_FX_NO_SUCH_FILE) {
     return fail("cannot stat " + path + " (" + sftpErrorText(code) + ")");
   }
   unsigned mode = w.mode ? *w.mode : oldMode ? *oldMode : 0644;
 
   const std::string tmp = atomicWriteTempName(path);
-  sftp_file f = sftp_open(*sf, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  sftp_file f = lib().sftp_open(*sf, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (!f) {
-    int code = sftp_get_error(*sf);
+    int code = lib().sftp_get_error(*sf);
     return fail("cannot create a temporary file in " + dir + " (" + sftpErrorText(code) + ")");
   }
   auto abandon = [&](Error e) -> Result<void> {
-    if (f) sftp_close(f);
+    if (f) lib().sftp_close(f);
     removeQuietly(tmp);
     return e;
   };
@@ -567,33 +560,33 @@ Result<void> Session::writeFileAtomic(const std::string& path, std::string_view 
           makeError(cfg_.target() + ": writing " + path + ": deadline exceeded (old file kept)"));
     if (auto r = arm(opts, "write"); !r) return abandon(r.error());
     size_t n = std::min(kChunk, content.size() - written);
-    ssize_t k = sftp_write(f, content.data() + written, n);
+    ssize_t k = lib().sftp_write(f, content.data() + written, n);
     if (k < 0) {
-      int code = sftp_get_error(*sf);
+      int code = lib().sftp_get_error(*sf);
       return abandon(fail("writing " + tmp + " (" + sftpErrorText(code) + ")"));
     }
     written += static_cast<size_t>(k);
     if (w.onProgress) w.onProgress(written);
   }
-  if (sftp_extension_supported(*sf, "fsync@openssh.com", "1") && sftp_fsync(f) != 0)
+  if (lib().sftp_extension_supported(*sf, "fsync@openssh.com", "1") && lib().sftp_fsync(f) != 0)
     return abandon(fail("fsync of " + tmp + " failed"));
-  int closed = sftp_close(f);
+  int closed = lib().sftp_close(f);
   f = nullptr;
   if (closed != SSH_NO_ERROR) return abandon(fail("closing " + tmp + " failed"));
-  if (sftp_chmod(*sf, tmp.c_str(), mode) != 0)
+  if (lib().sftp_chmod(*sf, tmp.c_str(), mode) != 0)
     return abandon(fail("cannot set mode " + std::to_string(mode) + " on " + tmp));
   std::optional<uid_t> uid = w.uid ? w.uid : oldUid;
   std::optional<gid_t> gid = w.gid ? w.gid : oldGid;
   if (uid || gid) {
-    sftp_attributes t = sftp_stat(*sf, tmp.c_str());
+    sftp_attributes t = lib().sftp_stat(*sf, tmp.c_str());
     if (!t) return abandon(fail("cannot stat " + tmp));
     uid_t u = uid ? *uid : t->uid;
     gid_t g = gid ? *gid : t->gid;
     bool change = u != t->uid || g != t->gid;
-    sftp_attributes_free(t);
-    if (change && sftp_chown(*sf, tmp.c_str(), u, g) != 0)
+    lib().sftp_attributes_free(t);
+    if (change && lib().sftp_chown(*sf, tmp.c_str(), u, g) != 0)
       return abandon(fail("cannot set owner " + std::to_string(u) + ":" + std::to_string(g) +
-                          " on " + tmp + " (" + sftpErrorText(sftp_get_error(*sf)) + ")"));
+                          " on " + tmp + " (" + sftpErrorText(lib().sftp_get_error(*sf)) + ")"));
   }
   if (opts.isCancelled() || opts.expired())
     return abandon(makeError(cfg_.target() + ": writing " + path +
@@ -630,11 +623,11 @@ Result<std::unique_ptr<StreamChannel>> Session::openForward(
     const std::string& refused) {
   if (auto r = begin(); !r) return r.error();
   if (auto r = arm(opts, what); !r) return r.error();
-  ssh_channel ch = ssh_channel_new(s_);
+  ssh_channel ch = lib().ssh_channel_new(s_);
   if (!ch) return fail("cannot allocate a channel");
   if (open(ch) != SSH_OK) {
-    failedBeforeSending_ = !ssh_is_connected(s_);
-    ssh_channel_free(ch);
+    failedBeforeSending_ = !lib().ssh_is_connected(s_);
+    lib().ssh_channel_free(ch);
     return fail(refused);
   }
   lastUsed_ = Clock::now();
@@ -647,7 +640,7 @@ Result<std::unique_ptr<StreamChannel>> Session::openStreamLocal(const std::strin
   return openForward(
       "streamlocal", opts,
       [&](ssh_channel ch) {
-        return ssh_channel_open_forward_unix(ch, socketPath.c_str(), "127.0.0.1", 0);
+        return lib().ssh_channel_open_forward_unix(ch, socketPath.c_str(), "127.0.0.1", 0);
       },
       "cannot open a stream to " + socketPath +
           " (direct-streamlocal refused: check AllowStreamLocalForwarding and the socket's "
@@ -659,18 +652,18 @@ Result<std::unique_ptr<StreamChannel>> Session::openDirectTcp(const std::string&
   return openForward(
       "direct-tcpip", opts,
       [&](ssh_channel ch) {
-        return ssh_channel_open_forward(ch, host.c_str(), port, "127.0.0.1", 0);
+        return lib().ssh_channel_open_forward(ch, host.c_str(), port, "127.0.0.1", 0);
       },
       "cannot open a connection to " + host + ":" + std::to_string(port) +
           " (direct-tcpip refused: check AllowTcpForwarding/PermitOpen)");
 }
 
 StreamChannel::~StreamChannel() {
-  if (ssh_channel_is_open(ch_)) ssh_channel_close(ch_);
-  ssh_channel_free(ch_);
+  if (lib().ssh_channel_is_open(ch_)) lib().ssh_channel_close(ch_);
+  lib().ssh_channel_free(ch_);
 }
 
-void StreamChannel::sendEof() { ssh_channel_send_eof(ch_); }
+void StreamChannel::sendEof() { lib().ssh_channel_send_eof(ch_); }
 
 Result<void> StreamChannel::write(std::string_view data, const CallOptions& opts) {
   size_t sent = 0;
@@ -680,7 +673,7 @@ Result<void> StreamChannel::write(std::string_view data, const CallOptions& opts
       return r;
     }
     size_t n = std::min(kChunk, data.size() - sent);
-    int w = ssh_channel_write(ch_, data.data() + sent, static_cast<uint32_t>(n));
+    int w = lib().ssh_channel_write(ch_, data.data() + sent, static_cast<uint32_t>(n));
     if (w < 0) return s_.fail("stream write");
     sent += static_cast<size_t>(w);
   }
@@ -694,14 +687,14 @@ Result<size_t> StreamChannel::read(char* buf, size_t n, const CallOptions& opts)
     if (opts.expired()) return makeError(s_.cfg_.target() + ": stream read: deadline exceeded");
     if (auto r = s_.arm(opts, "stream read"); !r) return r.error();
     int waitMs = static_cast<int>(std::min(opts.remaining(), kSlice).count());
-    int k = ssh_channel_read_timeout(ch_, buf, static_cast<uint32_t>(std::min(n, kChunk)), 0,
+    int k = lib().ssh_channel_read_timeout(ch_, buf, static_cast<uint32_t>(std::min(n, kChunk)), 0,
                                      waitMs);
     if (k == SSH_ERROR) return s_.fail("stream read");
     if (k > 0) {
       s_.lastUsed_ = Clock::now();
       return static_cast<size_t>(k);
     }
-    if (ssh_channel_is_eof(ch_) || !ssh_channel_is_open(ch_)) return size_t{0};
+    if (lib().ssh_channel_is_eof(ch_) || !lib().ssh_channel_is_open(ch_)) return size_t{0};
   }
 }
 

@@ -1,4 +1,5 @@
 // The SSH session layer against a real sshd started by the test (127.0.0.1, own config).
+#include <dlfcn.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -21,6 +22,21 @@ bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
 }  // namespace
+
+TEST_CASE("libssh is mapped at the first SSH use and not when the process starts", "[ssh][session]") {
+  // Each test case runs in its own process (ctest), so nothing has used SSH yet here.
+  auto loaded = [] {
+    void* h = ::dlopen("libssh.so.4", RTLD_NOW | RTLD_NOLOAD);
+    if (h) ::dlclose(h);
+    return h != nullptr;
+  };
+  CHECK_FALSE(loaded());
+  auto fp = fingerprintOfPublicKey(
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGkztuH09u9fdv5brY6qdi7oas+1MaFKWvrOP60aTdgG tend-test");
+  REQUIRE(fp.ok());
+  CHECK(*fp == "SHA256:8z9WQaNEXoT4u9gEo9/8TEMWD7XlI3YRsSQZuEYmGHU");  // as ssh-keygen -l prints it
+  CHECK(loaded());
+}
 
 TEST_CASE("key file auth runs commands with stdin, stdout, stderr and exit status",
           "[ssh][session]") {
