@@ -10,7 +10,7 @@
 #include <fstream>
 #include <regex>
 
-#include <openssl/evp.h>
+#include "core/hash.h"
 
 namespace tend::spec {
 
@@ -145,12 +145,10 @@ bool listContext(const std::string& dir, const std::string& dockerfile, std::vec
 }
 
 bool hashContext(const std::vector<ContextFile>& files, const std::string& extra, std::string& hex, std::string& err) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  Sha256Hasher sha;
   auto add = [&](const std::string& s) {
-    std::string len = std::to_string(s.size()) + ":";
-    EVP_DigestUpdate(ctx, len.data(), len.size());
-    EVP_DigestUpdate(ctx, s.data(), s.size());
+    sha.update(std::to_string(s.size()) + ":");
+    sha.update(s);
   };
   add(extra);
   std::vector<char> buf(1 << 16);
@@ -161,24 +159,15 @@ bool hashContext(const std::vector<ContextFile>& files, const std::string& extra
     std::ifstream in(f.abs, std::ios::binary);
     if (!in) {
       err = "cannot read '" + f.rel + "' of the build context";
-      EVP_MD_CTX_free(ctx);
       return false;
     }
     while (in) {
       in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-      EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(in.gcount()));
+      sha.update(buf.data(), static_cast<size_t>(in.gcount()));
     }
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  static const char* hx = "0123456789abcdef";
-  hex.clear();
-  for (unsigned i = 0; i < len; ++i) {
-    hex += hx[md[i] >> 4];
-    hex += hx[md[i] & 15];
-  }
+  auto md = sha.finish();
+  hex = hexBytes(md.data(), md.size());
   return true;
 }
 

@@ -6,7 +6,7 @@
 // errors stay the library's own.
 #include "core/spec/json_hash.h"
 
-#include <openssl/evp.h>
+#include "core/hash.h"
 
 #include <algorithm>
 #include <charconv>
@@ -22,12 +22,7 @@ namespace {
 
 class HashWriter {
  public:
-  HashWriter() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
-    // Fetched once: an implicit fetch per digest is measurable over ~10^4 resources.
-    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    if (!ctx_ || !md || EVP_DigestInit_ex(ctx_.get(), md, nullptr) != 1)
-      throw std::runtime_error("sha256: cannot initialise the digest");
-  }
+  HashWriter() = default;
 
   void put(char c) {
     if (len_ == sizeof buf_) flush();
@@ -37,7 +32,7 @@ class HashWriter {
     if (n > sizeof buf_ - len_) {
       flush();
       if (n >= sizeof buf_) {
-        EVP_DigestUpdate(ctx_.get(), p, n);
+        sha_.update(p, n);
         return;
       }
     }
@@ -135,13 +130,7 @@ class HashWriter {
 
   Sha256 digest() {
     flush();
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(ctx_.get(), md, &n);
-    if (n != 32) throw std::runtime_error("sha256: unexpected digest length");
-    Sha256 out;
-    std::memcpy(out.data(), md, 32);
-    return out;
+    return sha_.finish();
   }
   std::string hex() { return hexOf(digest()); }
 
@@ -153,11 +142,11 @@ class HashWriter {
     put(tmp, static_cast<size_t>(r.ptr - tmp));
   }
   void flush() {
-    if (len_) EVP_DigestUpdate(ctx_.get(), buf_, len_);
+    if (len_) sha_.update(buf_, len_);
     len_ = 0;
   }
 
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
+  Sha256Hasher sha_;
   char buf_[8192];
   size_t len_ = 0;
 };

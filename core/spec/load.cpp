@@ -1,6 +1,5 @@
 // loadSpecDir: read -> validate -> expand; revision from git or a content hash.
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "core/hash.h"
 #include "core/spec.h"
 #include "core/subprocess.h"
 #include "core/spec/loader.h"
@@ -73,8 +73,7 @@ std::string computeRevision(const Spec& s) {
   // no copy of the spec text is held: sha256 of name \0 size \0 content, per file, sorted.
   std::vector<std::string> files = s.files;
   std::sort(files.begin(), files.end());
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) throw std::runtime_error("sha256 unavailable");
+  Sha256Hasher sha;
   for (const auto& f : files) {
     std::ifstream in(f, std::ios::binary);
     std::string content;
@@ -92,18 +91,11 @@ std::string computeRevision(const Spec& s) {
     head += '\0';
     head += std::to_string(content.size());
     head += '\0';
-    EVP_DigestUpdate(ctx.get(), head.data(), head.size());
-    EVP_DigestUpdate(ctx.get(), content.data(), content.size());
+    sha.update(head);
+    sha.update(content);
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &n);
-  static const char* digits = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < 6 && i < n; ++i) {
-    hex += digits[md[i] >> 4];
-    hex += digits[md[i] & 15];
-  }
+  auto md = sha.finish();
+  std::string hex = hexBytes(md.data(), 6);
   return "sha256:" + hex;
 }
 

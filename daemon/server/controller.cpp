@@ -1,12 +1,12 @@
 #include "daemon/server/controller.h"
 
-#include <openssl/evp.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <map>
 #include <set>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/secrets.h"
 #include "core/spec/explain.h"
@@ -35,24 +35,14 @@ std::string fingerprintOf(const DesiredGraph& g) {
   }
   for (const auto& [k, v] : g.providerConfigs) s += k + '=' + v.dump() + '\n';
   for (const auto& [k, v] : g.parallelism) s += k + ':' + std::to_string(v) + '\n';
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(s.data(), s.size(), md, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(md), len);
+  auto md = sha256(s);
+  return std::string(reinterpret_cast<const char*>(md.data()), md.size());
 }
 
 // A strong ETag: the first 128 bits of the body's SHA-256, quoted.
 std::string etagOf(const std::string& text) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-  static const char hex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (unsigned i = 0; i < 16 && i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out + "\"";
+  auto md = sha256(text);
+  return "\"" + hexBytes(md.data(), 16) + "\"";
 }
 
 }  // namespace

@@ -2,12 +2,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <thread>
 
 #include <CLI/CLI.hpp>
 
 #include "core/engine.h"
-#include "core/hash.h"
 #include "core/log.h"
 #include "core/secrets/sops.h"
 #include "core/spec.h"
@@ -190,9 +188,5 @@ int main(int argc, char** argv) {
   h.openState = [so](const std::string& path) { return openSqliteStateStore(path, so); };
   h.registerProviders = [](ProviderRegistry& r) { registerBuiltinProviders(r); };
   Daemon daemon(std::move(o), std::move(h));
-  // OpenSSL sets itself up while the state database opens, not on the first spec hash.
-  std::thread warm(warmUpHashing);
-  int rc = daemon.run();
-  warm.join();
-  return rc;
+  return daemon.run();
 }

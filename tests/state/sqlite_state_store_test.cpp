@@ -419,7 +419,7 @@ TEST_CASE("a clean close leaves an empty WAL behind: the database file alone hol
   CHECK(again->loadResources()->size() == 51);
 }
 
-TEST_CASE("a short run may leave a small WAL for the next open; past its limit the close folds it in",
+TEST_CASE("a short run may leave a small WAL for the next open and past its limit the close folds it in",
           "[state][files]") {
   TempDir dir;
   const std::string path = dir.file("tend.db");
