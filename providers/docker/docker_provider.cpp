@@ -269,9 +269,12 @@ class DockerProvider final : public Provider {
                 bool includeOwned) const;
   // Reads begun by prefetch(), by endpoint and target, each taken by at most one observe:
   // only while younger than kPrefetchFresh and only when no apply began since it was sent
-  // (applies_ counts them), so it answers as a read made by that observe would have.
+  // (applies_ counts them), so it answers as a read made by that observe would have. Each has
+  // its own cancel signal: the observe that takes it forwards its cancellation (and so its
+  // deadline, which the engine enforces by cancelling) to it.
   struct Prefetched {
     std::future<ApiResponse> response;
+    std::shared_ptr<CancelSignal> cancel;
     Clock::time_point sent;
     uint64_t applies = 0;
   };
@@ -279,7 +282,7 @@ class DockerProvider final : public Provider {
   std::mutex prefetchMu_;
   std::map<std::pair<std::string, std::string>, Prefetched> prefetched_;
   std::atomic<uint64_t> applies_{0};
-  std::optional<std::future<ApiResponse>> takePrefetched(const std::string& endpoint, const std::string& target);
+  std::optional<Prefetched> takePrefetched(const std::string& endpoint, const std::string& target);
   std::map<std::string, Clock::time_point> lastPull_;  // endpoint|ref -> last pull attempt ok
 };
 
@@ -308,16 +311,19 @@ DockerProvider::Reads DockerProvider::readsOf(const std::vector<const DesiredRes
   return r;
 }
 
-std::optional<std::future<ApiResponse>> DockerProvider::takePrefetched(const std::string& endpoint,
-                                                                       const std::string& target) {
+std::optional<DockerProvider::Prefetched> DockerProvider::takePrefetched(const std::string& endpoint,
+                                                                        const std::string& target) {
   std::lock_guard lk(prefetchMu_);
   if (prefetched_.empty()) return std::nullopt;
   auto it = prefetched_.find({endpoint, target});
   if (it == prefetched_.end()) return std::nullopt;
   Prefetched p = std::move(it->second);
   prefetched_.erase(it);
-  if (Clock::now() - p.sent >= kPrefetchFresh || p.applies != applies_.load()) return std::nullopt;
-  return std::move(p.response);
+  if (Clock::now() - p.sent >= kPrefetchFresh || p.applies != applies_.load()) {
+    p.cancel->cancel();  // no one waits for it any more
+    return std::nullopt;
+  }
+  return p;
 }
 
 void DockerProvider::prefetch(const std::vector<const DesiredResource*>& desired) {
@@ -338,7 +344,8 @@ void DockerProvider::prefetch(const std::vector<const DesiredResource*>& desired
   const auto now = Clock::now();
   const uint64_t applies = applies_.load();
   std::lock_guard lk(prefetchMu_);
-  prefetched_.clear();  // an earlier spec's: never taken now
+  for (auto& [_, p] : prefetched_) p.cancel->cancel();  // an earlier spec's: never taken now
+  prefetched_.clear();
   for (auto& [ep, k] : byEndpoint) {
     auto c = client(ep);
     if (!c) continue;  // the observe reports it
@@ -351,7 +358,9 @@ void DockerProvider::prefetch(const std::vector<const DesiredResource*>& desired
       ApiRequest r;
       r.target = t;
       r.deadline = now + std::chrono::seconds(30);
-      prefetched_[{ep, t}] = Prefetched{(*c)->send(std::move(r)), now, applies};
+      auto cancel = CancelSignal::make();
+      r.cancel = cancel;
+      prefetched_[{ep, t}] = Prefetched{(*c)->send(std::move(r)), std::move(cancel), now, applies};
     }
   }
 }
@@ -381,6 +390,8 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
   if (req.includeOwned && groups.empty()) groups[defaultEndpoint_].env = envOf(req.ctx, nullptr);
 
   auto deadline = deadlineFor(req.ctx, std::chrono::seconds(30));
+  // A prefetched read this observe takes ends when this call is cancelled, as its own would.
+  std::vector<CancelSignal::Registration> forwarded;
   // Issue every list call of every endpoint first, then collect: they run concurrently.
   // Named references, not a structured binding: lambdas below capture them, which clang
   // before 16 refuses for bindings (the fuzz build uses clang 14).
@@ -394,7 +405,10 @@ ObserveResponse DockerProvider::observe(const ObserveRequest& req) {
     }
     g.client = *c;
     auto send = [&](const std::string& target) {
-      if (auto early = takePrefetched(ep, target)) return std::move(*early);
+      if (auto early = takePrefetched(ep, target)) {
+        forwarded.push_back(req.ctx.onCancel([c = early->cancel] { c->cancel(); }));
+        return std::move(early->response);
+      }
       ApiRequest r;
       r.target = target;
       r.deadline = deadline;

@@ -53,6 +53,7 @@ class FakeSessions final : public HostSessions {
 
   std::vector<std::string> opened;
   bool refuse = false;
+  std::atomic<bool> hangLists{false};  // container lists get no answer (a hung dockerd)
   std::string apiVersion = "1.43";  // what the fake daemon speaks ("" = no Api-Version header)
 
   std::vector<std::string> requestLines() {
@@ -78,6 +79,7 @@ class FakeSessions final : public HostSessions {
           std::lock_guard lk(mu_);
           lines_.push_back(head.substr(0, head.find("\r\n")));
         }
+        if (hangLists && head.find("/containers/json") != std::string::npos) continue;
         std::string body = head.find("/_ping") != std::string::npos ? "OK" : "{\"message\":\"fake\"}";
         int status = head.find("/_ping") != std::string::npos ? 200 : 404;
         if (head.find("/v1.41/") != std::string::npos && !apiVersion.empty() && compareApiVersions(apiVersion, "1.41") < 0) {
@@ -284,4 +286,42 @@ TEST_CASE("reads a prefetch began answer the next observe once, unless something
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   observe();
   for (const auto& r : reads) CHECK(count(r) == 6);
+}
+
+TEST_CASE("an observe that took a prefetched read still ends when its call is cancelled",
+          "[docker][unit][sessions][prefetch]") {
+  FakeSessions sessions;
+  sessions.hangLists = true;  // the prefetched container list never comes back
+  auto made = providerOver(sessions, "prefetch-cancel");
+  Provider& p = *made;
+  DesiredResource d;
+  d.id = "container/app/web";
+  d.kind = "container";
+  d.provider = "docker";
+  d.host = "h1";
+  d.spec = {{"endpoint", "ssh://ops@127.0.0.1:22"}, {"name", "app-web"}, {"image", "local/web:1"},
+            {"environment", "prefetch-cancel"}};
+  p.prefetch({&d});
+  ObserveRequest req;
+  req.desired = {&d};
+  req.ctx.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  auto cancel = CancelSignal::make();
+  req.ctx.cancel = cancel;
+  std::thread canceller([cancel] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel->cancel();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto res = p.observe(req);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  canceller.join();
+  // Ended by the cancellation, not by the prefetch's own 30 s deadline.
+  CHECK(took < std::chrono::seconds(5));
+  REQUIRE(res.errors.count(d.id) == 1);
+  CHECK(res.errors.at(d.id).message.find("cancelled") != std::string::npos);
+  // The list was sent once (by the prefetch), not again by the observe.
+  int lists = 0;
+  for (const auto& l : sessions.requestLines())
+    if (l.find("/containers/json") != std::string::npos) lists++;
+  CHECK(lists == 1);
 }
