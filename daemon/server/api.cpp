@@ -184,24 +184,31 @@ Api::Api(ApiBackend& backend, ApiOptions opts, asio::thread_pool& blocking)
     : backend_(backend), opts_(std::move(opts)), blocking_(blocking),
       hub_(std::make_shared<EventHub>(backend, blocking, opts_.stream)) {}
 
-// One plan observation in progress; requests arriving meanwhile wait on its timer (set to
-// never expire; cancelled once the result is in).
-struct Api::PlanFlight {
-  explicit PlanFlight(const asio::any_io_executor& ex) : timer(ex) {
+// One computation in progress (a plan observation, a read answer); requests arriving meanwhile
+// wait on its timer, set to never expire and cancelled once the value is in. Used on the io
+// thread only.
+template <class T>
+struct Api::Flight {
+  explicit Flight(const asio::any_io_executor& ex) : timer(ex) {
     timer.expires_at(asio::steady_timer::time_point::max());
   }
+  awaitable<std::shared_ptr<const T>> wait() {
+    boost::system::error_code ec;
+    while (!value) co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    co_return value;
+  }
+  void finish(std::shared_ptr<const T> v) {
+    value = std::move(v);
+    timer.cancel();
+  }
   asio::steady_timer timer;
-  std::shared_ptr<const Result<json>> value;
+  std::shared_ptr<const T> value;
 };
 
 awaitable<Result<json>> Api::sharedPlan(bool reuse) {
   if (reuse && planLast_ && std::chrono::steady_clock::now() - planLastAt_ < opts_.planReuse) co_return *planLast_;
-  if (auto f = planFlight_) {
-    boost::system::error_code ec;
-    while (!f->value) co_await f->timer.async_wait(asio::redirect_error(use_awaitable, ec));
-    co_return *f->value;
-  }
-  auto f = std::make_shared<PlanFlight>(co_await asio::this_coro::executor);
+  if (auto f = planFlight_) co_return *co_await f->wait();
+  auto f = std::make_shared<Flight<Result<json>>>(co_await asio::this_coro::executor);
   planFlight_ = f;
   Result<json> r = makeError("internal error");
   try {
@@ -210,25 +217,15 @@ awaitable<Result<json>> Api::sharedPlan(bool reuse) {
   } catch (const std::exception& e) {
     log::error("http: plan failed", {{"error", e.what()}});
   }
-  f->value = std::make_shared<const Result<json>>(std::move(r));
+  auto value = std::make_shared<const Result<json>>(std::move(r));
   if (planFlight_ == f) planFlight_.reset();
-  if (f->value->ok()) {
-    planLast_ = f->value;
+  if (value->ok()) {
+    planLast_ = value;
     planLastAt_ = std::chrono::steady_clock::now();
   }
-  f->timer.cancel();
-  co_return *f->value;
+  f->finish(value);
+  co_return *value;
 }
-
-// One computation of a read answer in progress; requests for the same target arriving
-// meanwhile wait on its timer (never expiring; cancelled once the answer is in).
-struct Api::ReadFlight {
-  explicit ReadFlight(const asio::any_io_executor& ex) : timer(ex) {
-    timer.expires_at(asio::steady_timer::time_point::max());
-  }
-  asio::steady_timer timer;
-  std::shared_ptr<const ReadAnswer> value;
-};
 
 awaitable<Response> Api::cachedRead(const std::string& key, const std::function<ReadAnswer()>& compute) {
   const uint64_t generation = backend_.changeGeneration();
@@ -237,11 +234,7 @@ awaitable<Response> Api::cachedRead(const std::string& key, const std::function<
     const ReadEntry& e = it->second;
     if (e.value && e.generation == generation && std::chrono::steady_clock::now() - e.at < opts_.readReuse)
       co_return readResponse(*e.value);
-    if (auto f = e.flight) {
-      boost::system::error_code ec;
-      while (!f->value) co_await f->timer.async_wait(asio::redirect_error(use_awaitable, ec));
-      co_return readResponse(*f->value);
-    }
+    if (auto f = e.flight) co_return readResponse(*co_await f->wait());
   }
   bool keep = opts_.readReuse.count() > 0;
   if (keep && it == reads_.end() && reads_.size() >= opts_.readCacheEntries) {
@@ -254,9 +247,9 @@ awaitable<Response> Api::cachedRead(const std::string& key, const std::function<
     });
     keep = reads_.size() < opts_.readCacheEntries;
   }
-  std::shared_ptr<ReadFlight> flight;
+  std::shared_ptr<Flight<ReadAnswer>> flight;
   if (keep) {
-    flight = std::make_shared<ReadFlight>(co_await asio::this_coro::executor);
+    flight = std::make_shared<Flight<ReadAnswer>>(co_await asio::this_coro::executor);
     reads_[key].flight = flight;
   }
   std::shared_ptr<const ReadAnswer> value;
@@ -279,8 +272,7 @@ awaitable<Response> Api::cachedRead(const std::string& key, const std::function<
     } else if (!e.value) {
       reads_.erase(key);
     }
-    flight->value = value;
-    flight->timer.cancel();
+    flight->finish(value);
   }
   co_return readResponse(*value);
 }

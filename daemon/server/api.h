@@ -115,20 +115,21 @@ class Api {
   ApiOptions opts_;
   boost::asio::thread_pool& blocking_;
   // Plan coalescing; touched on the io thread only.
-  struct PlanFlight;
-  std::shared_ptr<PlanFlight> planFlight_;
+  // One computation in progress that later requests for the same answer wait for (api.cpp).
+  template <class T>
+  struct Flight;
+  std::shared_ptr<Flight<Result<nlohmann::json>>> planFlight_;
   std::shared_ptr<const Result<nlohmann::json>> planLast_;
   std::chrono::steady_clock::time_point planLastAt_{};
   std::shared_ptr<EventHub> hub_;
   // Read answers by request target; touched on the io thread only. An entry is current while
   // the backend's change generation has not moved (every event, apply and run moves it) and
   // for at most ApiOptions::readReuse (the engine's phases move without a write).
-  struct ReadFlight;
   struct ReadEntry {
     uint64_t generation = 0;
     std::chrono::steady_clock::time_point at{};
     std::shared_ptr<const ReadAnswer> value;  // null while the first computation runs
-    std::shared_ptr<ReadFlight> flight;       // the computation in progress, if any
+    std::shared_ptr<Flight<ReadAnswer>> flight;  // the computation in progress, if any
   };
   std::unordered_map<std::string, ReadEntry> reads_;
 };
