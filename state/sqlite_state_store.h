@@ -39,8 +39,9 @@ struct SqliteStateOptions {
   // A clean close normally checkpoints the WAL into the file (two fsyncs) and empties it. Above
   // 0: that is skipped while the WAL holds fewer frames (pages) than this; they stay in the WAL,
   // which the next open reads back, and the close that finds the WAL at or past the limit
-  // folds everything in. For a process that starts and stops often (`tendd --once`), a no-op
-  // run then syncs nothing. Durability is that of any commit between checkpoints under
+  // folds everything in. For a process that starts and stops often (`tendd --once`), most
+  // no-op runs then sync nothing (the first write after a fold syncs the new WAL's header).
+  // Durability is that of any commit between checkpoints under
   // synchronous=NORMAL: a process crash loses nothing, a power cut may lose those commits.
   // The database file alone is then not a complete copy: back up with `.backup`.
   int keepWalBelowFrames = 0;
