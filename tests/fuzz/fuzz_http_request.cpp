@@ -68,17 +68,22 @@ class FakeBackend final : public d::ApiBackend {
   void submit(d::Job job) override {
     // The run queue calls waiters on its runner thread.
     inFlight.fetch_add(1);
-    std::thread([this, w = std::move(job.waiters)] {
-      tend::RunResult r;
-      r.runId = 7;
-      r.result = "success";
-      for (const auto& x : w) {
-        if (x.started) x.started(7);
-        if (x.loaded) x.loaded();
-        d::JobOutcome o;
-        o.ran = true;
-        o.result = r;
-        if (x.finished) x.finished(o);
+    std::thread([this, w = std::move(job.waiters)]() mutable {
+      {
+        // Moved here so the waiters (and what they hold of the server) are gone before the
+        // count drops.
+        auto waiters = std::move(w);
+        tend::RunResult r;
+        r.runId = 7;
+        r.result = "success";
+        for (const auto& x : waiters) {
+          if (x.started) x.started(7);
+          if (x.loaded) x.loaded();
+          d::JobOutcome o;
+          o.ran = true;
+          o.result = r;
+          if (x.finished) x.finished(o);
+        }
       }
       inFlight.fetch_sub(1);
     }).detach();
