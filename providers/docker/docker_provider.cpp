@@ -319,10 +319,8 @@ std::optional<DockerProvider::Prefetched> DockerProvider::takePrefetched(const s
   if (it == prefetched_.end()) return std::nullopt;
   Prefetched p = std::move(it->second);
   prefetched_.erase(it);
-  if (Clock::now() - p.sent >= kPrefetchFresh || p.applies != applies_.load()) {
-    p.cancel->cancel();  // no one waits for it any more
-    return std::nullopt;
-  }
+  // A read no one takes runs to its end (or its 30 s deadline) and is dropped.
+  if (Clock::now() - p.sent >= kPrefetchFresh || p.applies != applies_.load()) return std::nullopt;
   return p;
 }
 
@@ -344,8 +342,7 @@ void DockerProvider::prefetch(const std::vector<const DesiredResource*>& desired
   const auto now = Clock::now();
   const uint64_t applies = applies_.load();
   std::lock_guard lk(prefetchMu_);
-  for (auto& [_, p] : prefetched_) p.cancel->cancel();  // an earlier spec's: never taken now
-  prefetched_.clear();
+  prefetched_.clear();  // an earlier spec's: never taken now
   for (auto& [ep, k] : byEndpoint) {
     auto c = client(ep);
     if (!c) continue;  // the observe reports it
